@@ -1,0 +1,68 @@
+# The commands a person types. Everything installs what it needs on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SAM_VENV := .sam-venv
+SAM := $(SAM_VENV)/bin/sam
+SAM_CLI_VERSION := 1.170.0
+REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+export AWS_REQUEST_CHECKSUM_CALCULATION := when_required
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help install test lint typecheck unit demo emulator build validate bench deploy clean
+
+help:
+	@echo "make test      install .venv, run ruff, mypy and the whole pytest suite"
+	@echo "make demo      run the offline demo: call events -> streaming -> emulator -> profile lookup"
+	@echo "make emulator  start the local AEP emulator (AEP_EMULATOR_PORT, default 8787)"
+	@echo "make build     sam build offline (layer for python3.13 arm64), then check the built layer"
+	@echo "make validate  cfn-lint and sam validate --lint"
+	@echo "make bench     run the benchmarks in bench/"
+	@echo "make deploy    sam deploy (uses samconfig.toml; needs AWS credentials)"
+
+$(BIN)/.installed: requirements-dev.txt layers/aep/requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	@touch $@
+
+install: $(BIN)/.installed
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest -n 2
+
+demo: install
+	$(BIN)/python -m aep_emulator.demo
+
+emulator: install
+	$(BIN)/python -m aep_emulator --port $${AEP_EMULATOR_PORT:-8787} $(if $(CONFIG),--config $(CONFIG),)
+
+$(SAM):
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install -q aws-sam-cli==$(SAM_CLI_VERSION)
+
+build: $(SAM) install
+	$(SAM) build --region $(REGION)
+	$(BIN)/python layers/aep/check_build.py .aws-sam/build/AepLayer
+
+validate: $(SAM) install
+	$(BIN)/cfn-lint template.yaml
+	$(SAM) validate --lint --region $(REGION)
+
+bench: install
+	$(BIN)/python -m bench
+
+deploy: build
+	$(SAM) deploy
+
+clean:
+	rm -rf .aws-sam .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,44 @@
+"""The shared Adobe Experience Platform client of the Lambda layer."""
+
+from aep.client import AepClient, load_credentials, reset_shared_client, shared_client
+from aep.config import AepCredentials, AepSettings
+from aep.errors import (
+    AepAuthError,
+    AepConfigError,
+    AepError,
+    AepNotFoundError,
+    AepPayloadTooLargeError,
+    AepServerError,
+    AepThrottledError,
+    AepTimeoutError,
+    AepValidationError,
+)
+from aep.retry import RetryPolicy
+from aep.sources import BytesSource, FileSource
+from aep.timing import Clock, Deadline, SystemClock
+from aep.token import AccessToken
+
+__all__ = [
+    "AccessToken",
+    "AepAuthError",
+    "AepClient",
+    "AepConfigError",
+    "AepCredentials",
+    "AepError",
+    "AepNotFoundError",
+    "AepPayloadTooLargeError",
+    "AepServerError",
+    "AepSettings",
+    "AepThrottledError",
+    "AepTimeoutError",
+    "AepValidationError",
+    "BytesSource",
+    "Clock",
+    "Deadline",
+    "FileSource",
+    "RetryPolicy",
+    "SystemClock",
+    "load_credentials",
+    "reset_shared_client",
+    "shared_client",
+]

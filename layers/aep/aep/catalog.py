@@ -1,0 +1,85 @@
+"""Catalog (batch status, datasets) and Data Access (row-error diagnostics)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from urllib.parse import quote
+
+from aep.errors import AepNotFoundError, AepTimeoutError
+from aep.http import Transport
+from aep.models import Batch, Dataset, RowError
+
+logger = logging.getLogger(__name__)
+
+CATALOG_PATH = "/data/foundation/catalog"
+EXPORT_PATH = "/data/foundation/export"
+
+
+class CatalogApi:
+    def __init__(self, transport: Transport, platform_url: str) -> None:
+        self._t = transport
+        self._catalog = platform_url.rstrip("/") + CATALOG_PATH
+        self._export = platform_url.rstrip("/") + EXPORT_PATH
+
+    def batch(self, batch_id: str) -> Batch:
+        """``GET /batches/{id}``: the answer is an object keyed by batch id."""
+        response = self._t.request(
+            "GET", f"{self._catalog}/batches/{quote(batch_id, safe='')}", context="batch status"
+        )
+        payload = response.json()
+        entry = payload.get(batch_id) if isinstance(payload, dict) else None
+        if not isinstance(entry, dict):
+            raise AepNotFoundError(f"batch {batch_id} not in the Catalog answer", status=response.status_code)
+        return Batch.model_validate({"id": batch_id, **entry})
+
+    def wait_for_batch(self, batch_id: str, *, timeout: float, poll_interval: float = 5.0) -> Batch:
+        """Poll until the batch reaches a final state. Raises AepTimeoutError after ``timeout`` seconds."""
+        clock = self._t.clock
+        stop_at = clock.monotonic() + timeout
+        while True:
+            batch = self.batch(batch_id)
+            if batch.state.final:
+                return batch
+            if clock.monotonic() + poll_interval > stop_at:
+                raise AepTimeoutError(f"batch {batch_id} still {batch.status} after {timeout:.0f}s")
+            clock.sleep(poll_interval)
+
+    def dataset(self, dataset_id: str) -> Dataset:
+        """``GET /dataSets/{id}`` (keyed by dataset id). Raises AepNotFoundError when unknown."""
+        response = self._t.request(
+            "GET", f"{self._catalog}/dataSets/{quote(dataset_id, safe='')}", context="dataset lookup"
+        )
+        payload = response.json()
+        entry = payload.get(dataset_id) if isinstance(payload, dict) else None
+        if not isinstance(entry, dict):
+            raise AepNotFoundError(
+                f"dataset {dataset_id} not in the Catalog answer", status=response.status_code
+            )
+        return Dataset.model_validate({"id": dataset_id, **entry})
+
+    def row_errors(self, batch_id: str, *, limit: int = 1000) -> list[RowError]:
+        """Failed rows from Data Access diagnostics (``meta?path=row_errors``), at most ``limit``."""
+        base = f"{self._export}/batches/{quote(batch_id, safe='')}/meta"
+        try:
+            listing = self._t.request("GET", base, params={"path": "row_errors"}, context="row error files")
+        except AepNotFoundError:
+            return []
+        rows: list[RowError] = []
+        for item in listing.json().get("data", []):
+            name = item.get("name")
+            if not name:
+                continue
+            response = self._t.request(
+                "GET", base, params={"path": f"row_errors/{name}"}, context="row error file"
+            )
+            for line in response.text.splitlines():
+                if not line.strip():
+                    continue
+                try:
+                    rows.append(RowError.model_validate(json.loads(line)))
+                except ValueError:
+                    logger.warning("unreadable row error line", extra={"file": name})
+                if len(rows) >= limit:
+                    return rows
+        return rows

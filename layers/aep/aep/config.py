@@ -1,0 +1,165 @@
+"""Configuration, parsed once from the environment into a typed model.
+
+Every variable is documented in the README's configuration table. AWS endpoints are not configured here:
+boto3 reads ``AWS_ENDPOINT_URL`` itself, so the same code runs against moto's server.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from aep.errors import AepConfigError
+
+DEFAULT_SCOPES = "openid,session,AdobeID,read_organizations,additional_info.projectedProductContext"
+_SANDBOX_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_LOOPBACK_NAMES = {"localhost"}
+
+# Environment variable -> field name. The README's table lists the same names.
+ENVIRONMENT = {
+    "AEP_CREDENTIALS_SECRET_ID": "credentials_secret_id",
+    "AEP_TOKEN_SECRET_ID": "token_secret_id",
+    "AEP_SANDBOX_NAME": "sandbox_name",
+    "AEP_IMS_URL": "ims_url",
+    "AEP_PLATFORM_URL": "platform_url",
+    "AEP_STREAMING_URL": "streaming_url",
+    "AEP_CONNECT_TIMEOUT_SECONDS": "connect_timeout",
+    "AEP_READ_TIMEOUT_SECONDS": "read_timeout",
+    "AEP_MAX_ATTEMPTS": "max_attempts",
+    "AEP_MAX_BACKOFF_SECONDS": "max_backoff",
+    "AEP_HTTP_POOL_SIZE": "pool_size",
+    "AEP_TOKEN_REFRESH_MARGIN_SECONDS": "token_refresh_margin",
+    "AEP_TOKEN_REFRESH_JITTER_SECONDS": "token_refresh_jitter",
+}
+_FIELD_TO_ENV = {field: env for env, field in ENVIRONMENT.items()}
+
+
+def _is_loopback(host: str) -> bool:
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(value: str) -> str:
+    """An https URL; plain http is allowed only to a loopback address (the local emulator)."""
+    parts = urlsplit(value)
+    if not parts.hostname or parts.scheme not in ("https", "http"):
+        raise ValueError("must be an absolute http(s) URL")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ValueError("must use https (plain http is only allowed to a loopback address)")
+    if parts.query or parts.fragment:
+        raise ValueError("must not carry a query or fragment")
+    return value.rstrip("/")
+
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class AepSettings(BaseModel):
+    """Where AEP is, which secrets hold the credentials and the shared token, and HTTP behaviour."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    credentials_secret_id: str = Field(min_length=1)
+    token_secret_id: str = Field(min_length=1)
+    sandbox_name: str = "prod"
+    ims_url: str = "https://ims-na1.adobelogin.com"
+    platform_url: str = "https://platform.adobe.io"
+    streaming_url: str = "https://dcs.adobedc.net"
+    connect_timeout: PositiveFloat = 3.05
+    read_timeout: PositiveFloat = 30.0
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    max_backoff: PositiveFloat = 20.0
+    pool_size: int = Field(default=16, ge=1, le=512)
+    token_refresh_margin: int = Field(default=3600, ge=60)
+    token_refresh_jitter: int = Field(default=1800, ge=0)
+
+    @field_validator("ims_url", "platform_url", "streaming_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_url(value)
+
+    @field_validator("sandbox_name")
+    @classmethod
+    def _sandbox(cls, value: str) -> str:
+        if not _SANDBOX_RE.match(value):
+            raise ValueError("must be the all-lowercase sandbox name (letters, digits, hyphens)")
+        return value
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> AepSettings:
+        """Read the ``AEP_*`` variables. Raises AepConfigError naming every missing or bad variable."""
+        values = {
+            field: environ[env].strip()
+            for env, field in ENVIRONMENT.items()
+            if env in environ and environ[env].strip() != ""
+        }
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise AepConfigError(_describe(exc, _FIELD_TO_ENV)) from exc
+
+
+class AepCredentials(BaseModel):
+    """The OAuth server-to-server credential, as stored (JSON) in the credentials secret."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr
+    org_id: str = Field(pattern=r"^[A-Za-z0-9]+@AdobeOrg$")
+    scopes: str = DEFAULT_SCOPES
+
+    @field_validator("client_secret")
+    @classmethod
+    def _secret_not_empty(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("scopes", mode="before")
+    @classmethod
+    def _scopes(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            value = ",".join(str(item).strip() for item in value)
+        if isinstance(value, str):
+            value = ",".join(part.strip() for part in value.split(",") if part.strip())
+            return value or DEFAULT_SCOPES
+        return value
+
+    @classmethod
+    def from_secret_string(cls, text: str, secret_id: str) -> AepCredentials:
+        """Parse the secret's JSON. Errors name the field and the secret, never the values."""
+        try:
+            data = json.loads(text)
+        except ValueError:
+            # `from None`: the decode error carries the secret's text.
+            raise AepConfigError(f"credentials secret {secret_id!r} is not JSON") from None
+        if not isinstance(data, dict):
+            raise AepConfigError(f"credentials secret {secret_id!r} must hold a JSON object")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise AepConfigError(f"credentials secret {secret_id!r}: {_describe(exc, {})}") from None
+
+
+def _describe(exc: ValidationError, names: Mapping[str, str]) -> str:
+    """A readable list of problems that never echoes the input values."""
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        location = ".".join(str(part) for part in error["loc"]) or "value"
+        name = names.get(location, location)
+        if error["type"] == "missing":
+            problems.append(f"{name} is required")
+        else:
+            problems.append(f"{name} {error['msg'].removeprefix('Value error, ')}")
+    return "invalid configuration: " + "; ".join(problems)

@@ -1,0 +1,210 @@
+"""Streaming ingestion (DCCS): many XDM messages per request, a result per message, in order.
+
+Messages are packed into ``/collection/batch/{inlet}`` requests under AEP's 1 MB request limit and sent
+concurrently over the pooled session. Every message gets a :class:`MessageResult`: accepted with its
+``xactionId``, or failed with a status, a reason and whether sending it again later may succeed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import quote
+
+from aep.errors import AepError, error_class_for
+from aep.http import Transport
+from aep.models import MessageResult, StreamBatchResponse, StreamSingleResponse
+from aep.retry import RETRYABLE_STATUSES
+from aep.timing import Deadline
+
+logger = logging.getLogger(__name__)
+
+#: AEP refuses a request over 1 MB with 413. We stay under 1,000,000 bytes, envelope included.
+MAX_REQUEST_BYTES = 1_000_000
+_PREFIX = b'{"messages":['
+_SUFFIX = b"]}"
+_ENVELOPE = len(_PREFIX) + len(_SUFFIX)
+
+
+def encode(message: Mapping[str, Any]) -> bytes:
+    """Compact UTF-8 JSON, as it will travel."""
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def pack(sizes: Sequence[int], limit: int = MAX_REQUEST_BYTES) -> tuple[list[list[int]], list[int]]:
+    """Group message indices, in order, into requests whose body stays within ``limit`` bytes.
+
+    Returns (groups, too_large): ``too_large`` holds indices of messages that cannot fit even alone.
+    """
+    groups: list[list[int]] = []
+    too_large: list[int] = []
+    current: list[int] = []
+    used = _ENVELOPE
+    for index, size in enumerate(sizes):
+        if size + _ENVELOPE > limit:
+            too_large.append(index)
+            continue
+        extra = size + (1 if current else 0)  # the comma between messages
+        if current and used + extra > limit:
+            groups.append(current)
+            current, used = [], _ENVELOPE
+            extra = size
+        current.append(index)
+        used += extra
+    if current:
+        groups.append(current)
+    return groups, too_large
+
+
+def request_body(encoded: Sequence[bytes]) -> bytes:
+    return _PREFIX + b",".join(encoded) + _SUFFIX
+
+
+class StreamingApi:
+    def __init__(self, transport: Transport, streaming_url: str) -> None:
+        self._t = transport
+        self._base = streaming_url.rstrip("/") + "/collection"
+
+    def send_many(
+        self,
+        inlet_id: str,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        flow_id: str | None = None,
+        authenticated: bool = False,
+        concurrency: int = 8,
+        limit: int = MAX_REQUEST_BYTES,
+        deadline: Deadline | None = None,
+    ) -> list[MessageResult]:
+        """Send ``messages``: one result per message, in order. AEP errors become failed results."""
+        encoded = [encode(message) for message in messages]
+        results: list[MessageResult | None] = [None] * len(encoded)
+        groups, too_large = pack([len(item) for item in encoded], limit)
+        for index in too_large:
+            results[index] = MessageResult(
+                index=index,
+                ok=False,
+                status=413,
+                reason=f"message is {len(encoded[index])} bytes; AEP's request limit is {limit} bytes",
+            )
+
+        def send(group: list[int]) -> list[MessageResult]:
+            return self._send_group(
+                inlet_id,
+                group=group,
+                encoded=encoded,
+                flow_id=flow_id,
+                authenticated=authenticated,
+                deadline=deadline,
+            )
+
+        workers = max(1, min(concurrency, len(groups)))
+        if workers == 1:
+            outcomes = [send(group) for group in groups]
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aep-stream") as pool:
+                outcomes = list(pool.map(send, groups))
+        for outcome in outcomes:
+            for result in outcome:
+                results[result.index] = result
+        return [result for result in results if result is not None]
+
+    def _send_group(
+        self,
+        inlet_id: str,
+        *,
+        group: list[int],
+        encoded: Sequence[bytes],
+        flow_id: str | None,
+        authenticated: bool,
+        deadline: Deadline | None,
+    ) -> list[MessageResult]:
+        effective = deadline.earliest(self._t.deadline) if deadline is not None else self._t.deadline
+        if effective is not None and effective.expired():
+            return _all_failed(group, None, "not sent: the invocation deadline was reached", retryable=True)
+        headers = {"Content-Type": "application/json"}
+        if flow_id:
+            headers["x-adobe-flow-id"] = flow_id
+        try:
+            response = self._t.request(
+                "POST",
+                f"{self._base}/batch/{quote(inlet_id, safe='')}",
+                headers=headers,
+                data=request_body([encoded[index] for index in group]),
+                authenticated=authenticated,
+                refresh_on=(401, 403),
+                deadline=deadline,
+                context="stream messages",
+            )
+        except AepError as exc:
+            return _all_failed(group, exc.status, exc.message, retryable=exc.retryable)
+        try:
+            parsed = StreamBatchResponse.model_validate(response.json())
+        except ValueError:
+            return _all_failed(group, response.status_code, "unreadable streaming response", retryable=True)
+        results = []
+        for position, index in enumerate(group):
+            if position >= len(parsed.responses):
+                results.append(
+                    MessageResult(
+                        index=index,
+                        ok=False,
+                        reason="AEP returned no result for this message",
+                        retryable=True,
+                    )
+                )
+                continue
+            entry = parsed.responses[position]
+            status = entry.status_code
+            if entry.xaction_id and (status is None or status < 400):
+                results.append(
+                    MessageResult(index=index, ok=True, xaction_id=entry.xaction_id, status=status)
+                )
+            else:
+                results.append(
+                    MessageResult(
+                        index=index,
+                        ok=False,
+                        status=status,
+                        reason=entry.message or "rejected by AEP",
+                        retryable=status is None or status in RETRYABLE_STATUSES,
+                    )
+                )
+        return results
+
+    def send_one(
+        self,
+        inlet_id: str,
+        message: Mapping[str, Any],
+        *,
+        flow_id: str | None = None,
+        authenticated: bool = False,
+        sync_validation: bool = False,
+    ) -> StreamSingleResponse:
+        """``POST /collection/{inlet}``. Raises the typed AepError when AEP refuses the message."""
+        headers = {"Content-Type": "application/json"}
+        if flow_id:
+            headers["x-adobe-flow-id"] = flow_id
+        data = encode(message)
+        if len(data) > MAX_REQUEST_BYTES:
+            raise error_class_for(413)(f"message is {len(data)} bytes; over the 1 MB limit", status=413)
+        response = self._t.request(
+            "POST",
+            f"{self._base}/{quote(inlet_id, safe='')}",
+            params={"syncValidation": "true"} if sync_validation else None,
+            headers=headers,
+            data=data,
+            authenticated=authenticated,
+            refresh_on=(401, 403),
+            context="stream message",
+        )
+        return StreamSingleResponse.model_validate(response.json())
+
+
+def _all_failed(group: list[int], status: int | None, reason: str, *, retryable: bool) -> list[MessageResult]:
+    return [
+        MessageResult(index=i, ok=False, status=status, reason=reason, retryable=retryable) for i in group
+    ]
