@@ -80,7 +80,7 @@ def make_client(
     }
     return AepClient(
         AepSettings(**values),
-        AepCredentials(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, org_id=ORG_ID),  # type: ignore[arg-type]
+        AepCredentials(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, org_id=ORG_ID),
         secrets_client=lambda: secrets_client,
         clock=clock,
         policy=exact_policy(max_attempts),

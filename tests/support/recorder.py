@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -82,7 +82,7 @@ class Recorder:
             else:
                 reply = Reply(599, {"message": f"no route for {request.method} {request.path}"})
         if callable(reply) and not isinstance(reply, Reply):
-            return reply(request)
+            return cast("Reply", reply(request))
         return reply
 
 

@@ -29,7 +29,12 @@ def test_exponential_backoff_is_capped():
 
 def test_full_jitter_receives_the_ceiling():
     seen: list[float] = []
-    policy = RetryPolicy(base=1.0, jitter=lambda ceiling: seen.append(ceiling) or ceiling / 2)
+
+    def half(ceiling: float) -> float:
+        seen.append(ceiling)
+        return ceiling / 2
+
+    policy = RetryPolicy(base=1.0, jitter=half)
 
     assert policy.backoff(3) == 2.0
     assert seen == [4.0]

@@ -56,8 +56,9 @@ def cache(ims, secrets, clock, seed=1, **kwargs) -> TokenCache:
     )
 
 
-def shared_token(secrets) -> dict:
-    return json.loads(secrets.get_secret_value(SecretId="aep/token")["SecretString"])
+def shared_token(secrets) -> dict[str, object]:
+    value: dict[str, object] = json.loads(secrets.get_secret_value(SecretId="aep/token")["SecretString"])
+    return value
 
 
 def test_first_call_fetches_and_publishes_then_memory_serves(secrets, clock):

@@ -1,0 +1,447 @@
+"""Batch Ingestion (/data/foundation/import), Catalog (/data/foundation/catalog), Data Access (export)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any
+
+from aep_emulator.records import parse_file, validate
+from aep_emulator.state import Batch, BatchFile, State
+from aep_emulator.web import Request, Response, Router, json_response, text_response
+
+SINGLE_PUT_LIMIT = 256 * 1024 * 1024
+MAX_PART = 512_000_000
+MAX_FILES = 1500
+_RANGE = re.compile(r"^bytes\s+(\d+)-(\d+)(?:/(\d+|\*))?$")
+FORMATS = {"json", "parquet", "csv"}
+
+
+def _problem(status: int, title: str, detail: str) -> Response:
+    return json_response(
+        status,
+        {
+            "type": f"http://ns.adobe.com/aep/errors/INGEST-{status}",
+            "title": title,
+            "status": status,
+            "detail": detail,
+        },
+    )
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def routes(router: Router, state: State) -> None:
+    base = "/data/foundation/import/batches"
+    file_route = base + r"/(?P<batch>[^/]+)/datasets/(?P<dataset>[^/]+)/files/(?P<path>.+)"
+    router.add("POST", base, lambda r: create(state, r))
+    router.add("PUT", file_route, lambda r: put_file(state, r))
+    router.add("POST", file_route, lambda r: file_action(state, r))
+    router.add("PATCH", file_route, lambda r: patch_file(state, r))
+    router.add("HEAD", file_route, lambda r: head_file(state, r))
+    router.add("POST", base + r"/(?P<batch>[^/]+)", lambda r: batch_action(state, r))
+    router.add("GET", r"/data/foundation/catalog/batches/(?P<batch>[^/]+)", lambda r: catalog_batch(state, r))
+    router.add(
+        "GET", r"/data/foundation/catalog/dataSets/(?P<dataset>[^/]+)", lambda r: catalog_dataset(state, r)
+    )
+    router.add(
+        "GET", r"/data/foundation/export/batches/(?P<batch>[^/]+)/meta", lambda r: export_meta(state, r)
+    )
+
+
+def create(state: State, request: Request) -> Response:
+    if "application/json" not in (request.header("content-type") or ""):
+        return json_response(
+            400,
+            {
+                "type": "/placeholder/type/uri",
+                "status": 400,
+                "title": "BadRequestError",
+                "detail": "A valid content-type must be specified",
+            },
+        )
+    try:
+        body = request.json()
+    except ValueError:
+        return _problem(400, "Bad request", "The request body is not valid JSON.")
+    if (
+        not isinstance(body, dict)
+        or not body.get("datasetId")
+        or not isinstance(body.get("inputFormat"), dict)
+    ):
+        return _problem(400, "Bad request", "datasetId and inputFormat are required.")
+    dataset = state.config.dataset(str(body["datasetId"]))
+    if dataset is None:
+        return _problem(400, "Bad request", f"Dataset {body['datasetId']} not found.")
+    fmt = str(body["inputFormat"].get("format", "")).lower()
+    if fmt not in FORMATS:
+        return _problem(400, "Bad request", f"Unsupported input format {fmt!r}.")
+    batch_id = state.new_batch_id()
+    partial = body.get("partialIngestionPercent")
+    batch = Batch(
+        id=batch_id,
+        dataset_id=dataset.id,
+        input_format={**body["inputFormat"], "format": fmt},
+        created_ms=_now_ms(),
+        diagnostics=bool(body.get("enableErrorDiagnostics", False)),
+        partial_percent=float(partial) if isinstance(partial, (int, float)) else None,
+        external_id=str(body.get("externalId") or batch_id),
+        client_id=request.header("x-api-key") or "",
+        updated_ms=_now_ms(),
+    )
+    with state.lock:
+        state.batches[batch_id] = batch
+    return json_response(201, _batch_view(batch, created=True))
+
+
+def _batch_for_file(state: State, request: Request) -> tuple[Batch | None, Response | None]:
+    batch = state.batches.get(request.params["batch"])
+    if batch is None:
+        return None, _problem(404, "Not found", f"Batch {request.params['batch']} not found.")
+    if batch.dataset_id != request.params["dataset"]:
+        return None, _problem(
+            404, "Not found", f"Dataset {request.params['dataset']} not found in this batch."
+        )
+    if batch.status != "loading":
+        return None, _problem(
+            400, "Bad request", f"Batch {batch.id} is {batch.status}; files can no longer change."
+        )
+    return batch, None
+
+
+def put_file(state: State, request: Request) -> Response:
+    batch, error = _batch_for_file(state, request)
+    if error or batch is None:
+        return error or _problem(500, "error", "")
+    if (request.header("content-type") or "").split(";")[0].strip() != "application/octet-stream":
+        return _problem(415, "Unsupported media type", "Files must be sent as application/octet-stream.")
+    if len(request.body) > SINGLE_PUT_LIMIT:
+        return _problem(413, "Payload too large", "Files over 256 MB must use the large file upload API.")
+    path = request.params["path"]
+    with state.lock:
+        if path not in batch.files and len(batch.files) >= MAX_FILES:
+            return _problem(400, "Bad request", f"A batch holds at most {MAX_FILES} files.")
+        created = path not in batch.files
+        batch.files[path] = BatchFile(bytearray(request.body))
+    return Response(201 if created else 200)
+
+
+def file_action(state: State, request: Request) -> Response:
+    action = request.query.get("action", "").upper()
+    batch, error = _batch_for_file(state, request)
+    if error or batch is None:
+        return error or _problem(500, "error", "")
+    path = request.params["path"]
+    with state.lock:
+        if action == "INITIALIZE":
+            if path not in batch.files and len(batch.files) >= MAX_FILES:
+                return _problem(400, "Bad request", f"A batch holds at most {MAX_FILES} files.")
+            batch.files[path] = BatchFile(large=True, complete=False)
+            return Response(201)
+        if action == "COMPLETE":
+            entry = batch.files.get(path)
+            if entry is None or not entry.large:
+                return _problem(404, "Not found", f"No large file {path} was initialized.")
+            expected = 0
+            for start in sorted(entry.parts):
+                if start != expected:
+                    kind = "overlapping" if start < expected else "missing"
+                    return _problem(
+                        400, "Bad request", f"Chunks of {path} are {kind} at byte {min(start, expected)}."
+                    )
+                expected = entry.parts[start] + 1
+            if expected != len(entry.data):
+                return _problem(400, "Bad request", f"Chunks of {path} are missing after byte {expected}.")
+            entry.complete = True
+            return json_response(201, {"name": path, "sizeInBytes": len(entry.data)})
+    return _problem(400, "Bad request", "action must be INITIALIZE or COMPLETE.")
+
+
+def patch_file(state: State, request: Request) -> Response:
+    batch, error = _batch_for_file(state, request)
+    if error or batch is None:
+        return error or _problem(500, "error", "")
+    match = _RANGE.match((request.header("content-range") or "").strip())
+    if not match:
+        return _problem(400, "Bad request", "Content-Range must be 'bytes start-end/total'.")
+    start, end = int(match[1]), int(match[2])
+    if end < start or end - start + 1 != len(request.body):
+        return _problem(400, "Bad request", "Content-Range does not match the body length.")
+    if len(request.body) > MAX_PART:
+        return _problem(413, "Payload too large", f"A part may be at most {MAX_PART} bytes.")
+    path = request.params["path"]
+    with state.lock:
+        entry = batch.files.get(path)
+        if entry is None or not entry.large:
+            return _problem(404, "Not found", f"Large file {path} was not initialized.")
+        if len(entry.data) < end + 1:
+            entry.data.extend(b"\0" * (end + 1 - len(entry.data)))
+        entry.data[start : end + 1] = request.body
+        entry.parts[start] = end
+    return Response(200, headers={"Range": f"bytes={start}-{end}"})
+
+
+def head_file(state: State, request: Request) -> Response:
+    batch = state.batches.get(request.params["batch"])
+    entry = batch.files.get(request.params["path"]) if batch else None
+    if entry is None:
+        return Response(404)
+    received = 0
+    for start in sorted(entry.parts):
+        if start > received:
+            break
+        received = max(received, entry.parts[start] + 1)
+    headers = {"Range": f"bytes=0-{received - 1}"} if received else {}
+    return Response(200, headers=headers)
+
+
+def batch_action(state: State, request: Request) -> Response:
+    batch = state.batches.get(request.params["batch"])
+    if batch is None:
+        return _problem(404, "Not found", f"Batch {request.params['batch']} not found.")
+    action = request.query.get("action", "").upper()
+    with state.lock:
+        if action == "COMPLETE":
+            if batch.status != "loading":
+                return Response(200)  # documented as safe to retry
+            for path, entry in batch.files.items():
+                if not entry.complete:
+                    return _problem(400, "Bad request", f"Large file {path} was not completed.")
+            _process(state, batch)
+            return Response(200)
+        if action == "ABORT":
+            if batch.status in ("success", "failed"):
+                return _problem(400, "Bad request", "A finalized batch cannot be aborted.")
+            batch.status = "aborted"
+            batch.updated_ms = _now_ms()
+            return Response(200)
+        if action in ("FAIL", "REVERT"):
+            batch.status = "failed" if action == "FAIL" else "inactive"
+            batch.updated_ms = _now_ms()
+            return Response(200)
+    return _problem(400, "Bad request", "action must be COMPLETE, ABORT, FAIL or REVERT.")
+
+
+def _process(state: State, batch: Batch) -> None:  # noqa: PLR0915 - one pass over the files
+    """Parse every file, validate every record, merge good ones into profiles, set the final status."""
+    dataset = state.config.dataset(batch.dataset_id)
+    assert dataset is not None
+    fmt = str(batch.input_format.get("format", "json"))
+    multi = bool(batch.input_format.get("isMultiLineJson", False))
+    total = failed = size = 0
+    errors: dict[str, dict[str, Any]] = {}
+    parsing: list[dict[str, Any]] = []
+    conversion: list[dict[str, Any]] = []
+    good: list[dict[str, Any]] = []
+    empty_files = 0
+    for path, entry in batch.files.items():
+        size += len(entry.data)
+        if not entry.data:
+            empty_files += 1
+            continue
+        try:
+            rows, corrupt = parse_file(bytes(entry.data), fmt, multi, dataset)
+        except Exception:  # an unreadable Parquet file, say
+            rows, corrupt = [], [f"<unreadable {fmt} file>"]
+        for text in corrupt:
+            total += 1
+            failed += 1
+            parsing.append(
+                {
+                    "_corrupt_record": text,
+                    "_errors": [
+                        {
+                            "code": "1401",
+                            "message": "Row is corrupted and cannot be read, please fix and resend.",
+                        }
+                    ],
+                    "_filename": path,
+                }
+            )
+            errors.setdefault(
+                "1401",
+                {
+                    "code": "INGEST-1401-400",
+                    "description": "The row has corrupted data and cannot be read or parsed.",
+                    "recordCount": 0,
+                },
+            )
+            errors["1401"]["recordCount"] += 1
+        for row in rows:
+            total += 1
+            problems = validate(row, dataset)
+            if problems:
+                failed += 1
+                conversion.append(
+                    {
+                        "_corrupt_record": json.dumps(row)[:1000],
+                        "_filename": path,
+                        "_errors": [{"code": p.code, "message": p.message} for p in problems],
+                    }
+                )
+                code = problems[0].code
+                errors.setdefault(
+                    code, {"code": f"INGEST-{code}-400", "description": problems[0].message, "recordCount": 0}
+                )
+                errors[code]["recordCount"] += 1
+            else:
+                good.append(row)
+    batch.metrics = {
+        "inputByteSize": size,
+        "inputFileCount": len(batch.files),
+        "inputRecordCount": total,
+        "outputRecordCount": total - failed,
+        "failedRecordCount": failed,
+    }
+    batch.completed_ms = batch.updated_ms = _now_ms()
+    batch.polls_left = state.config.batch_status_polls
+    if not batch.files or (empty_files and empty_files == len(batch.files)):
+        batch.status = "failed"
+        batch.errors = [
+            {"code": "106", "description": "Dataset file is empty. Please upload file with data.", "rows": []}
+        ]
+        return
+    tolerated = batch.partial_percent if batch.partial_percent is not None else 0.0
+    ok = failed == 0 or (total > 0 and failed * 100.0 / total <= tolerated and failed < total)
+    if failed:
+        if batch.diagnostics:
+            summary = {
+                "code": "INGEST-1212-400",
+                "description": f"Encountered {failed} errors in the data. "
+                f"Successfully ingested {total - failed if ok else 0} rows. Please review the associated "
+                "diagnostic files for more details.",
+            }
+            batch.errors = [summary, *errors.values()]
+            if parsing:
+                batch.row_errors["parsing_errors_0.json"] = parsing
+            if conversion:
+                batch.row_errors["conversion_errors_0.json"] = conversion
+        else:
+            batch.errors = [
+                {
+                    "code": "INGEST-1211-400",
+                    "description": "Encountered errors while parsing, "
+                    "converting or otherwise validating the data. Please resend the data with error "
+                    "diagnostics enabled to collect additional information on failure types",
+                }
+            ]
+    batch.status = "success" if ok else "failed"
+    if ok and dataset.profile_enabled:
+        for row in good:
+            state.profiles.ingest(row, dataset)
+
+
+def _batch_view(batch: Batch, created: bool = False) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": batch.id,
+        "imsOrg": "",
+        "status": batch.status,
+        "relatedObjects": [{"type": "dataSet", "id": batch.dataset_id}],
+        "version": "1.0.0",
+        "tags": {},
+        "created": batch.created_ms,
+        "updated": batch.updated_ms,
+        "createdUser": batch.client_id,
+        "updatedUser": batch.client_id,
+    }
+    if created:
+        return view
+    view.update(
+        {"externalId": batch.external_id, "inputFormat": batch.input_format, "createdClient": batch.client_id}
+    )
+    view["tags"] = {"acp_enableErrorDiagnostics": batch.diagnostics}
+    if batch.partial_percent is not None:
+        view["tags"]["acp_partialIngestionPercent"] = batch.partial_percent
+    if batch.completed_ms:
+        view["completed"] = batch.completed_ms
+    if batch.metrics:
+        view["metrics"] = batch.metrics
+    if batch.errors:
+        view["errors"] = batch.errors
+    return view
+
+
+def catalog_batch(state: State, request: Request) -> Response:
+    batch = state.batches.get(request.params["batch"])
+    if batch is None:
+        return json_response(
+            404,
+            {
+                "type": "http://ns.adobe.com/aep/errors/CAT-404",
+                "title": "Not found",
+                "status": 404,
+                "detail": f"Batch {request.params['batch']} not found.",
+            },
+        )
+    with state.lock:
+        view = _batch_view(batch)
+        view["imsOrg"] = state.config.org_id
+        if batch.completed_ms and batch.polls_left > 0:
+            batch.polls_left -= 1
+            view["status"] = "staging"
+            view.pop("metrics", None)
+            view.pop("errors", None)
+    return json_response(200, {batch.id: view})
+
+
+def catalog_dataset(state: State, request: Request) -> Response:
+    dataset = state.config.dataset(request.params["dataset"])
+    if dataset is None:
+        return json_response(
+            404,
+            {
+                "type": "http://ns.adobe.com/aep/errors/CAT-404",
+                "title": "Not found",
+                "status": 404,
+                "detail": "The dataset was not found",
+            },
+        )
+    tags: dict[str, list[str]] = {}
+    if dataset.profile_enabled:
+        tags = {"unifiedProfile": ["enabled:true"], "unifiedIdentity": ["enabled:true"]}
+    return json_response(
+        200,
+        {
+            dataset.id: {
+                "name": dataset.name,
+                "imsOrg": state.config.org_id,
+                "version": "1.0.0",
+                "tags": tags,
+                "schemaRef": {
+                    "id": dataset.schema_ref,
+                    "contentType": "application/vnd.adobe.xed-full+json;version=1",
+                },
+                "enableErrorDiagnostics": True,
+                "files": f"@/dataSetFiles?dataSetId={dataset.id}",
+            }
+        },
+    )
+
+
+def export_meta(state: State, request: Request) -> Response:
+    batch = state.batches.get(request.params["batch"])
+    if batch is None:
+        return _problem(404, "Not found", f"Batch {request.params['batch']} not found.")
+    path = request.query.get("path", "")
+    if path == "row_errors":
+        data = [
+            {
+                "name": name,
+                "length": str(len(json.dumps(rows))),
+                "_links": {"self": {"href": f"{request.path}?path=row_errors/{name}"}},
+            }
+            for name, rows in batch.row_errors.items()
+        ]
+        return json_response(200, {"_page": {"count": len(data), "limit": 100}, "data": data})
+    if path.startswith("row_errors/"):
+        rows = batch.row_errors.get(path.split("/", 1)[1])
+        if rows is None:
+            return _problem(404, "Not found", f"{path} not found.")
+        return text_response(200, "".join(json.dumps(row) + "\n" for row in rows), "application/json-lines")
+    if path == "input_files":
+        data = [{"name": name, "length": str(len(entry.data))} for name, entry in batch.files.items()]
+        return json_response(200, {"_page": {"count": len(data), "limit": 100}, "data": data})
+    return _problem(400, "Bad request", "Unknown meta path.")
