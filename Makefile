@@ -41,10 +41,10 @@ test: lint typecheck
 	$(BIN)/pytest -n 2
 
 demo: install
-	$(BIN)/python -m aep_emulator.demo
+	PYTHONPATH=layers/aep:local $(BIN)/python local/demo.py
 
 emulator: install
-	$(BIN)/python -m aep_emulator --port $${AEP_EMULATOR_PORT:-8787} $(if $(CONFIG),--config $(CONFIG),)
+	PYTHONPATH=layers/aep:local $(BIN)/python -m aep_emulator --port $${AEP_EMULATOR_PORT:-8787} $(if $(CONFIG),--config $(CONFIG),)
 
 $(SAM):
 	$(PYTHON) -m venv $(SAM_VENV)
@@ -59,7 +59,7 @@ validate: $(SAM) install
 	$(SAM) validate --lint --region $(REGION)
 
 bench: install
-	$(BIN)/python -m bench
+	PYTHONPATH=layers/aep:local:. $(BIN)/python bench/emulator_rate.py
 
 deploy: build
 	$(SAM) deploy

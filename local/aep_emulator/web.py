@@ -75,6 +75,9 @@ class Router:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in separate writes: without TCP_NODELAY each keep-alive response waits
+    # ~40 ms for the client's delayed ACK (measured: 23 requests/s per connection before this line).
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -90,6 +90,7 @@ class Recorder:
 def serve(recorder: Recorder) -> Iterator[Recorder]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
