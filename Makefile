@@ -11,7 +11,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_REQUEST_CHECKSUM_CALCULATION := when_required
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install test lint typecheck unit demo emulator build validate bench deploy clean
+.PHONY: help install test lint typecheck demo emulator build validate bench aepp-check deploy clean
 
 help:
 	@echo "make test      install .venv, run ruff, mypy and the whole pytest suite"
@@ -60,6 +60,15 @@ validate: $(SAM) install
 
 bench: install
 	PYTHONPATH=layers/aep:local:. $(BIN)/python bench/emulator_rate.py
+
+AEPP_VENV := .aepp-venv
+$(AEPP_VENV)/bin/python:
+	$(PYTHON) -m venv $(AEPP_VENV)
+	$(AEPP_VENV)/bin/python -m pip install -q --no-deps aepp==0.6.0
+	$(AEPP_VENV)/bin/python -m pip install -q requests deprecation tenacity pathlib2 pandas rich
+
+aepp-check: install $(AEPP_VENV)/bin/python
+	PYTHONPATH=layers/aep:local $(BIN)/python bench/aepp_check.py $(AEPP_VENV)/bin/python
 
 deploy: build
 	$(SAM) deploy
