@@ -15,6 +15,10 @@ from aep import AepClient, AepCredentials, AepSettings, RetryPolicy
 from tests.support.fakes import FakeClock
 from tests.support.recorder import Recorder, serve
 
+# Powertools Metrics reads its namespace when a function module is imported.
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "AepConnectorTests")
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "tests")
+
 ORG_ID = "5C1328435BF324E90A49402A@AdobeOrg"
 CLIENT_ID = "test-client-id"
 CLIENT_SECRET = "p8e-TEST-SECRET-never-logged"  # a fake credential: must never appear in output

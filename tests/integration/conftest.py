@@ -93,7 +93,7 @@ def iso(minutes_ago: int = 5) -> str:
 def call_event(phone: str, n: int, **extra: Any) -> dict[str, Any]:
     return {
         "_id": f"call-{phone}-{n}",
-        "timestamp": iso(60 - n),
+        "timestamp": iso(10_000 - n),
         "eventType": "ivr.call",
         "identityMap": {"Phone": [{"id": phone, "primary": True}]},
         "_acme": {"call": {"direction": "inbound", "durationSeconds": 60 + n, "intent": "billing"}},

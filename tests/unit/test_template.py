@@ -65,3 +65,62 @@ def test_template_transforms_to_cloudformation(translated):
 
     assert "AWS::Lambda::LayerVersion" in types
     assert "Transform" not in translated
+
+
+def test_stream_queue_is_encrypted_with_a_redrive_and_a_long_enough_visibility(template):
+    resources = template["Resources"]
+    queue = resources["StreamQueue"]["Properties"]
+    function_timeout = resources["StreamIngestFunction"]["Properties"]["Timeout"]
+
+    assert queue["KmsMasterKeyId"] == {"Ref": "AepKey"}
+    assert resources["StreamDeadLetterQueue"]["Properties"]["KmsMasterKeyId"] == {"Ref": "AepKey"}
+    assert queue["VisibilityTimeout"] >= 6 * function_timeout
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["StreamDeadLetterQueue", "Arn"]},
+        "maxReceiveCount": {"Ref": "StreamMaxReceiveCount"},
+    }
+
+
+def test_stream_event_source_reports_partial_failures_and_caps_concurrency(translated):
+    mappings = [r for r in translated["Resources"].values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+
+    assert len(mappings) == 1
+    props = mappings[0]["Properties"]
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "StreamMaxConcurrency"}}
+    assert props["BatchSize"] == {"Ref": "StreamBatchSize"}
+    assert props["MaximumBatchingWindowInSeconds"] == {"Ref": "StreamBatchingWindowSeconds"}
+
+
+def test_stream_function_role_is_least_privilege(translated):
+    role = translated["Resources"]["StreamIngestFunctionRole"]["Properties"]
+    statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+    actions = {
+        a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+
+    assert not any("*" in a for a in actions)
+    assert all(s["Resource"] != "*" for s in statements)
+    assert {
+        "Sid": "DeadLetterRejects",
+        "Effect": "Allow",
+        "Action": "sqs:SendMessage",
+        "Resource": {"Fn::GetAtt": ["StreamDeadLetterQueue", "Arn"]},
+    } in statements
+    secrets = [s for s in statements if "secretsmanager:PutSecretValue" in s["Action"]]
+    assert [s["Resource"] for s in secrets] == [{"Ref": "AepTokenSecret"}]
+
+
+def test_alarms_watch_the_dlq_errors_and_backlog(template):
+    alarms = {
+        name: r["Properties"]
+        for name, r in template["Resources"].items()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+    }
+
+    assert {a["MetricName"] for a in alarms.values()} == {
+        "ApproximateNumberOfMessagesVisible",
+        "Errors",
+        "ApproximateAgeOfOldestMessage",
+    }
+    assert all(a["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())

@@ -10,7 +10,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -37,7 +37,6 @@ ENVIRONMENT = {
     "AEP_TOKEN_REFRESH_MARGIN_SECONDS": "token_refresh_margin",
     "AEP_TOKEN_REFRESH_JITTER_SECONDS": "token_refresh_jitter",
 }
-_FIELD_TO_ENV = {field: env for env, field in ENVIRONMENT.items()}
 
 
 def _is_loopback(host: str) -> bool:
@@ -61,6 +60,7 @@ def check_url(value: str) -> str:
     return value.rstrip("/")
 
 
+M = TypeVar("M", bound=BaseModel)
 PositiveFloat = Annotated[float, Field(gt=0)]
 
 
@@ -98,15 +98,7 @@ class AepSettings(BaseModel):
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> AepSettings:
         """Read the ``AEP_*`` variables. Raises AepConfigError naming every missing or bad variable."""
-        values = {
-            field: environ[env].strip()
-            for env, field in ENVIRONMENT.items()
-            if env in environ and environ[env].strip() != ""
-        }
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            raise AepConfigError(_describe(exc, _FIELD_TO_ENV)) from exc
+        return parse_env(cls, ENVIRONMENT, environ)
 
 
 class AepCredentials(BaseModel):
@@ -150,6 +142,20 @@ class AepCredentials(BaseModel):
             return cls.model_validate(data)
         except ValidationError as exc:
             raise AepConfigError(f"credentials secret {secret_id!r}: {_describe(exc, {})}") from None
+
+
+def parse_env(model: type[M], variables: Mapping[str, str], environ: Mapping[str, str]) -> M:
+    """Build ``model`` from the environment variables named in ``variables`` (variable -> field).
+
+    Empty variables count as unset. Raises AepConfigError naming every missing or bad variable.
+    """
+    values = {
+        field: environ[env].strip() for env, field in variables.items() if environ.get(env, "").strip() != ""
+    }
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise AepConfigError(_describe(exc, {field: env for env, field in variables.items()})) from None
 
 
 def _describe(exc: ValidationError, names: Mapping[str, str]) -> str:

@@ -1,0 +1,225 @@
+"""One SQS batch in, one outcome per message out: accepted, dead-lettered, or to be retried.
+
+Valid records are packed into multi-message requests under 1 MB and sent concurrently. Transient failures
+(429, 5xx, timeouts, the invocation deadline) come back as ``retry`` so SQS delivers them again; permanent
+ones (our validation, AEP's 400/413) go to the DLQ with their reason and count as handled. A record that
+could not be dead-lettered is retried rather than dropped. On a FIFO queue, each message group is sent in
+order on one lane, and once a message of a group must be retried the group's later messages are not sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Literal
+
+from aep import AepClient, AepError, Deadline
+from aep.models import MessageResult
+from aep.streaming import encode, pack
+from stream_ingest.dead_letters import DeadLetter, DeadLetters
+from stream_ingest.records import Prepared, Rejected, Target, prepare
+from stream_ingest.settings import StreamSettings
+
+logger = logging.getLogger(__name__)
+
+Kind = Literal["accepted", "dead_lettered", "retry"]
+
+
+@dataclass(frozen=True)
+class Incoming:
+    message_id: str
+    body: str
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    message_id: str
+    kind: Kind
+    reason: str | None = None
+    status: int | None = None
+    field: str | None = None
+    xaction_id: str | None = None
+
+
+@dataclass
+class Stats:
+    received: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    retried: int = 0
+    requests_ms: float = 0.0
+
+
+class StreamIngestor:
+    def __init__(self, client: AepClient, settings: StreamSettings, dead_letters: DeadLetters) -> None:
+        self._client = client
+        self._settings = settings
+        self._dead_letters = dead_letters
+        self._target: Target | None = None
+
+    def target(self) -> Target:
+        """Inlet, dataset, schema, org; without STREAM_SCHEMA_REF the schema comes from the dataset."""
+        if self._target is None:
+            schema = self._settings.schema_ref
+            if not schema:
+                dataset = self._client.catalog.dataset(self._settings.dataset_id)
+                if dataset.schema_ref is None:
+                    raise AepError(f"dataset {self._settings.dataset_id} has no schemaRef")
+                schema = dataset.schema_ref.id
+            self._target = Target(
+                inlet_id=self._settings.inlet_id,
+                dataset_id=self._settings.dataset_id,
+                schema_ref=schema,
+                flow_id=self._settings.flow_id,
+                org_id=self._client.credentials.org_id,
+            )
+        return self._target
+
+    def process(
+        self, messages: Sequence[Incoming], deadline: Deadline, fifo: bool = False
+    ) -> tuple[list[Outcome], Stats]:
+        stats = Stats(received=len(messages))
+        try:
+            target = self.target()
+        except AepError as exc:
+            logger.warning("cannot resolve the target schema; retrying the batch", extra={"error": str(exc)})
+            waiting = [
+                Outcome(m.message_id, "retry", f"schema lookup failed: {exc.message}", exc.status)
+                for m in messages
+            ]
+            stats.retried = len(waiting)
+            return waiting, stats
+        by_id = {m.message_id: m for m in messages}
+        outcomes: dict[str, Outcome] = {}
+        prepared: list[Prepared] = []
+        rejected: list[Rejected] = []
+        for message in messages:
+            result = prepare(
+                message.message_id, message.body, group=message.group, settings=self._settings, target=target
+            )
+            if isinstance(result, Prepared):
+                prepared.append(result)
+            else:
+                rejected.append(result)
+        started = time.perf_counter()
+        sent = self._send_fifo(prepared, deadline) if fifo else self._send(prepared, deadline)
+        stats.requests_ms = (time.perf_counter() - started) * 1000
+        letters = [
+            DeadLetter(
+                r.message_id,
+                by_id[r.message_id].body,
+                r.reason,
+                r.field,
+                r.status,
+                "connector",
+                by_id[r.message_id].group,
+            )
+            for r in rejected
+        ]
+        for item, answer in sent:
+            if answer.ok:
+                outcomes[item.message_id] = Outcome(item.message_id, "accepted", xaction_id=answer.xaction_id)
+            elif answer.retryable:
+                outcomes[item.message_id] = Outcome(item.message_id, "retry", answer.reason, answer.status)
+            else:
+                letters.append(
+                    DeadLetter(
+                        item.message_id,
+                        by_id[item.message_id].body,
+                        answer.reason or "rejected by AEP",
+                        None,
+                        answer.status,
+                        "aep",
+                        item.group,
+                    )
+                )
+        undelivered = self._dead_letters.send(letters) if letters else set()
+        for letter in letters:
+            if letter.message_id in undelivered:
+                outcomes[letter.message_id] = Outcome(
+                    letter.message_id,
+                    "retry",
+                    f"dead-letter queue unavailable; {letter.reason}",
+                    letter.status,
+                )
+            else:
+                outcomes[letter.message_id] = Outcome(
+                    letter.message_id, "dead_lettered", letter.reason, letter.status, letter.field
+                )
+        ordered = [outcomes[m.message_id] for m in messages]
+        stats.accepted = sum(o.kind == "accepted" for o in ordered)
+        stats.rejected = sum(o.kind == "dead_lettered" for o in ordered)
+        stats.retried = sum(o.kind == "retry" for o in ordered)
+        return ordered, stats
+
+    def _send(self, items: list[Prepared], deadline: Deadline) -> list[tuple[Prepared, MessageResult]]:
+        if not items:
+            return []
+        results = self._client.streaming.send_many(
+            self._settings.inlet_id,
+            [item.message for item in items],
+            flow_id=self._settings.flow_id,
+            authenticated=self._settings.inlet_authenticated,
+            concurrency=self._settings.concurrency,
+            deadline=deadline,
+        )
+        return list(zip(items, results, strict=True))
+
+    def _send_fifo(self, items: list[Prepared], deadline: Deadline) -> list[tuple[Prepared, MessageResult]]:
+        """Each group on one lane (hash of the group), requests of a lane one after the other, in order."""
+        lanes: list[list[Prepared]] = [[] for _ in range(self._settings.concurrency)]
+        for item in items:
+            lanes[zlib.crc32((item.group or "").encode()) % len(lanes)].append(item)
+        busy = [lane for lane in lanes if lane]
+        if not busy:
+            return []
+        with ThreadPoolExecutor(max_workers=len(busy), thread_name_prefix="aep-fifo") as pool:
+            done = list(pool.map(lambda lane: self._send_lane(lane, deadline), busy))
+        return [pair for lane in done for pair in lane]
+
+    def _send_lane(self, lane: list[Prepared], deadline: Deadline) -> list[tuple[Prepared, MessageResult]]:
+        sizes = [len(encode(item.message)) for item in lane]
+        groups, _ = pack(sizes)
+        blocked: set[str | None] = set()
+        out: list[tuple[Prepared, MessageResult]] = []
+        for group in groups:
+            batch = [lane[i] for i in group]
+            held = [item for item in batch if item.group in blocked]
+            for item in held:
+                out.append(
+                    (
+                        item,
+                        MessageResult(
+                            index=0,
+                            ok=False,
+                            retryable=True,
+                            reason="held back: an earlier message of its group must be retried",
+                        ),
+                    )
+                )
+            to_send = [item for item in batch if item.group not in blocked]
+            for item, result in self._send_ordered(to_send, deadline):
+                out.append((item, result))
+                if not result.ok and result.retryable:
+                    blocked.add(item.group)
+        return out
+
+    def _send_ordered(
+        self, items: list[Prepared], deadline: Deadline
+    ) -> list[tuple[Prepared, MessageResult]]:
+        if not items:
+            return []
+        results = self._client.streaming.send_many(
+            self._settings.inlet_id,
+            [item.message for item in items],
+            flow_id=self._settings.flow_id,
+            authenticated=self._settings.inlet_authenticated,
+            concurrency=1,
+            deadline=deadline,
+        )
+        return list(zip(items, results, strict=True))

@@ -1,0 +1,218 @@
+"""From an SQS message body to an XDM streaming message, or to the reason it cannot be one.
+
+Accepted bodies: a complete streaming message (``header`` + ``body.xdmEntity``), a bare XDM record
+(wrapped here from configuration), or either of those inside an SNS notification. Before sending:
+null and empty values are removed (AEP refuses them), an ExperienceEvent needs a string ``_id`` (a
+deterministic one is derived from the content when missing, so a redelivered record is the same event) and
+an RFC 3339 ``timestamp`` not in the future, every record needs an identity, identity values are
+normalised, and a message over AEP's 1 MB request limit is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails
+
+from aep.normalize import IdentityError, normalize_identity
+from aep.streaming import MAX_REQUEST_BYTES, encode
+from stream_ingest.settings import StreamSettings
+
+CONTENT_TYPE = "application/vnd.adobe.xed-full+json;version=1"
+_ENVELOPE_OVERHEAD = len(b'{"messages":[]}')
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where bare records go: resolved once per container (the schema may come from the dataset)."""
+
+    inlet_id: str
+    dataset_id: str
+    schema_ref: str
+    flow_id: str | None
+    org_id: str
+
+
+@dataclass
+class Prepared:
+    message_id: str
+    message: dict[str, Any]
+    group: str | None
+
+
+@dataclass
+class Rejected:
+    message_id: str
+    reason: str
+    field: str | None = None
+    status: int | None = None
+
+
+class _Identity(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str = Field(min_length=1)
+    primary: bool | None = None
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    identity_map: dict[str, list[_Identity]] | None = Field(default=None, alias="identityMap")
+
+
+class _Event(_Record):
+    id: str | None = Field(default=None, alias="_id", min_length=1)
+    timestamp: AwareDatetime
+
+
+def clean(value: Any) -> Any:
+    """Drop null and empty values, recursively (AEP refuses them; omitting the field is the rule)."""
+    if isinstance(value, dict):
+        cleaned = {k: clean(v) for k, v in value.items()}
+        return {k: v for k, v in cleaned.items() if v not in (None, "", [], {})}
+    if isinstance(value, list):
+        items = [clean(v) for v in value]
+        return [v for v in items if v not in (None, "", [], {})]
+    return value
+
+
+def deterministic_id(record: dict[str, Any], dataset_id: str) -> str:
+    """A stable ``_id`` from the record's content and its destination: the same record, the same event."""
+    canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(f"{dataset_id}|{canonical}".encode()).hexdigest()
+
+
+def _unwrap(body: str) -> Any:
+    data = json.loads(body)
+    if isinstance(data, dict) and data.get("Type") == "Notification" and isinstance(data.get("Message"), str):
+        return json.loads(data["Message"])  # an SNS notification delivered to SQS without raw delivery
+    return data
+
+
+def _field_of(error: ErrorDetails) -> str:
+    return ".".join(str(part) for part in error["loc"])
+
+
+def prepare(
+    message_id: str,
+    body: str,
+    *,
+    group: str | None,
+    settings: StreamSettings,
+    target: Target,
+    now: datetime | None = None,
+) -> Prepared | Rejected:
+    """Parse, validate and normalise one SQS message body into a streaming message."""
+    try:
+        data = _unwrap(body)
+    except ValueError:
+        return Rejected(message_id, "message body is not JSON")
+    if not isinstance(data, dict):
+        return Rejected(message_id, "message body must be a JSON object")
+    if "header" in data or "body" in data:
+        header, payload = data.get("header"), data.get("body")
+        if (
+            not isinstance(header, dict)
+            or not isinstance(payload, dict)
+            or not isinstance(payload.get("xdmEntity"), dict)
+        ):
+            return Rejected(message_id, "a streaming message needs header and body.xdmEntity objects", "body")
+        if header.get("datasetId", target.dataset_id) != target.dataset_id:
+            return Rejected(
+                message_id, "header.datasetId is not the dataset of this inlet", "header.datasetId"
+            )
+        entity = payload["xdmEntity"]
+    else:
+        header, payload, entity = {}, {}, data
+    entity = clean(entity)
+    problem = _validate(entity, settings, now or datetime.now(UTC))
+    if problem is None:
+        problem = _normalise_identities(entity, settings)
+    if problem is not None:
+        return Rejected(message_id, problem[1], problem[0])
+    if settings.record_class == "experienceevent" and "_id" not in entity:
+        # After normalisation: the same call recorded with differently formatted numbers is one event.
+        entity["_id"] = deterministic_id(entity, target.dataset_id)
+    schema = {
+        "id": str((header.get("schemaRef") or {}).get("id") or target.schema_ref),
+        "contentType": CONTENT_TYPE,
+    }
+    if isinstance(header.get("schemaRef"), dict) and header["schemaRef"].get("contentType"):
+        schema["contentType"] = str(header["schemaRef"]["contentType"])
+    message_header = {
+        **header,
+        "schemaRef": schema,
+        "imsOrgId": header.get("imsOrgId") or target.org_id,
+        "datasetId": target.dataset_id,
+    }
+    flow = header.get("flowId") or target.flow_id
+    if flow:
+        message_header["flowId"] = flow
+    message = {
+        "header": message_header,
+        "body": {**payload, "xdmMeta": {"schemaRef": schema}, "xdmEntity": entity},
+    }
+    size = len(encode(message))
+    if size + _ENVELOPE_OVERHEAD > MAX_REQUEST_BYTES:
+        return Rejected(
+            message_id, f"message is {size} bytes; AEP accepts at most 1 MB per request", None, 413
+        )
+    return Prepared(message_id, message, group)
+
+
+def _validate(entity: dict[str, Any], settings: StreamSettings, now: datetime) -> tuple[str, str] | None:
+    model = _Event if settings.record_class == "experienceevent" else _Record
+    try:
+        parsed = model.model_validate(entity)
+    except ValidationError as exc:
+        error = exc.errors(include_input=False, include_url=False)[0]
+        return _field_of(error), f"{_field_of(error)}: {error['msg']}"
+    if isinstance(parsed, _Event) and parsed.timestamp > now + timedelta(
+        seconds=settings.max_clock_skew_seconds
+    ):
+        return "timestamp", "timestamp: is in the future"
+    has_map = (
+        bool(parsed.identity_map) and any(parsed.identity_map.values()) if parsed.identity_map else False
+    )
+    has_field = bool(settings.identity_field and _get(entity, settings.identity_field))
+    if not has_map and not has_field:
+        where = f"identityMap or {settings.identity_field}" if settings.identity_field else "identityMap"
+        return "identityMap", f"the record has no identity ({where})"
+    return None
+
+
+def _get(record: dict[str, Any], path: str) -> Any:
+    node: Any = record
+    for part in path.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+def _normalise_identities(entity: dict[str, Any], settings: StreamSettings) -> tuple[str, str] | None:
+    region = settings.default_phone_region
+    for namespace, entries in (entity.get("identityMap") or {}).items():
+        for index, entry in enumerate(entries):
+            try:
+                entry["id"] = normalize_identity(namespace, entry["id"], region)
+            except IdentityError as exc:
+                field = f"identityMap.{namespace}.{index}.id"
+                return field, f"{field}: {exc}"
+    if settings.identity_field and settings.identity_namespace:
+        value = _get(entity, settings.identity_field)
+        if isinstance(value, str):
+            try:
+                normalised = normalize_identity(settings.identity_namespace, value, region)
+            except IdentityError as exc:
+                return settings.identity_field, f"{settings.identity_field}: {exc}"
+            parts = settings.identity_field.split(".")
+            node = entity
+            for part in parts[:-1]:
+                node = node[part]
+            node[parts[-1]] = normalised
+    return None

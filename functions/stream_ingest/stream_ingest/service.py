@@ -1,0 +1,137 @@
+"""The container's runtime (client, settings, DLQ) and the adaptation of one SQS event."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    SqsFifoPartialProcessor,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from aep import AepClient, Deadline, shared_client
+from stream_ingest.dead_letters import DeadLetters
+from stream_ingest.ingest import Incoming, Outcome, StreamIngestor
+from stream_ingest.settings import StreamSettings
+
+logger = Logger(service="stream-ingest")
+
+
+class RetryLater(Exception):
+    """Raised for a record SQS must deliver again (reported in batchItemFailures)."""
+
+
+def _sqs_client() -> Any:
+    import boto3  # noqa: PLC0415 - lazily, at first use
+
+    return boto3.client("sqs")
+
+
+@dataclass
+class Runtime:
+    client: AepClient
+    settings: StreamSettings
+    ingestor: StreamIngestor
+
+
+_runtime: Runtime | None = None
+_lock = threading.Lock()
+
+
+def build_runtime(
+    environ: dict[str, str] | None = None,
+    client: AepClient | None = None,
+    sqs_client: Callable[[], Any] = _sqs_client,
+) -> Runtime:
+    settings = StreamSettings.from_env(dict(os.environ) if environ is None else environ)
+    client = client or shared_client()
+    return Runtime(
+        client, settings, StreamIngestor(client, settings, DeadLetters(settings.dlq_url, sqs_client))
+    )
+
+
+def runtime() -> Runtime:
+    global _runtime  # noqa: PLW0603 - one runtime per container
+    with _lock:
+        if _runtime is None:
+            _runtime = build_runtime()
+        return _runtime
+
+
+def set_runtime(value: Runtime | None) -> None:
+    global _runtime  # noqa: PLW0603
+    with _lock:
+        _runtime = value
+
+
+def handle(
+    event: dict[str, Any], context: Any, metrics: Metrics, rt: Runtime | None = None
+) -> dict[str, Any]:
+    rt = rt or runtime()
+    records = [SQSRecord(raw) for raw in event.get("Records", [])]
+    fifo = bool(records) and records[0].event_source_arn.endswith(".fifo")
+    incoming = [Incoming(r.message_id, r.body, r.attributes.message_group_id) for r in records]
+    deadline = Deadline.from_lambda_context(
+        context.get_remaining_time_in_millis, rt.client.clock, rt.settings.deadline_safety_seconds
+    )
+    rt.client.transport.deadline = deadline
+    try:
+        outcomes, stats = rt.ingestor.process(incoming, deadline, fifo=fifo)
+    finally:
+        rt.client.transport.deadline = None
+    by_id: dict[str, Outcome] = {o.message_id: o for o in outcomes}
+    for outcome in outcomes:
+        if outcome.kind == "accepted":
+            logger.debug("accepted", message_id=outcome.message_id, xaction_id=outcome.xaction_id)
+        else:
+            logger.info(
+                "not accepted",
+                message_id=outcome.message_id,
+                outcome=outcome.kind,
+                status=outcome.status,
+                reason=outcome.reason,
+                field=outcome.field,
+            )
+    metrics.add_metric("RecordsReceived", MetricUnit.Count, stats.received)
+    metrics.add_metric("RecordsSent", MetricUnit.Count, stats.accepted)
+    metrics.add_metric("RecordsRejected", MetricUnit.Count, stats.rejected)
+    metrics.add_metric("RecordsRetried", MetricUnit.Count, stats.retried)
+    metrics.add_metric("AepSendLatency", MetricUnit.Milliseconds, stats.requests_ms)
+    logger.info(
+        "batch done",
+        received=stats.received,
+        accepted=stats.accepted,
+        dead_lettered=stats.rejected,
+        retried=stats.retried,
+        send_ms=round(stats.requests_ms, 1),
+    )
+
+    if outcomes and all(o.kind == "retry" for o in outcomes):
+        # Every record goes back to SQS. Said through batchItemFailures rather than raised, so a throttled
+        # or unavailable AEP does not show up as a function error (Powertools' FIFO processor would raise).
+        return {"batchItemFailures": [{"itemIdentifier": o.message_id} for o in outcomes]}
+
+    def record_handler(record: SQSRecord) -> None:
+        outcome = by_id[record.message_id]
+        if outcome.kind == "retry":
+            raise RetryLater(outcome.reason or "transient failure")
+
+    processor: BatchProcessor | SqsFifoPartialProcessor
+    if fifo:
+        processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+    else:
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return dict(
+        process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    )

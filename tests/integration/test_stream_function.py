@@ -1,0 +1,275 @@
+"""The streaming function invoked as Lambda would, against the emulator over HTTP, moto for SQS/Secrets."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from typing import Any
+
+import boto3
+import pytest
+
+from aep import AepClient, AepCredentials, AepSettings, RetryPolicy, SystemClock
+from stream_ingest import service
+from tests.integration.conftest import (
+    CALL_EVENTS,
+    CALLERS,
+    CALLERS_INLET,
+    EVENTS_FLOW,
+    EVENTS_INLET,
+    call_event,
+)
+from tests.support.events import load_event, sqs_event
+from tests.support.fakes import FakeLambdaContext
+from tests.support.lambdas import load_app
+
+pytestmark = pytest.mark.integration
+PHONE = "+14155550100"
+
+
+@pytest.fixture
+def dlq(aws) -> str:
+    return str(boto3.client("sqs").create_queue(QueueName="stream-dlq")["QueueUrl"])
+
+
+def real_client(emulator, attempts: int = 4) -> AepClient:
+    secrets = boto3.client("secretsmanager")
+    with contextlib.suppress(secrets.exceptions.ResourceExistsException):
+        secrets.create_secret(Name="aep/token", SecretString="{}")
+    creds = emulator.config.clients[0]
+    return AepClient(
+        AepSettings(
+            credentials_secret_id="aep/credentials",
+            token_secret_id="aep/token",
+            ims_url=emulator.url,
+            platform_url=emulator.url,
+            streaming_url=emulator.url,
+        ),
+        AepCredentials.model_validate(
+            {
+                "client_id": creds.client_id,
+                "client_secret": creds.client_secret,
+                "org_id": emulator.config.org_id,
+            }
+        ),
+        secrets_client=lambda: secrets,
+        clock=SystemClock(),
+        policy=RetryPolicy(max_attempts=attempts, base=0.01, max_wait=0.05),
+    )
+
+
+@pytest.fixture
+def invoke(emulator, dlq):
+    app = load_app("stream_ingest")
+    state: dict[str, Any] = {"env": {}, "attempts": 4}
+
+    def run(event: dict[str, Any], remaining_ms: int = 60_000, **env: str) -> dict[str, Any]:
+        environ = {
+            "STREAM_INLET_ID": EVENTS_INLET,
+            "STREAM_DATASET_ID": CALL_EVENTS,
+            "STREAM_FLOW_ID": EVENTS_FLOW,
+            "STREAM_DLQ_URL": dlq,
+            "STREAM_DEADLINE_SAFETY_SECONDS": "0.2",
+            **env,
+        }
+        if state.get("runtime") is None or environ != state["env"]:
+            state["env"] = environ
+            state["runtime"] = service.build_runtime(
+                environ, real_client(emulator, state["attempts"]), lambda: boto3.client("sqs")
+            )
+        service.set_runtime(state["runtime"])
+        return dict(app.lambda_handler(event, FakeLambdaContext(remaining_ms=remaining_ms)))
+
+    run.state = state  # type: ignore[attr-defined]
+    yield run
+    service.set_runtime(None)
+
+
+def dead_letters(url: str) -> dict[str, dict[str, str]]:
+    sqs = boto3.client("sqs")
+    found: dict[str, dict[str, str]] = {}
+    while True:
+        answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+        messages = answer.get("Messages", [])
+        if not messages:
+            return found
+        for message in messages:
+            attrs = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+            found[attrs["aep.source.messageId"]] = {**attrs, "body": message["Body"]}
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def failures(response: dict[str, Any]) -> set[str]:
+    return {item["itemIdentifier"] for item in response["batchItemFailures"]}
+
+
+def test_mixed_batch_lands_each_record_where_it_belongs(invoke, emulator, admin, dlq):
+    good = [json.dumps(call_event(PHONE, n)) for n in range(3)]
+    formatted = call_event("+14155550100", 9)
+    formatted["identityMap"]["Phone"][0]["id"] = "(415) 555-0100"
+    nulls = call_event(PHONE, 10, eventType=None)
+    nulls["_acme"]["call"]["queue"] = ""
+    missing_identity = call_event(PHONE, 11)
+    del missing_identity["identityMap"]
+    future = call_event(PHONE, 12, timestamp="2999-01-01T00:00:00Z")
+    oversized = call_event(PHONE, 13)
+    oversized["_acme"]["call"]["agentId"] = "x" * 1_000_001
+    wrong_schema = json.loads(load_event("sqs-xdm-message.json")["Records"][0]["body"])
+    wrong_schema["header"]["schemaRef"]["id"] = "https://ns.adobe.com/acme/schemas/unknown"
+    bodies = [
+        *good,
+        json.dumps(formatted),
+        json.dumps(nulls),
+        load_event("sqs-xdm-message.json")["Records"][0]["body"],
+        load_event("sqs-sns-wrapped.json")["Records"][0]["body"],
+        "{this is not json",
+        json.dumps(missing_identity),
+        json.dumps(future),
+        json.dumps(oversized),
+        json.dumps(wrong_schema),
+    ]
+    event = sqs_event(bodies)
+    ids = [r["messageId"] for r in event["Records"]]
+
+    response = invoke(event)
+
+    assert failures(response) == set()
+    letters = dead_letters(dlq)
+    assert set(letters) == set(ids[7:])
+    assert letters[ids[7]]["aep.error.reason"] == "message body is not JSON"
+    assert letters[ids[8]]["aep.error.field"] == "identityMap"
+    assert "future" in letters[ids[9]]["aep.error.reason"]
+    assert letters[ids[10]]["aep.error.status"] == "413"
+    assert letters[ids[11]]["aep.error.stage"] == "aep"
+    assert "schemaRef does not match" in letters[ids[11]]["aep.error.reason"]
+    assert letters[ids[7]]["body"] == bodies[7]  # the original body, ready for a redrive
+    assert admin.streamed() == {"accepted": {CALL_EVENTS: 7}, "failed": []}
+    events = {e.event_id: e.entity for e in emulator.state.profiles.events("Phone", PHONE)}
+    assert len(events) == 7
+    stored_nulls = events[f"call-{PHONE}-10"]
+    assert "eventType" not in stored_nulls
+    assert "queue" not in stored_nulls["_acme"]["call"]
+
+
+def test_throttling_and_outages_are_retried_within_the_invocation(invoke, admin, emulator):
+    admin.faults(
+        {"path": "^/collection/batch", "status": 429, "retry_after": 0, "first": 1},
+        {"path": "^/collection/batch", "status": 503, "retry_after": 0, "first": 2},
+    )
+    event = sqs_event([json.dumps(call_event(PHONE, n)) for n in range(5)])
+
+    response = invoke(event)
+
+    assert failures(response) == set()
+    statuses = [r["status"] for r in admin.requests() if r["path"].startswith("/collection")]
+    assert statuses[:2] == [429, 503]
+    assert statuses[-1] == 207
+    assert admin.streamed()["accepted"] == {CALL_EVENTS: 5}
+
+
+def test_a_lasting_outage_returns_every_record_for_redelivery(invoke, admin, dlq):
+    admin.faults({"path": "^/collection/batch", "status": 503, "retry_after": 0})
+    event = sqs_event([json.dumps(call_event(PHONE, n)) for n in range(4)])
+
+    response = invoke(event)
+
+    assert failures(response) == {r["messageId"] for r in event["Records"]}
+    assert dead_letters(dlq) == {}
+
+
+def test_revoked_token_is_refreshed_once_on_an_authenticated_inlet(invoke, admin, emulator):
+    env = {
+        "STREAM_INLET_ID": CALLERS_INLET,
+        "STREAM_DATASET_ID": CALLERS,
+        "STREAM_INLET_AUTHENTICATED": "true",
+        "STREAM_RECORD_CLASS": "profile",
+        "STREAM_FLOW_ID": "",
+    }
+    profile = {
+        "_id": "caller-1",
+        "identityMap": {"Phone": [{"id": PHONE, "primary": True}]},
+        "person": {"name": {"firstName": "Ada"}},
+    }
+    assert failures(invoke(sqs_event([json.dumps(profile)]), **env)) == set()
+    assert admin.revoke_all() >= 1
+
+    response = invoke(sqs_event([json.dumps({**profile, "_acme": {"tier": "gold"}})]), **env)
+
+    assert failures(response) == set()
+    assert admin.counters()["tokens_issued"] == 2
+    statuses = [r["status"] for r in admin.requests() if r["path"].startswith("/collection")]
+    assert statuses == [207, 403, 207]
+    found = emulator.state.profiles.profile("Phone", PHONE)
+    assert found is not None
+    assert found["entity"]["_acme"]["tier"] == "gold"
+
+
+def test_the_deadline_stops_sending_and_returns_the_rest(invoke, admin):
+    admin.faults({"path": "^/collection/batch", "kind": "latency", "latency_ms": 400})
+    big = []
+    for n in range(6):
+        record = call_event(PHONE, n)
+        record["_acme"]["call"]["agentId"] = "a" * 400_000
+        big.append(json.dumps(record))
+    event = sqs_event(big)
+
+    started = time.monotonic()
+    response = invoke(event, remaining_ms=1_300, STREAM_CONCURRENCY="1")
+    elapsed = time.monotonic() - started
+
+    returned = failures(response)
+    assert 0 < len(returned) < 6, "some records sent, the rest handed back for redelivery"
+    assert elapsed < 1.3, "the handler returned before the Lambda's time ran out"
+    time.sleep(0.6)  # a request abandoned at the deadline may still complete on the server:
+    accepted = admin.streamed()["accepted"].get(CALL_EVENTS, 0)
+    assert accepted >= 6 - len(returned)  # at-least-once; the deterministic _id makes a resend the same event
+
+
+def test_no_record_is_lost_under_faults(invoke, admin, emulator, dlq):
+    invoke.state["attempts"] = 2
+    admin.faults(
+        {"path": "^/collection/batch", "status": 429, "retry_after": 0, "rate": 0.3},
+        {"path": "^/collection/batch", "status": 503, "retry_after": 0, "rate": 0.2},
+        {"path": "^/collection/batch", "kind": "drop", "rate": 0.1},
+        seed=11,
+    )
+    bodies = []
+    for n in range(400):
+        record = call_event(f"+1415555{n % 50:04d}", n)
+        record["_acme"]["call"]["agentId"] = "p" * 20_000  # ~20 KB: about 48 records per request
+        if n % 37 == 0:
+            del record["identityMap"]
+        bodies.append(json.dumps(record))
+    event = sqs_event(bodies)
+
+    response = invoke(event, STREAM_CONCURRENCY="4")
+
+    retried = failures(response)
+    letters = dead_letters(dlq)
+    accepted = admin.streamed()["accepted"].get(CALL_EVENTS, 0)
+    print(f"400 in: {accepted} accepted, {len(letters)} dead-lettered, {len(retried)} to retry")
+    assert accepted + len(letters) + len(retried) == 400
+    assert not retried & set(letters)
+    assert len(letters) == len([n for n in range(400) if n % 37 == 0])
+    assert retried, "the faults should leave some records for redelivery"
+    assert accepted > 0
+
+
+def test_fifo_keeps_order_within_a_group(invoke, admin, emulator):
+    invoke.state["attempts"] = 1
+    admin.faults({"path": "^/collection/batch", "status": 503, "first": 1})
+    bodies, groups = [], []
+    for n in range(4):
+        record = call_event(PHONE, n)
+        record["_acme"]["call"]["agentId"] = "f" * 400_000  # two records per request
+        bodies.append(json.dumps(record))
+        groups.append(f"Phone:{PHONE}")
+    event = sqs_event(bodies, fifo=True, groups=groups)
+
+    response = invoke(event, STREAM_CONCURRENCY="2")
+
+    assert failures(response) == {r["messageId"] for r in event["Records"]}
+    assert admin.streamed()["accepted"] == {}
+    sent = [r for r in admin.requests() if r["path"].startswith("/collection")]
+    assert len(sent) == 1  # the group's second request was held back, not sent out of order
