@@ -58,8 +58,10 @@ validate: $(SAM) install
 	$(BIN)/cfn-lint template.yaml
 	$(SAM) validate --lint --region $(REGION)
 
+BENCH_PATH := PYTHONPATH=layers/aep:local:functions/stream_ingest:.
 bench: install
-	PYTHONPATH=layers/aep:local:. $(BIN)/python bench/emulator_rate.py
+	$(BENCH_PATH) $(BIN)/python bench/emulator_rate.py
+	$(BENCH_PATH) $(BIN)/python bench/stream_bench.py
 
 AEPP_VENV := .aepp-venv
 $(AEPP_VENV)/bin/python:

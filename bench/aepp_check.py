@@ -38,7 +38,7 @@ def main() -> int:
             "AEMU_PHONE": PHONE,
             "AEMU_SCHEMA": dataset.schema_ref,
         }
-        done = subprocess.run(  # noqa: S603 - our own script, run by the interpreter given on the command line
+        done = subprocess.run(
             [python, str(HERE / "aepp_client.py")],
             env=env,
             capture_output=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from aws_lambda_powertools import Metrics
@@ -12,6 +13,8 @@ from stream_ingest.service import handle, logger
 
 protect_logs()
 metrics = Metrics()
+# Everything imported so far lives as long as the container: keep it out of the cyclic GC's scans.
+gc.freeze()
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from aep.streaming import encode
 from stream_ingest.records import Prepared, Rejected, Target, clean, prepare
 from stream_ingest.settings import StreamSettings
 from tests.support.events import load_event
@@ -160,3 +161,11 @@ def test_identity_settings_go_together():
                 "STREAM_IDENTITY_FIELD": "_acme.email",
             }
         )
+
+
+def test_bare_records_are_encoded_exactly_as_the_full_message_would_be():
+    for name in ("sqs-bare-record.json", "sqs-sns-wrapped.json"):
+        result = run(body_of(name))
+        assert isinstance(result, Prepared)
+        assert result.encoded == encode(result.message)
+        assert json.loads(result.encoded) == result.message

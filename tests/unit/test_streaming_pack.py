@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from aep.streaming import MAX_REQUEST_BYTES, encode, pack, request_body
+from aep.streaming import MAX_MESSAGES, MAX_REQUEST_BYTES, encode, pack, request_body
 
 
 def test_packs_stay_under_one_megabyte_and_keep_order():
@@ -20,10 +20,16 @@ def test_packs_stay_under_one_megabyte_and_keep_order():
         body = request_body([encoded[i] for i in group])
         assert len(body) <= MAX_REQUEST_BYTES
         assert json.loads(body) == {"messages": [messages[i] for i in group]}
-    # packed tight: every request but the last could not take the next message
+    # packed tight: every request but the last is full, by size or by message count
     for group, nxt in itertools.pairwise(groups):
         body = request_body([encoded[i] for i in group])
-        assert len(body) + 1 + len(encoded[nxt[0]]) > MAX_REQUEST_BYTES
+        assert len(group) == MAX_MESSAGES or len(body) + 1 + len(encoded[nxt[0]]) > MAX_REQUEST_BYTES
+
+
+def test_message_count_cap():
+    groups, _ = pack([10] * 1201, max_messages=500)
+
+    assert [len(g) for g in groups] == [500, 500, 201]
 
 
 def test_exact_fit_at_the_limit():

@@ -14,6 +14,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
@@ -37,12 +38,32 @@ class Target:
     flow_id: str | None
     org_id: str
 
+    def envelope(self, entity: dict[str, Any]) -> dict[str, Any]:
+        """The streaming message around a bare record."""
+        schema = {"id": self.schema_ref, "contentType": CONTENT_TYPE}
+        header: dict[str, Any] = {"schemaRef": schema, "imsOrgId": self.org_id, "datasetId": self.dataset_id}
+        if self.flow_id:
+            header["flowId"] = self.flow_id
+        return {"header": header, "body": {"xdmMeta": {"schemaRef": schema}, "xdmEntity": entity}}
+
+    @cached_property
+    def _encoded_envelope(self) -> tuple[bytes, bytes]:
+        whole = encode(self.envelope({}))
+        cut = whole.rindex(b"{}")
+        return whole[:cut], whole[cut + 2 :]
+
+    def encode_bare(self, entity: dict[str, Any]) -> bytes:
+        """``encode(self.envelope(entity))`` without encoding the constant envelope again for every record."""
+        prefix, suffix = self._encoded_envelope
+        return prefix + encode(entity) + suffix
+
 
 @dataclass
 class Prepared:
     message_id: str
     message: dict[str, Any]
     group: str | None
+    encoded: bytes  # the message as it travels: encoded once, for the size check and the request
 
 
 @dataclass
@@ -69,14 +90,22 @@ class _Event(_Record):
     timestamp: AwareDatetime
 
 
+def _empty(value: Any) -> bool:
+    return value is None or (not value and isinstance(value, (str, list, dict)))
+
+
 def clean(value: Any) -> Any:
     """Drop null and empty values, recursively (AEP refuses them; omitting the field is the rule)."""
     if isinstance(value, dict):
-        cleaned = {k: clean(v) for k, v in value.items()}
-        return {k: v for k, v in cleaned.items() if v not in (None, "", [], {})}
+        out = {}
+        for key, item in value.items():
+            kept = clean(item) if isinstance(item, (dict, list)) else item
+            if not _empty(kept):
+                out[key] = kept
+        return out
     if isinstance(value, list):
-        items = [clean(v) for v in value]
-        return [v for v in items if v not in (None, "", [], {})]
+        items = [clean(item) if isinstance(item, (dict, list)) else item for item in value]
+        return [item for item in items if not _empty(item)]
     return value
 
 
@@ -137,6 +166,8 @@ def prepare(
     if settings.record_class == "experienceevent" and "_id" not in entity:
         # After normalisation: the same call recorded with differently formatted numbers is one event.
         entity["_id"] = deterministic_id(entity, target.dataset_id)
+    if not header and not payload:
+        return _sized(message_id, target.envelope(entity), group, target.encode_bare(entity))
     schema = {
         "id": str((header.get("schemaRef") or {}).get("id") or target.schema_ref),
         "contentType": CONTENT_TYPE,
@@ -156,12 +187,18 @@ def prepare(
         "header": message_header,
         "body": {**payload, "xdmMeta": {"schemaRef": schema}, "xdmEntity": entity},
     }
-    size = len(encode(message))
-    if size + _ENVELOPE_OVERHEAD > MAX_REQUEST_BYTES:
+    return _sized(message_id, message, group, encode(message))
+
+
+def _sized(
+    message_id: str, message: dict[str, Any], group: str | None, encoded: bytes
+) -> Prepared | Rejected:
+    if len(encoded) + _ENVELOPE_OVERHEAD > MAX_REQUEST_BYTES:
+        size = len(encoded)
         return Rejected(
             message_id, f"message is {size} bytes; AEP accepts at most 1 MB per request", None, 413
         )
-    return Prepared(message_id, message, group)
+    return Prepared(message_id, message, group, encoded)
 
 
 def _validate(entity: dict[str, Any], settings: StreamSettings, now: datetime) -> tuple[str, str] | None:

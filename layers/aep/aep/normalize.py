@@ -9,6 +9,8 @@ namespace trimmed only (ECIDs and CRM ids are case-sensitive).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import phonenumbers
 
 PHONE_NAMESPACES = frozenset({"phone", "phone_e.164", "phone_e164"})
@@ -19,8 +21,12 @@ class IdentityError(ValueError):
     """The value cannot be an identity of that namespace."""
 
 
+@lru_cache(maxsize=65536)
 def normalize_phone(value: str, default_region: str = "US") -> str:
-    """E.164 (``+14155550100``). Raises IdentityError for a value that is not a valid number."""
+    """E.164 (``+14155550100``). Raises IdentityError for a value that is not a valid number.
+
+    Cached per container: a caller's number recurs in every call record.
+    """
     text = value.strip()
     if not text:
         raise IdentityError("phone number is empty")
@@ -28,7 +34,10 @@ def normalize_phone(value: str, default_region: str = "US") -> str:
         number = phonenumbers.parse(text, None if text.startswith("+") else default_region)
     except phonenumbers.NumberParseException:
         raise IdentityError("not a phone number") from None
-    if not phonenumbers.is_valid_number(number):
+    # The default region first (one region's rules), then every region of the country code.
+    if not phonenumbers.is_valid_number_for_region(
+        number, default_region
+    ) and not phonenumbers.is_valid_number(number):
         raise IdentityError("not a valid phone number for its region")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
