@@ -15,7 +15,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 help:
 	@echo "make test      install .venv, run ruff, mypy and the whole pytest suite"
-	@echo "make demo      run the offline demo: call events -> streaming -> emulator -> profile lookup"
+	@echo "make demo      the offline demo: profiles by batch, call events through the SQS streaming function, profile lookup"
 	@echo "make emulator  start the local AEP emulator (AEP_EMULATOR_PORT, default 8787)"
 	@echo "make build     sam build offline (layer for python3.13 arm64), then check the built layer"
 	@echo "make validate  cfn-lint and sam validate --lint"
@@ -41,7 +41,7 @@ test: lint typecheck
 	$(BIN)/pytest -n 2
 
 demo: install
-	PYTHONPATH=layers/aep:local $(BIN)/python local/demo.py
+	PYTHONPATH=layers/aep:local:functions/stream_ingest $(BIN)/python local/demo.py
 
 emulator: install
 	PYTHONPATH=layers/aep:local $(BIN)/python -m aep_emulator --port $${AEP_EMULATOR_PORT:-8787} $(if $(CONFIG),--config $(CONFIG),)

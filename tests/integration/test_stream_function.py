@@ -105,6 +105,10 @@ def failures(response: dict[str, Any]) -> set[str]:
 
 
 def test_mixed_batch_lands_each_record_where_it_belongs(invoke, emulator, admin, dlq):
+    # One message per request, sent one after the other, one attempt: the first good record meets the
+    # injected 503 and is the one transient failure.
+    invoke.state["attempts"] = 1
+    admin.faults({"path": "^/collection/batch", "status": 503, "retry_after": 1, "first": 1})
     good = [json.dumps(call_event(PHONE, n)) for n in range(3)]
     formatted = call_event("+14155550100", 9)
     formatted["identityMap"]["Phone"][0]["id"] = "(415) 555-0100"
@@ -132,9 +136,9 @@ def test_mixed_batch_lands_each_record_where_it_belongs(invoke, emulator, admin,
     event = sqs_event(bodies)
     ids = [r["messageId"] for r in event["Records"]]
 
-    response = invoke(event)
+    response = invoke(event, STREAM_MAX_MESSAGES_PER_REQUEST="1", STREAM_CONCURRENCY="1")
 
-    assert failures(response) == set()
+    assert failures(response) == {ids[0]}
     letters = dead_letters(dlq)
     assert set(letters) == set(ids[7:])
     assert letters[ids[7]]["aep.error.reason"] == "message body is not JSON"
@@ -144,9 +148,10 @@ def test_mixed_batch_lands_each_record_where_it_belongs(invoke, emulator, admin,
     assert letters[ids[11]]["aep.error.stage"] == "aep"
     assert "schemaRef does not match" in letters[ids[11]]["aep.error.reason"]
     assert letters[ids[7]]["body"] == bodies[7]  # the original body, ready for a redrive
-    assert admin.streamed() == {"accepted": {CALL_EVENTS: 7}, "failed": []}
+    assert admin.streamed() == {"accepted": {CALL_EVENTS: 6}, "failed": []}
     events = {e.event_id: e.entity for e in emulator.state.profiles.events("Phone", PHONE)}
-    assert len(events) == 7
+    assert len(events) == 6
+    assert f"call-{PHONE}-0" not in events
     stored_nulls = events[f"call-{PHONE}-10"]
     assert "eventType" not in stored_nulls
     assert "queue" not in stored_nulls["_acme"]["call"]
