@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -72,6 +72,8 @@ class SandboxConfig(Strict):
     namespaces: list[Namespace]
     datasets: list[Dataset]
     inlets: list[Inlet] = Field(default_factory=list)
+    # Fault injection from the start, in the admin endpoint's format: {"seed": 7, "rules": [...]}.
+    faults: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _references(self) -> SandboxConfig:

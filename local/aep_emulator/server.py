@@ -22,6 +22,8 @@ class Emulator:
 
     def __init__(self, config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
         self.state = State(config or load_config())
+        if self.state.config.faults:
+            self.state.faults.configure(self.state.config.faults)
         self.router = Router()
         self.router.add("POST", r"/ims/token/v3", self._ims_token)
         self.router.add("GET", r"/data/core/idnamespace/identities", self._namespaces)

@@ -250,3 +250,135 @@ def test_namespaces_and_row_error_listing_contracts(emu, headers):
 
     assert {m.Namespace.model_validate(n).code for n in namespaces} >= {"ECID", "Email", "Phone"}
     assert m.RowErrorListing.model_validate(listing.json()).data == []
+
+
+def test_abort_and_batch_limits(emu, headers):
+    created = requests.post(
+        f"{emu.url}/data/foundation/import/batches",
+        headers=headers,
+        timeout=5,
+        json={"datasetId": CALL_EVENTS, "inputFormat": {"format": "json"}},
+    ).json()
+    base = f"{emu.url}/data/foundation/import/batches/{created['id']}"
+
+    aborted = requests.post(f"{base}?action=ABORT", headers=headers, timeout=5)
+    status = requests.get(
+        f"{emu.url}/data/foundation/catalog/batches/{created['id']}", headers=headers, timeout=5
+    )
+    late_put = requests.put(
+        f"{base}/datasets/{CALL_EVENTS}/files/x.json",
+        data=b"{}",
+        timeout=5,
+        headers={**headers, "Content-Type": "application/octet-stream"},
+    )
+
+    assert aborted.status_code == 200
+    assert (
+        m.CatalogBatch.model_validate({"id": created["id"], **status.json()[created["id"]]}).status
+        == "aborted"
+    )
+    assert late_put.status_code == 400
+
+
+def test_sync_validation_failure_shape(emu, headers):
+    bad = call_event(PHONE, 4)
+    bad["_acme"]["call"]["durationSeconds"] = "long"
+
+    answer = requests.post(
+        f"{emu.url}/collection/{EVENTS_INLET}?syncValidation=true",
+        json=envelope(emu, CALL_EVENTS, bad),
+        timeout=5,
+    )
+
+    assert answer.status_code == 400
+    body = m.Problem.model_validate(answer.json()).model_dump()
+    violations = body["report"]["cause"]["_streamingValidation"][0]
+    assert violations["message"] == "1 schema violations found"
+    assert (
+        violations["causingExceptions"][0]["message"]
+        == "Field _acme.call.durationSeconds must be of type integer."
+    )
+
+
+def test_profile_422_shape_over_fifty_linked_identities(emu, headers):
+    record = call_event("+14155550122", 5)
+    record["identityMap"]["ECID"] = [{"id": f"ecid-{n}"} for n in range(51)]
+    requests.post(f"{emu.url}/collection/{EVENTS_INLET}", json=envelope(emu, CALL_EVENTS, record), timeout=5)
+
+    answer = requests.get(
+        f"{emu.url}/data/core/ups/access/entities",
+        headers=headers,
+        timeout=5,
+        params={"schema.name": "_xdm.context.profile", "entityId": "+14155550122", "entityIdNS": "Phone"},
+    )
+
+    assert answer.status_code == 422
+    error = m.ProfileError.model_validate(answer.json())
+    assert error.statusCode == "422"
+    assert "Too many related identities" in answer.json()["cause"]
+
+
+def test_row_error_file_shape(emu, headers):
+    created = requests.post(
+        f"{emu.url}/data/foundation/import/batches",
+        headers=headers,
+        timeout=5,
+        json={"datasetId": CALL_EVENTS, "inputFormat": {"format": "json"}, "enableErrorDiagnostics": True},
+    ).json()
+    base = f"{emu.url}/data/foundation/import/batches/{created['id']}"
+    requests.put(
+        f"{base}/datasets/{CALL_EVENTS}/files/bad.json",
+        data=b"{broken\n",
+        timeout=5,
+        headers={**headers, "Content-Type": "application/octet-stream"},
+    )
+    requests.post(f"{base}?action=COMPLETE", headers=headers, timeout=5)
+    meta = f"{emu.url}/data/foundation/export/batches/{created['id']}/meta"
+
+    listing = m.RowErrorListing.model_validate(
+        requests.get(meta, headers=headers, params={"path": "row_errors"}, timeout=5).json()
+    )
+    name = listing.data[0]["name"]
+    lines = requests.get(
+        meta, headers=headers, params={"path": f"row_errors/{name}"}, timeout=5
+    ).text.splitlines()
+
+    assert name == "parsing_errors_0.json"
+    row = json.loads(lines[0])
+    assert set(row) == {"_corrupt_record", "_errors", "_filename"}
+    assert row["_errors"][0]["code"] == "1401"
+
+
+def test_faults_can_come_from_the_sandbox_file():
+    from aep_emulator import load_config
+
+    config = load_config().model_copy(
+        update={"faults": {"rules": [{"path": "^/ims", "status": 503, "first": 1}]}}
+    )
+    with running(config) as emulator:
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": "emulator-client",
+            "client_secret": "emulator-secret",
+            "scope": "openid",
+        }
+        first = requests.post(f"{emulator.url}/ims/token/v3", data=form, timeout=5)
+        second = requests.post(f"{emulator.url}/ims/token/v3", data=form, timeout=5)
+
+    assert (first.status_code, second.status_code) == (503, 200)
+
+
+def test_the_emulator_never_imports_the_client():
+    import re
+    from pathlib import Path
+
+    import aep_emulator
+
+    package = Path(aep_emulator.__file__).parent
+    offenders = [
+        str(path.name)
+        for path in package.rglob("*.py")
+        if re.search(r"^\s*(from|import)\s+aep(\.|\s|$)", path.read_text(), re.MULTILINE)
+    ]
+
+    assert offenders == []
