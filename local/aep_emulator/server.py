@@ -113,7 +113,6 @@ class Emulator:
             ), "unknown"
         handler, params = found
         request.params = params
-        route = request.path.split("/")[1] if request.path.count("/") > 1 else request.path
         route = "/".join(request.path.split("/")[:4])
         if request.path.startswith("/data/"):
             refused = gateway.check(self.state, request)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 import requests
@@ -37,6 +38,13 @@ def headers(emu):
         "x-gw-ims-org-id": emu.config.org_id,
         "x-sandbox-name": "prod",
     }
+
+
+def create_batch(emu, headers, **extra) -> dict[str, Any]:
+    body = {"datasetId": CALL_EVENTS, "inputFormat": {"format": "json"}, **extra}
+    answer = requests.post(f"{emu.url}/data/foundation/import/batches", headers=headers, json=body, timeout=5)
+    assert answer.status_code == 201
+    return dict(answer.json())
 
 
 def test_ims_token_and_error_shapes(emu, headers):
@@ -120,12 +128,7 @@ def test_batch_lifecycle_contract(emu, headers):
 
 
 def test_large_file_overlap_or_gap_is_400_at_completion(emu, headers):
-    created = requests.post(
-        f"{emu.url}/data/foundation/import/batches",
-        headers=headers,
-        timeout=5,
-        json={"datasetId": CALL_EVENTS, "inputFormat": {"format": "json"}},
-    ).json()
+    created = create_batch(emu, headers)
     url = f"{emu.url}/data/foundation/import/batches/{created['id']}/datasets/{CALL_EVENTS}/files/big.json"
     octet = {**headers, "Content-Type": "application/octet-stream"}
     assert requests.post(f"{url}?action=INITIALIZE", headers=headers, timeout=5).status_code == 201
@@ -235,12 +238,7 @@ def test_namespaces_and_row_error_listing_contracts(emu, headers):
     namespaces = requests.get(
         f"{emu.url}/data/core/idnamespace/identities", headers=headers, timeout=5
     ).json()
-    created = requests.post(
-        f"{emu.url}/data/foundation/import/batches",
-        headers=headers,
-        timeout=5,
-        json={"datasetId": CALL_EVENTS, "inputFormat": {"format": "json"}},
-    ).json()
+    created = create_batch(emu, headers)
     listing = requests.get(
         f"{emu.url}/data/foundation/export/batches/{created['id']}/meta",
         headers=headers,
@@ -253,12 +251,7 @@ def test_namespaces_and_row_error_listing_contracts(emu, headers):
 
 
 def test_abort_and_batch_limits(emu, headers):
-    created = requests.post(
-        f"{emu.url}/data/foundation/import/batches",
-        headers=headers,
-        timeout=5,
-        json={"datasetId": CALL_EVENTS, "inputFormat": {"format": "json"}},
-    ).json()
+    created = create_batch(emu, headers)
     base = f"{emu.url}/data/foundation/import/batches/{created['id']}"
 
     aborted = requests.post(f"{base}?action=ABORT", headers=headers, timeout=5)
@@ -319,12 +312,7 @@ def test_profile_422_shape_over_fifty_linked_identities(emu, headers):
 
 
 def test_row_error_file_shape(emu, headers):
-    created = requests.post(
-        f"{emu.url}/data/foundation/import/batches",
-        headers=headers,
-        timeout=5,
-        json={"datasetId": CALL_EVENTS, "inputFormat": {"format": "json"}, "enableErrorDiagnostics": True},
-    ).json()
+    created = create_batch(emu, headers, enableErrorDiagnostics=True)
     base = f"{emu.url}/data/foundation/import/batches/{created['id']}"
     requests.put(
         f"{base}/datasets/{CALL_EVENTS}/files/bad.json",

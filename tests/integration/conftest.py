@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -9,7 +10,7 @@ import boto3
 import pytest
 import requests
 
-from aep import AepClient, AepCredentials, AepSettings, RetryPolicy
+from aep import AepClient, AepCredentials, AepSettings, Clock, RetryPolicy
 from aep_emulator import Emulator, running
 from tests.support.fakes import FakeClock
 
@@ -56,10 +57,11 @@ def admin(emulator: Emulator) -> Admin:
     return Admin(emulator.url)
 
 
-@pytest.fixture
-def client(emulator: Emulator, aws: None) -> AepClient:
+def emulator_client(emulator: Emulator, clock: Clock, policy: RetryPolicy) -> AepClient:
+    """A client of the emulator, with the shared token secret in moto (created once per test)."""
     secrets = boto3.client("secretsmanager")
-    secrets.create_secret(Name="aep/token", SecretString="{}")
+    with contextlib.suppress(secrets.exceptions.ResourceExistsException):
+        secrets.create_secret(Name="aep/token", SecretString="{}")
     creds = emulator.config.clients[0]
     return AepClient(
         AepSettings(
@@ -77,8 +79,17 @@ def client(emulator: Emulator, aws: None) -> AepClient:
             }
         ),
         secrets_client=lambda: secrets,
-        clock=FakeClock(real_sleep=0.001),
-        policy=RetryPolicy(max_attempts=5, base=0.01, max_wait=0.05, jitter=lambda c: c),
+        clock=clock,
+        policy=policy,
+    )
+
+
+@pytest.fixture
+def client(emulator: Emulator, aws: None) -> AepClient:
+    return emulator_client(
+        emulator,
+        FakeClock(real_sleep=0.001),
+        RetryPolicy(max_attempts=5, base=0.01, max_wait=0.05, jitter=lambda c: c),
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
-from aep import AepClient, AepCredentials, AepSettings, RetryPolicy, SystemClock
+from aep import AepClient, RetryPolicy, SystemClock
 from stream_ingest import service
 from tests.integration.conftest import (
     CALL_EVENTS,
@@ -19,6 +18,7 @@ from tests.integration.conftest import (
     EVENTS_FLOW,
     EVENTS_INLET,
     call_event,
+    emulator_client,
 )
 from tests.support.events import load_event, sqs_event
 from tests.support.fakes import FakeLambdaContext
@@ -34,28 +34,9 @@ def dlq(aws) -> str:
 
 
 def real_client(emulator, attempts: int = 4) -> AepClient:
-    secrets = boto3.client("secretsmanager")
-    with contextlib.suppress(secrets.exceptions.ResourceExistsException):
-        secrets.create_secret(Name="aep/token", SecretString="{}")
-    creds = emulator.config.clients[0]
-    return AepClient(
-        AepSettings(
-            credentials_secret_id="aep/credentials",
-            token_secret_id="aep/token",
-            ims_url=emulator.url,
-            platform_url=emulator.url,
-            streaming_url=emulator.url,
-        ),
-        AepCredentials.model_validate(
-            {
-                "client_id": creds.client_id,
-                "client_secret": creds.client_secret,
-                "org_id": emulator.config.org_id,
-            }
-        ),
-        secrets_client=lambda: secrets,
-        clock=SystemClock(),
-        policy=RetryPolicy(max_attempts=attempts, base=0.01, max_wait=0.05),
+    """Real time: the handler's deadline is measured on the clock the client uses."""
+    return emulator_client(
+        emulator, SystemClock(), RetryPolicy(max_attempts=attempts, base=0.01, max_wait=0.05)
     )
 
 

@@ -109,3 +109,30 @@ def test_credentials_that_are_not_json_say_so_without_the_text():
     assert "is not JSON" in str(caught.value)
     assert caught.value.__cause__ is None
     assert "abc123" not in str(caught.value)
+
+
+def test_client_from_env_reads_the_credentials_secret(secrets):
+    from aep import AepClient
+
+    created = []
+
+    def factory():
+        created.append(1)
+        return secrets
+
+    client = AepClient.from_env(REQUIRED, secrets_client=factory)
+
+    assert client.credentials.client_id == "test-client-id"
+    assert client.settings.sandbox_name == "prod"
+    assert len(created) == 1
+
+
+def test_client_from_env_names_an_unreadable_secret(aws):
+    import boto3
+
+    from aep import AepClient
+
+    with pytest.raises(
+        AepConfigError, match="cannot read credentials secret 'aep/credentials': ResourceNotFound"
+    ):
+        AepClient.from_env(REQUIRED, secrets_client=lambda: boto3.client("secretsmanager"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 from urllib.parse import quote
 
 from aep.errors import AepNotFoundError, AepTimeoutError
@@ -22,16 +23,20 @@ class CatalogApi:
         self._catalog = platform_url.rstrip("/") + CATALOG_PATH
         self._export = platform_url.rstrip("/") + EXPORT_PATH
 
-    def batch(self, batch_id: str) -> Batch:
-        """``GET /batches/{id}``: the answer is an object keyed by batch id."""
+    def _keyed(self, collection: str, key: str, context: str) -> dict[str, Any]:
+        """Catalog answers a lookup by id with an object keyed by that id; the entry, with its id."""
         response = self._t.request(
-            "GET", f"{self._catalog}/batches/{quote(batch_id, safe='')}", context="batch status"
+            "GET", f"{self._catalog}/{collection}/{quote(key, safe='')}", context=context
         )
         payload = response.json()
-        entry = payload.get(batch_id) if isinstance(payload, dict) else None
+        entry = payload.get(key) if isinstance(payload, dict) else None
         if not isinstance(entry, dict):
-            raise AepNotFoundError(f"batch {batch_id} not in the Catalog answer", status=response.status_code)
-        return Batch.model_validate({"id": batch_id, **entry})
+            raise AepNotFoundError(f"{context}: {key} not in the Catalog answer", status=response.status_code)
+        return {"id": key, **entry}
+
+    def batch(self, batch_id: str) -> Batch:
+        """``GET /batches/{id}``. Raises AepNotFoundError when unknown."""
+        return Batch.model_validate(self._keyed("batches", batch_id, "batch status"))
 
     def wait_for_batch(self, batch_id: str, *, timeout: float, poll_interval: float = 5.0) -> Batch:
         """Poll until the batch reaches a final state. Raises AepTimeoutError after ``timeout`` seconds."""
@@ -46,17 +51,8 @@ class CatalogApi:
             clock.sleep(poll_interval)
 
     def dataset(self, dataset_id: str) -> Dataset:
-        """``GET /dataSets/{id}`` (keyed by dataset id). Raises AepNotFoundError when unknown."""
-        response = self._t.request(
-            "GET", f"{self._catalog}/dataSets/{quote(dataset_id, safe='')}", context="dataset lookup"
-        )
-        payload = response.json()
-        entry = payload.get(dataset_id) if isinstance(payload, dict) else None
-        if not isinstance(entry, dict):
-            raise AepNotFoundError(
-                f"dataset {dataset_id} not in the Catalog answer", status=response.status_code
-            )
-        return Dataset.model_validate({"id": dataset_id, **entry})
+        """``GET /dataSets/{id}``. Raises AepNotFoundError when unknown."""
+        return Dataset.model_validate(self._keyed("dataSets", dataset_id, "dataset lookup"))
 
     def row_errors(self, batch_id: str, *, limit: int = 1000) -> list[RowError]:
         """Failed rows from Data Access diagnostics (``meta?path=row_errors``), at most ``limit``."""

@@ -99,8 +99,8 @@ class AepClient:
         Raises AepConfigError when a variable is missing or bad, or the secret cannot be read or parsed.
         """
         settings = AepSettings.from_env(os.environ if environ is None else environ)
-        credentials = load_credentials(secrets_client(), settings.credentials_secret_id)
-        client = secrets_client()
+        client = secrets_client()  # one boto3 client for both secrets (each costs time at cold start)
+        credentials = load_credentials(client, settings.credentials_secret_id)
         return cls(settings, credentials, secrets_client=lambda: client, **kwargs)
 
 
