@@ -124,3 +124,12 @@ def test_alarms_watch_the_dlq_errors_and_backlog(template):
         "ApproximateAgeOfOldestMessage",
     }
     assert all(a["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
+
+
+def test_function_environment_and_logs_are_encrypted_with_the_stack_key(template):
+    resources = template["Resources"]
+
+    assert resources["StreamIngestFunction"]["Properties"]["KmsKeyArn"] == {"Fn::GetAtt": ["AepKey", "Arn"]}
+    assert resources["StreamIngestLogGroup"]["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["AepKey", "Arn"]}
+    sids = {s["Sid"] for s in resources["AepKey"]["Properties"]["KeyPolicy"]["Statement"]}
+    assert "EncryptedLogGroups" in sids
