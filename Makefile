@@ -11,7 +11,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_REQUEST_CHECKSUM_CALCULATION := when_required
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install test lint typecheck demo emulator build validate bench aepp-check deploy clean
+.PHONY: help install test lint typecheck demo emulator build validate bench aepp-check scan deploy clean
 
 help:
 	@echo "make test      install .venv, run ruff, mypy and the whole pytest suite"
@@ -20,6 +20,7 @@ help:
 	@echo "make build     sam build offline (layer for python3.13 arm64), then check the built layer"
 	@echo "make validate  cfn-lint and sam validate --lint"
 	@echo "make bench     run the benchmarks in bench/"
+	@echo "make scan      bandit on the shipped code, checkov on the template"
 	@echo "make deploy    sam deploy (uses samconfig.toml; needs AWS credentials)"
 
 $(BIN)/.installed: requirements-dev.txt layers/aep/requirements.txt
@@ -71,6 +72,15 @@ $(AEPP_VENV)/bin/python:
 
 aepp-check: install $(AEPP_VENV)/bin/python
 	PYTHONPATH=layers/aep:local $(BIN)/python bench/aepp_check.py $(AEPP_VENV)/bin/python
+
+SCAN_VENV := .scan-venv
+$(SCAN_VENV)/bin/checkov:
+	$(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install -q bandit==1.9.4 checkov==3.3.30
+
+scan: $(SCAN_VENV)/bin/checkov
+	$(SCAN_VENV)/bin/bandit -q -r layers/aep/aep functions -s B101,B105,B311
+	$(SCAN_VENV)/bin/checkov -f template.yaml --framework cloudformation --compact --quiet
 
 deploy: build
 	$(SAM) deploy
