@@ -2,7 +2,8 @@
 
 A rule applies to requests whose path matches ``path`` (a regex searched in the path) and, when given,
 whose method is ``method``. ``rate`` is the share of matching requests it hits (drawn from a generator
-seeded with ``seed``); ``first`` limits it to the first N matching requests; ``latency_ms`` delays.
+seeded with ``seed``); ``skip`` lets the first N matching requests through; ``first`` then limits it to the
+next N; ``latency_ms`` delays.
 The throttling answer follows each service's documented shape: Profile 429 carries ``retryAfterMs`` in a
 list body, Streaming 503 a ``Retry-After`` header, the others ``Retry-After`` too.
 """
@@ -28,6 +29,7 @@ class Rule:
     status: int = 503
     method: str | None = None
     rate: float = 1.0
+    skip: int = 0
     first: int | None = None
     latency_ms: int = 0
     retry_after: int | None = None
@@ -76,7 +78,9 @@ class Faults:
                 if not rule.matches(request):
                     continue
                 rule.seen += 1
-                if rule.first is not None and rule.seen > rule.first:
+                if rule.seen <= rule.skip:
+                    continue
+                if rule.first is not None and rule.seen > rule.skip + rule.first:
                     continue
                 if rule.rate < 1.0 and self._random.random() >= rule.rate:
                     continue

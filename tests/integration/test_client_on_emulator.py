@@ -216,3 +216,51 @@ def test_too_many_linked_identities_is_422(client, emulator):
         client.profiles.get(PHONE, "Phone")
 
     assert caught.value.status == 422
+
+
+def test_upload_streams_from_s3_in_parts_and_resumes(client, emulator, admin):
+    import boto3
+
+    from aep import S3Source
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="drop")
+    records = [call_event(PHONE, n) for n in range(60)]
+    s3.put_object(Bucket="drop", Key="calls/day 1.json", Body=ndjson(records))
+    source = S3Source(s3, "drop", "calls/day 1.json")
+    batch = client.batches.create(CALL_EVENTS, "json")
+    admin.faults({"path": "/files/", "method": "PATCH", "status": 400, "skip": 2, "first": 1})
+    with pytest.raises(AepValidationError):  # parts 1 and 2 land, part 3 is refused
+        client.batches.upload_large(batch.id, CALL_EVENTS, "calls/day-1.json", source, chunk_size=1500)
+    admin.faults()
+    before = len(admin.requests())
+
+    client.batches.upload_large(
+        batch.id, CALL_EVENTS, "calls/day-1.json", source, chunk_size=1500, resume=True
+    )
+    resumed = [r for r in admin.requests()[before:] if r["method"] == "PATCH"]
+    assert len(resumed) == -(-(source.size - 3000) // 1500)  # only the parts after the first two
+    client.batches.complete(batch.id)
+    final = client.catalog.wait_for_batch(batch.id, timeout=30, poll_interval=0.01)
+
+    assert final.state is BatchState.SUCCESS
+    assert final.metrics is not None
+    assert final.metrics.input_record_count == 60
+
+
+def test_s3_source_refuses_an_object_changed_mid_upload(aws):
+    import boto3
+    from botocore.exceptions import ClientError
+
+    from aep import S3Source
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="drop")
+    s3.put_object(Bucket="drop", Key="f.json", Body=b'{"a":1}\n')
+    source = S3Source(s3, "drop", "f.json")
+    with source.open(2) as stream:
+        assert stream.read() == b'a":1}\n'
+    s3.put_object(Bucket="drop", Key="f.json", Body=b'{"b":2}\n')
+
+    with pytest.raises(ClientError, match="PreconditionFailed"):
+        source.open(0)

@@ -14,7 +14,7 @@ from aep.errors import (
     AepValidationError,
 )
 from aep.retry import RetryPolicy
-from aep.sources import BytesSource, FileSource
+from aep.sources import BytesSource, FileSource, S3Source
 from aep.timing import Clock, Deadline, SystemClock
 from aep.token import AccessToken
 
@@ -37,6 +37,7 @@ __all__ = [
     "Deadline",
     "FileSource",
     "RetryPolicy",
+    "S3Source",
     "SystemClock",
     "load_credentials",
     "reset_shared_client",

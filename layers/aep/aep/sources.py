@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import os
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 
 class ByteSource(Protocol):
@@ -59,3 +59,38 @@ def read_exactly(stream: BinaryIO, size: int) -> bytes:
         parts.append(piece)
         remaining -= len(piece)
     return b"".join(parts)
+
+
+class S3Source:
+    """An S3 object read with ranged GETs: re-opened at any offset for retries and resumes, never held whole.
+
+    The object's ETag is read once and every GET is conditional on it (``IfMatch``), so an object
+    overwritten during an upload fails the upload instead of mixing two versions.
+    """
+
+    def __init__(self, s3_client: Any, bucket: str, key: str) -> None:
+        self._s3 = s3_client
+        self.bucket = bucket
+        self.key = key
+        self._size: int | None = None
+        self._etag: str | None = None
+
+    def _head(self) -> None:
+        if self._size is None:
+            head = self._s3.head_object(Bucket=self.bucket, Key=self.key)
+            self._size = int(head["ContentLength"])
+            self._etag = str(head["ETag"])
+
+    @property
+    def size(self) -> int:
+        self._head()
+        assert self._size is not None
+        return self._size
+
+    def open(self, offset: int = 0) -> BinaryIO:
+        self._head()
+        request: dict[str, Any] = {"Bucket": self.bucket, "Key": self.key, "IfMatch": self._etag}
+        if offset:
+            request["Range"] = f"bytes={offset}-"
+        body: BinaryIO = self._s3.get_object(**request)["Body"]
+        return body
