@@ -71,7 +71,7 @@ $(AEPP_VENV)/bin/python:
 	$(AEPP_VENV)/bin/python -m pip install -q requests deprecation tenacity pathlib2 pandas rich
 
 aepp-check: install $(AEPP_VENV)/bin/python
-	PYTHONPATH=layers/aep:local $(BIN)/python bench/aepp_check.py $(AEPP_VENV)/bin/python
+	PYTHONPATH=layers/aep:local:. $(BIN)/python bench/aepp_check.py $(AEPP_VENV)/bin/python
 
 SCAN_VENV := .scan-venv
 $(SCAN_VENV)/bin/checkov:

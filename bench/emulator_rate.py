@@ -10,14 +10,13 @@ import json
 import sys
 import threading
 import time
-from pathlib import Path
 
 import requests
 
 from aep_emulator import running
+from bench.report import publish
 
 REQUESTS_PER_THREAD = 1000
-RESULTS = Path(__file__).with_name("results") / "emulator_rate.json"
 
 
 def measure(url: str, headers: dict[str, str], threads: int, body: bytes | None) -> float:
@@ -91,10 +90,7 @@ def main() -> int:
                     stream_body,
                 )
             )
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    for name, value in results.items():
-        print(f"{name}: {value}")
+    publish("emulator_rate", results)
     return 0
 
 

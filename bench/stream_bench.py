@@ -19,7 +19,6 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -29,6 +28,7 @@ from moto import mock_aws
 from aep import AepClient, AepCredentials, AepSettings, RetryPolicy
 from aep.streaming import encode, pack, request_body
 from aep_emulator import load_config
+from bench.report import publish
 from stream_ingest import service
 from stream_ingest.records import Prepared, Target, prepare
 
@@ -38,7 +38,6 @@ LATENCY_MS = 50
 REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "8"))
 MAX_MESSAGES = int(os.environ.get("BENCH_MAX_MESSAGES", "2000"))
-RESULTS = Path(__file__).with_name("results") / "stream_bench.json"
 
 
 class Context:
@@ -229,10 +228,7 @@ def main() -> int:  # noqa: PLR0915 - a benchmark script, step by step
         "function_runs_s": [round(x, 3) for x in function_runs],
         "ceiling_runs_s": [round(x, 3) for x in ceiling_runs],
     }
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    for name, value in results.items():
-        print(f"{name}: {value}")
+    publish("stream_bench", results)
     return 0
 
 

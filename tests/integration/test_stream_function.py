@@ -85,7 +85,7 @@ def failures(response: dict[str, Any]) -> set[str]:
     return {item["itemIdentifier"] for item in response["batchItemFailures"]}
 
 
-def test_mixed_batch_lands_each_record_where_it_belongs(invoke, emulator, admin, dlq):
+def test_mixed_batch_lands_each_record_where_it_belongs(invoke, emulator, admin, dlq, caplog):
     # One message per request, sent one after the other, one attempt: the first good record meets the
     # injected 503 and is the one transient failure.
     invoke.state["attempts"] = 1
@@ -133,6 +133,13 @@ def test_mixed_batch_lands_each_record_where_it_belongs(invoke, emulator, admin,
     events = {e.event_id: e.entity for e in emulator.state.profiles.events("Phone", PHONE)}
     assert len(events) == 6
     assert f"call-{PHONE}-0" not in events
+    ours = [r for r in caplog.records if r.name != "responses"]  # `responses`: moto's interceptor
+    logs = " ".join(f"{r.getMessage()} {r.__dict__}" for r in ours)
+    assert "not accepted" in logs
+    assert ids[8] in logs  # rejected records are logged by SQS message id, with their reason
+    assert "4155550100" not in logs
+    assert "555-0100" not in logs
+    assert "Bearer" not in logs
     stored_nulls = events[f"call-{PHONE}-10"]
     assert "eventType" not in stored_nulls
     assert "queue" not in stored_nulls["_acme"]["call"]
