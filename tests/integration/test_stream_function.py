@@ -266,3 +266,26 @@ def test_fifo_keeps_order_within_a_group(invoke, admin, emulator):
     assert admin.streamed()["accepted"] == {}
     sent = [r for r in admin.requests() if r["path"].startswith("/collection")]
     assert len(sent) == 1  # the group's second request was held back, not sent out of order
+
+
+def test_aep_latency_metric_has_one_value_per_request(invoke, admin):
+    class Recorded:
+        def __init__(self) -> None:
+            self.values: dict[str, list[float]] = {}
+
+        def add_metric(self, name: str, unit: Any, value: float) -> None:
+            self.values.setdefault(name, []).append(value)
+
+    invoke(sqs_event([json.dumps(call_event(PHONE, 0))]), STREAM_MAX_MESSAGES_PER_REQUEST="2")  # the runtime
+    admin.faults({"path": "^/collection/batch", "kind": "latency", "latency_ms": 120})
+    metrics = Recorded()
+    event = sqs_event([json.dumps(call_event(PHONE, n)) for n in range(1, 7)])
+
+    response = service.handle(event, FakeLambdaContext(), metrics, invoke.state["runtime"])  # type: ignore[arg-type]
+
+    assert failures(response) == set()
+    sent = [r for r in admin.requests() if r["path"].startswith("/collection")]
+    latencies = metrics.values["AepSendLatency"]
+    assert len(latencies) == len(sent) - 1 == 3  # 6 records, 2 per request; the first invocation sent 1
+    assert all(ms >= 120 for ms in latencies)
+    assert metrics.values["RecordsSent"] == [6]

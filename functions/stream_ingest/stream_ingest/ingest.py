@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from aep import AepClient, AepError, Deadline
@@ -71,7 +71,8 @@ class Stats:
     accepted: int = 0
     rejected: int = 0
     retried: int = 0
-    requests_ms: float = 0.0
+    elapsed_ms: float = 0.0
+    request_ms: list[float] = field(default_factory=list)  # each AEP request, retries included
 
 
 class StreamIngestor:
@@ -125,10 +126,10 @@ class StreamIngestor:
                     prepared.append(result)
                 else:
                     rejected.append(result)
-            sent = self._send_fifo(prepared, deadline)
+            sent = self._send_fifo(prepared, deadline, stats.request_ms)
         else:
-            sent = self._prepare_and_send(messages, target, deadline, rejected)
-        stats.requests_ms = (time.perf_counter() - started) * 1000
+            sent = self._prepare_and_send(messages, target, deadline, rejected, stats.request_ms)
+        stats.elapsed_ms = (time.perf_counter() - started) * 1000
         letters = [
             DeadLetter(
                 r.message_id,
@@ -183,7 +184,12 @@ class StreamIngestor:
         )
 
     def _prepare_and_send(
-        self, messages: Sequence[Incoming], target: Target, deadline: Deadline, rejected: list[Rejected]
+        self,
+        messages: Sequence[Incoming],
+        target: Target,
+        deadline: Deadline,
+        rejected: list[Rejected],
+        timings: list[float],
     ) -> list[tuple[Prepared, MessageResult]]:
         """Prepare and send in one pass: each request leaves as soon as it is full, so validation here
         overlaps with AEP's processing of the requests already sent."""
@@ -206,9 +212,12 @@ class StreamIngestor:
                 else:
                     rejected.append(result)
         results = sender.results()
+        timings.extend(sender.request_ms)
         return [(item, results[index]) for index, item in queued]
 
-    def _send_fifo(self, items: list[Prepared], deadline: Deadline) -> list[tuple[Prepared, MessageResult]]:
+    def _send_fifo(
+        self, items: list[Prepared], deadline: Deadline, timings: list[float]
+    ) -> list[tuple[Prepared, MessageResult]]:
         """Each group on one lane (hash of the group), requests of a lane one after the other, in order."""
         lanes: list[list[Prepared]] = [[] for _ in range(self._settings.concurrency)]
         for item in items:
@@ -217,10 +226,12 @@ class StreamIngestor:
         if not busy:
             return []
         with ThreadPoolExecutor(max_workers=len(busy), thread_name_prefix="aep-fifo") as pool:
-            done = list(pool.map(lambda lane: self._send_lane(lane, deadline), busy))
+            done = list(pool.map(lambda lane: self._send_lane(lane, deadline, timings), busy))
         return [pair for lane in done for pair in lane]
 
-    def _send_lane(self, lane: list[Prepared], deadline: Deadline) -> list[tuple[Prepared, MessageResult]]:
+    def _send_lane(
+        self, lane: list[Prepared], deadline: Deadline, timings: list[float]
+    ) -> list[tuple[Prepared, MessageResult]]:
         sizes = [len(item.encoded) for item in lane]
         groups, _ = pack(sizes, max_messages=self._settings.max_messages_per_request)
         blocked: set[str | None] = set()
@@ -241,23 +252,27 @@ class StreamIngestor:
                     )
                 )
             to_send = [item for item in batch if item.group not in blocked]
-            for item, result in self._send_ordered(to_send, deadline):
+            for item, result in self._send_ordered(to_send, deadline, timings):
                 out.append((item, result))
                 if not result.ok and result.retryable:
                     blocked.add(item.group)
         return out
 
     def _send_ordered(
-        self, items: list[Prepared], deadline: Deadline
+        self, items: list[Prepared], deadline: Deadline, timings: list[float]
     ) -> list[tuple[Prepared, MessageResult]]:
+        """One lane's request: its messages in order, already encoded."""
         if not items:
             return []
-        results = self._client.streaming.send_many(
+        with self._client.streaming.sender(
             self._settings.inlet_id,
-            [item.message for item in items],
             flow_id=self._settings.flow_id,
             authenticated=self._settings.inlet_authenticated,
             concurrency=1,
+            max_messages=self._settings.max_messages_per_request,
             deadline=deadline,
-        )
-        return list(zip(items, results, strict=True))
+        ) as sender:
+            for item in items:
+                sender.add(item.encoded)
+        timings.extend(sender.request_ms)
+        return list(zip(items, sender.results(), strict=True))

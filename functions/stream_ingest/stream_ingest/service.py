@@ -105,14 +105,17 @@ def handle(
     metrics.add_metric("RecordsSent", MetricUnit.Count, stats.accepted)
     metrics.add_metric("RecordsRejected", MetricUnit.Count, stats.rejected)
     metrics.add_metric("RecordsRetried", MetricUnit.Count, stats.retried)
-    metrics.add_metric("AepSendLatency", MetricUnit.Milliseconds, stats.requests_ms)
+    for request_ms in stats.request_ms:  # one value per request: CloudWatch gives percentiles
+        metrics.add_metric("AepSendLatency", MetricUnit.Milliseconds, request_ms)
     logger.info(
         "batch done",
         received=stats.received,
         accepted=stats.accepted,
         dead_lettered=stats.rejected,
         retried=stats.retried,
-        send_ms=round(stats.requests_ms, 1),
+        requests=len(stats.request_ms),
+        slowest_request_ms=round(max(stats.request_ms, default=0.0), 1),
+        elapsed_ms=round(stats.elapsed_ms, 1),
     )
 
     if outcomes and all(o.kind == "retry" for o in outcomes):

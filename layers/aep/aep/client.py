@@ -15,7 +15,7 @@ from aep.batch import BatchApi
 from aep.catalog import CatalogApi
 from aep.config import AepCredentials, AepSettings
 from aep.errors import AepConfigError
-from aep.http import RetryListener, Transport, new_session
+from aep.http import Transport, new_session
 from aep.identity import IdentityApi
 from aep.ims import ImsTokenFetcher
 from aep.profile import ProfileApi
@@ -47,7 +47,6 @@ class AepClient:
         session: requests.Session | None = None,
         clock: Clock | None = None,
         policy: RetryPolicy | None = None,
-        on_retry: RetryListener | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
@@ -59,7 +58,6 @@ class AepClient:
             read_timeout=settings.read_timeout,
             policy=policy or RetryPolicy(max_attempts=settings.max_attempts, max_wait=settings.max_backoff),
             clock=self.clock,
-            on_retry=on_retry,
         )
         self.ims = ImsTokenFetcher(self.transport, settings.ims_url, credentials)
         self.tokens = TokenCache(

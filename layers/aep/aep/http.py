@@ -32,9 +32,6 @@ class Authenticator(Protocol):
     def invalidate(self, authorization_header: str) -> None: ...
 
 
-RetryListener = Callable[[str, int, float, AepError], None]
-
-
 def new_session(pool_size: int) -> requests.Session:
     """A session whose pool holds ``pool_size`` keep-alive connections per host; no urllib3 retries."""
     session = requests.Session()
@@ -59,7 +56,6 @@ class Transport:
         policy: RetryPolicy | None = None,
         clock: Clock | None = None,
         authenticator: Authenticator | None = None,
-        on_retry: RetryListener | None = None,
     ) -> None:
         self.session = session or new_session(pool_size)
         self.connect_timeout = connect_timeout
@@ -67,7 +63,6 @@ class Transport:
         self.policy = policy or RetryPolicy()
         self.clock: Clock = clock or SystemClock()
         self.authenticator = authenticator
-        self.on_retry = on_retry
         self.deadline: Deadline | None = None  # the invocation's deadline, set by the handler
 
     def request(
@@ -150,8 +145,6 @@ class Transport:
                     "status": error.status,
                 },
             )
-            if self.on_retry is not None:
-                self.on_retry(context, attempt, wait, error)
             self.clock.sleep(wait)
 
 

@@ -29,10 +29,8 @@ class ImsTokenFetcher:
         self._transport = transport
         self._url = ims_url.rstrip("/") + TOKEN_PATH
         self._credentials = credentials
-        self.calls = 0
 
     def __call__(self) -> AccessToken:
-        self.calls += 1
         form = {
             "grant_type": "client_credentials",
             "client_id": self._credentials.client_id,

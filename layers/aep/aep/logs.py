@@ -7,7 +7,6 @@ loggers at WARNING whatever level the function runs at; every function calls it 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
 NOISY_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
@@ -18,11 +17,3 @@ def protect_logs() -> None:
         logger = logging.getLogger(name)
         if logger.getEffectiveLevel() < logging.WARNING:
             logger.setLevel(logging.WARNING)
-
-
-def mask(value: str | None) -> str:
-    """A stable, non-reversible stand-in for an identity value: its kind of shape and a short hash."""
-    if not value:
-        return "<empty>"
-    digest = hashlib.sha256(value.encode()).hexdigest()[:10]
-    return f"<{len(value)} chars #{digest}>"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -103,6 +104,7 @@ class StreamSender:
         self._used = _ENVELOPE
         self._local: dict[int, MessageResult] = {}
         self._done: list[MessageResult] | None = None
+        self.request_ms: list[float] = []  # how long each request took, retries included
 
     def __enter__(self) -> StreamSender:
         return self
@@ -134,17 +136,21 @@ class StreamSender:
     def _flush(self) -> None:
         if self._current:
             group, self._current, self._used = self._current, [], _ENVELOPE
-            self._futures.append(
-                self._pool.submit(
-                    self._api._send_group,
-                    self._inlet_id,
-                    group=group,
-                    encoded=self._encoded,
-                    flow_id=self._flow_id,
-                    authenticated=self._authenticated,
-                    deadline=self._deadline,
-                )
+            self._futures.append(self._pool.submit(self._timed_send, group))
+
+    def _timed_send(self, group: list[int]) -> list[MessageResult]:
+        started = time.perf_counter()
+        try:
+            return self._api._send_group(
+                self._inlet_id,
+                group=group,
+                encoded=self._encoded,
+                flow_id=self._flow_id,
+                authenticated=self._authenticated,
+                deadline=self._deadline,
             )
+        finally:
+            self.request_ms.append((time.perf_counter() - started) * 1000)
 
     def close(self) -> None:
         """Send what is left and wait for every request."""
@@ -232,9 +238,7 @@ class StreamingApi:
         authenticated: bool,
         deadline: Deadline | None,
     ) -> list[MessageResult]:
-        effective = deadline.earliest(self._t.deadline) if deadline is not None else self._t.deadline
-        if effective is not None and effective.expired():
-            return _all_failed(group, None, "not sent: the invocation deadline was reached", retryable=True)
+        # Past the deadline the transport raises a retryable AepTimeoutError: every message fails, retryable.
         headers = {"Content-Type": "application/json"}
         if flow_id:
             headers["x-adobe-flow-id"] = flow_id
