@@ -11,7 +11,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_REQUEST_CHECKSUM_CALCULATION := when_required
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install test lint typecheck demo emulator build validate bench aepp-check scan deploy clean
+.PHONY: help install test lint typecheck demo emulator build validate bench aepp-check scan deploy clean mutate
 
 help:
 	@echo "make test      install .venv, run ruff, mypy and the whole pytest suite"
@@ -22,6 +22,7 @@ help:
 	@echo "make bench     run the benchmarks in bench/"
 	@echo "make scan      bandit on the shipped code, checkov on the template"
 	@echo "make deploy    sam deploy (uses samconfig.toml; needs AWS credentials)"
+	@echo "make mutate    mutation testing of the core modules (slow; MODULES=\"aep.retry aep.errors\" for some)"
 
 $(BIN)/.installed: requirements-dev.txt layers/aep/requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -87,3 +88,8 @@ deploy: build
 
 clean:
 	rm -rf .aws-sam .mypy_cache .ruff_cache .pytest_cache
+
+MUTMUT_VERSION := 3.8.1
+mutate: install
+	$(BIN)/python -m pip install -q mutmut==$(MUTMUT_VERSION)
+	$(BIN)/python .ci/mutate.py $(MODULES)

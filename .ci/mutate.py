@@ -1,0 +1,149 @@
+"""`make mutate`: mutation testing (mutmut) of the core modules, with a score per module.
+
+mutmut names a mutant after the module path it reads, and the tests import the code as ``aep.*`` and
+``stream_ingest.*`` (the Lambda layout: /opt/python and /var/task). So the run happens in a staging copy,
+``build/mutate``, where those packages live under ``src/`` (a layout mutmut understands); the functions'
+``app.py`` files, the tests, the emulator and the template are copied beside them.
+
+    python .ci/mutate.py                      # every core module
+    python .ci/mutate.py aep.retry aep.errors # some of them
+
+Prints killed/total per module and the surviving mutants (``mutmut show NAME`` in build/mutate shows one).
+Slow (minutes per module on 2 cores), so it is not part of `make test` or CI.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections import Counter, defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGE = ROOT / "build" / "mutate"
+PACKAGES = {
+    "aep": ROOT / "layers" / "aep" / "aep",
+    "stream_ingest": ROOT / "functions" / "stream_ingest" / "stream_ingest",
+}
+CORE = [
+    "aep.retry",
+    "aep.errors",
+    "aep.normalize",
+    "aep.streaming",
+    "aep.token_cache",
+    "aep.http",
+    "aep.auth",
+    "aep.ims",
+    "aep.config",
+    "aep.sources",
+    "aep.batch",
+    "stream_ingest.records",
+    "stream_ingest.ingest",
+    "stream_ingest.dead_letters",
+]
+COPY = ["tests", "local", "events", "bench", "template.yaml", "samconfig.toml", "layers", "functions"]
+KILLED = {"killed", "timeout", "segfault", "suspicious"}  # a mutant the tests noticed, one way or another
+
+
+def stage() -> None:
+    if STAGE.exists():
+        shutil.rmtree(STAGE)
+    STAGE.mkdir(parents=True)
+    package_dirs = {path.resolve() for path in PACKAGES.values()}
+    ignore_caches = shutil.ignore_patterns("__pycache__", "*.pyc", ".aws-sam")
+    for name in COPY:
+        source = ROOT / name
+        if source.is_file():
+            shutil.copy2(source, STAGE / name)
+            continue
+
+        def ignore(directory: str, names: list[str]) -> set[str]:
+            skipped = set(ignore_caches(directory, names))
+            return skipped | {n for n in names if (Path(directory) / n).resolve() in package_dirs}
+
+        shutil.copytree(source, STAGE / name, ignore=ignore)
+    for package, source in PACKAGES.items():
+        shutil.copytree(source, STAGE / "src" / package, ignore=ignore_caches)
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    pytest_options = config["tool"]["pytest"]["ini_options"]
+    # The packages come from mutants/src (mutmut puts it first on sys.path); everything else as usual.
+    pythonpath = [p for p in pytest_options["pythonpath"] if not p.startswith(("layers", "functions"))]
+    markers = ",\n    ".join(f'"{m}"' for m in pytest_options.get("markers", []))
+    (STAGE / "pyproject.toml").write_text(
+        f"""[tool.pytest.ini_options]
+pythonpath = {pythonpath!r}
+testpaths = ["tests"]
+addopts = "-q -p no:cacheprovider -p no:xdist"
+markers = [
+    {markers}
+]
+
+[tool.mutmut]
+source_paths = ["src"]
+also_copy = {COPY!r}
+pytest_add_cli_args_test_selection = ["tests/unit", "tests/integration"]
+"""
+    )
+
+
+def module_of(mutant: str) -> str:
+    """``aep.retry.xǁRetryPolicyǁwait__mutmut_3`` -> ``aep.retry``."""
+    parts = mutant.split(".")
+    for index, part in enumerate(parts):
+        if part.startswith(("x_", "xǁ")):
+            return ".".join(parts[:index])
+    return mutant.rsplit(".", 1)[0]
+
+
+def main(argv: list[str]) -> int:
+    modules = argv or CORE
+    unknown = [m for m in modules if m.split(".", 1)[0] not in PACKAGES]
+    if unknown:
+        print(f"not a core package: {', '.join(unknown)} (expected aep.* or stream_ingest.*)")
+        return 2
+    stage()
+    mutmut = [sys.executable, "-m", "mutmut"]
+    globs = [f"{m}.x*" for m in modules]
+    log = STAGE / "mutmut-run.log"
+    print(f"mutmut run {' '.join(modules)} (progress in {log.relative_to(ROOT)})", flush=True)
+    with log.open("w") as out:
+        subprocess.run([*mutmut, "run", *globs], cwd=STAGE, check=False, stdout=out, stderr=subprocess.STDOUT)
+    listing = subprocess.run(
+        [*mutmut, "results", "--all", "true"], cwd=STAGE, capture_output=True, text=True, check=False
+    ).stdout
+    by_module: dict[str, Counter[str]] = defaultdict(Counter)
+    survivors: dict[str, list[str]] = defaultdict(list)
+    for line in listing.splitlines():
+        match = re.match(r"\s*(\S+__mutmut_\d+): (.+)$", line)
+        if not match:
+            continue
+        name, status = match.group(1), match.group(2).strip()
+        module = module_of(name)
+        if module not in modules:
+            continue
+        by_module[module][status] += 1
+        if status in {"survived", "no tests"}:
+            survivors[module].append(name)
+    print("\nmodule                          killed / total   score   (survived, no tests, other)")
+    for module in modules:
+        counts = by_module.get(module, Counter())
+        total = sum(counts.values())
+        killed = sum(counts[s] for s in KILLED)
+        score = f"{100 * killed / total:5.1f}%" if total else "   - "
+        other = total - killed - counts["survived"] - counts["no tests"]
+        print(
+            f"{module:32}{killed:6} / {total:<6} {score}   "
+            f"({counts['survived']}, {counts['no tests']}, {other})"
+        )
+    for module, names in survivors.items():
+        print(f"\nsurvivors in {module}:")
+        for name in names:
+            print(f"  {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
