@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
-from tests.support.template import TEMPLATE, cached_template, cached_translation
+from tests.support.template import ROOT, TEMPLATE, cached_template, cached_translation
 
 
 @pytest.fixture(scope="module")
@@ -143,3 +145,21 @@ def test_function_environment_and_logs_are_encrypted_with_the_stack_key(template
         assert resources[log_group]["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["AepKey", "Arn"]}
     sids = {s["Sid"] for s in resources["AepKey"]["Properties"]["KeyPolicy"]["Statement"]}
     assert "EncryptedLogGroups" in sids
+
+
+def test_every_resource_built_by_makefile_has_its_build_target(template):
+    built = {
+        name: r["Properties"].get("CodeUri") or r["Properties"]["ContentUri"]
+        for name, r in template["Resources"].items()
+        if r.get("Metadata", {}).get("BuildMethod") == "makefile"
+    }
+
+    assert set(built) == {"AepLayer", "StreamIngestFunction", "StreamFifoIngestFunction"}
+    for name, uri in built.items():
+        planned = subprocess.run(  # noqa: S603 - make, on the repository's own Makefiles
+            ["make", "-n", "-C", str(ROOT / uri), f"build-{name}", "ARTIFACTS_DIR=/nonexistent"],  # noqa: S607
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert planned.returncode == 0, (name, planned.stderr)
