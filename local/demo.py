@@ -192,6 +192,8 @@ def main() -> int:  # noqa: PLR0915 - a script that tells a story, step by step
             say("\n2. Call history through the SQS streaming function (handler invoked as Lambda would)")
             sqs = boto3.client("sqs")
             dlq = sqs.create_queue(QueueName="stream-dlq")["QueueUrl"]
+            overflow = "stream-dlq-overflow"  # dead letters too large for SQS (none in this story)
+            boto3.client("s3").create_bucket(Bucket=overflow)
             for phone, (_, region) in CALLERS_IN_STORY.items():
                 os.environ.update(
                     {
@@ -199,6 +201,7 @@ def main() -> int:  # noqa: PLR0915 - a script that tells a story, step by step
                         "STREAM_DATASET_ID": CALL_EVENTS,
                         "STREAM_FLOW_ID": EVENTS_FLOW,
                         "STREAM_DLQ_URL": dlq,
+                        "STREAM_DLQ_OVERFLOW_BUCKET": overflow,
                         "STREAM_DEFAULT_PHONE_REGION": region,
                     }
                 )
