@@ -15,11 +15,12 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 # Every virtualenv here needs Python 3.11+. $(call require_python,PY) expands to nothing when PY is fine and
 # otherwise stops make with one line saying why (.ci/python-ok), before anything is created or installed.
-require_python = $(eval _python_problem := $(shell .ci/python-ok $(1)))$(if $(_python_problem),$(error $(_python_problem)))
+require_python = $(eval _python_problem := $(shell sh .ci/python-ok $(1)))$(if $(_python_problem),$(error $(_python_problem)))
 
-# A .venv whose python is missing, broken (a moved or deleted interpreter) or older than 3.11 is rebuilt:
-# FORCE makes its install stamp out of date, and the recipe starts from an empty .venv.
-VENV_STALE := $(shell .ci/python-ok $(BIN)/python >/dev/null || echo FORCE)
+# A .venv whose python is missing, broken (a moved or deleted interpreter), older than 3.11, or cannot
+# import its own pip (its base interpreter was upgraded under it) is rebuilt: FORCE makes its install stamp
+# out of date, and the recipe starts from an empty .venv.
+VENV_STALE := $(shell sh .ci/python-ok $(BIN)/python venv >/dev/null || echo FORCE)
 
 help:
 	@echo "make test      install .venv, run ruff, mypy and the whole pytest suite"
@@ -37,8 +38,8 @@ help:
 
 $(BIN)/.installed: requirements-dev.txt layers/aep/requirements.txt $(VENV_STALE)
 	$(if $(VENV_STALE),$(call require_python,$(PYTHON)))
-	@if ! .ci/python-ok $(BIN)/python >/dev/null; then \
-	  if [ -e $(VENV) ]; then echo "$(VENV) is broken or too old (its python does not run as 3.11+): rebuilding it"; fi; \
+	@if ! sh .ci/python-ok $(BIN)/python venv >/dev/null; then \
+	  if [ -e $(VENV) ]; then echo "$(VENV) is broken or too old (its python does not run as 3.11+ with its own pip): rebuilding it"; fi; \
 	  rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); \
 	fi
 	$(BIN)/python -m pip install -q --upgrade pip

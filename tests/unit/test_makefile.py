@@ -18,7 +18,7 @@ from tests.support.template import ROOT
 FAKE_PYTHON = """#!/bin/sh
 echo "$(basename "$0") $*" >> {log}
 case "$1" in
-  -c) echo {version} ;;
+  -c) case "$2" in *"import pip"*) {pip} ;; esac; echo {version} ;;
   -m) if [ "$2" = venv ]; then mkdir -p "$3/bin" && cp "$0" "$3/bin/python"; fi ;;
 esac
 exit 0
@@ -35,9 +35,10 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def fake_python(path: Path, version: str, log: Path) -> Path:
+def fake_python(path: Path, version: str, log: Path, *, has_pip: bool = True) -> Path:
+    """A fake interpreter; without pip, code that imports pip fails as it would."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(FAKE_PYTHON.format(log=log, version=version))
+    path.write_text(FAKE_PYTHON.format(log=log, version=version, pip=":" if has_pip else "exit 1"))
     path.chmod(0o755)
     return path
 
@@ -59,8 +60,8 @@ def make(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def healthy_venv(project: Path, log: Path, version: str = "3.11.9") -> None:
-    fake_python(project / ".venv" / "bin" / "python", version, log)
+def healthy_venv(project: Path, log: Path, version: str = "3.11.9", *, has_pip: bool = True) -> None:
+    fake_python(project / ".venv" / "bin" / "python", version, log, has_pip=has_pip)
     (project / ".venv" / "bin" / ".installed").touch()
 
 
@@ -87,7 +88,10 @@ def test_python_check_accepts_311_and_newer_only(tmp_path, version, ok):
     python = fake_python(tmp_path / "python3", version, log)
 
     result = subprocess.run(  # noqa: S603 - our own check script
-        [str(ROOT / ".ci" / "python-ok"), str(python)], capture_output=True, text=True, check=False
+        ["sh", str(ROOT / ".ci" / "python-ok"), str(python)],  # noqa: S607 - the POSIX shell
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
     assert (result.returncode == 0) is ok
@@ -136,7 +140,9 @@ def test_a_venv_whose_python_is_gone_is_rebuilt(project):
     result = make(project, "install", f"PYTHON={good}")
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert ".venv is broken or too old (its python does not run as 3.11+): rebuilding it" in result.stdout
+    assert (
+        ".venv is broken or too old (its python does not run as 3.11+ with its own pip): rebuilding it"
+    ) in result.stdout
     assert "python3.12 -m venv .venv" in calls(log)
     assert not (project / ".venv" / "leftover").exists()
     assert (project / ".venv" / "bin" / "python").read_text() == good.read_text()
@@ -154,6 +160,40 @@ def test_a_venv_with_a_stale_old_interpreter_is_rebuilt(project):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "python3.12 -m venv .venv" in calls(log)
     assert "python -m pip install -q -r requirements-dev.txt" in calls(log)
+
+
+def test_a_venv_that_cannot_import_its_pip_is_rebuilt(project):
+    log = project / "calls.log"
+    good = fake_python(project / "bin" / "python3.12", "3.12.7", log)
+    healthy_venv(project, log, version="3.12.1", has_pip=False)
+
+    result = make(project, "install", f"PYTHON={good}")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "python3.12 -m venv .venv" in calls(log)
+
+
+@pytest.mark.parametrize(("has_pip", "ok"), [(True, True), (False, False)])
+def test_python_check_of_a_venv_also_needs_its_pip(tmp_path, has_pip, ok):
+    log = tmp_path / "calls.log"
+    python = fake_python(tmp_path / "python", "3.11.9", log, has_pip=has_pip)
+
+    as_venv = subprocess.run(  # noqa: S603 - our own check script
+        ["sh", str(ROOT / ".ci" / "python-ok"), str(python), "venv"],  # noqa: S607 - the POSIX shell
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    plain = subprocess.run(  # noqa: S603 - our own check script
+        ["sh", str(ROOT / ".ci" / "python-ok"), str(python)],  # noqa: S607 - the POSIX shell
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert (as_venv.returncode == 0) is ok
+    assert plain.returncode == 0
+    assert calls(log)[0] == f"python -c import pip; {VERSION_PROBE[3:]}"
 
 
 def test_a_healthy_installed_venv_is_left_alone(project):
