@@ -11,7 +11,16 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_REQUEST_CHECKSUM_CALCULATION := when_required
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install test lint typecheck demo emulator build validate bench aepp-check scan deploy clean mutate
+.PHONY: help install test lint typecheck demo emulator build validate bench aepp-check scan deploy clean distclean mutate FORCE
+
+# Every virtualenv here needs Python 3.11+. $(call require_python,PY) expands to nothing when PY is fine and
+# otherwise stops make with one line saying why (.ci/python-ok), before anything is created or installed.
+require_python = $(eval _python_problem := $(shell sh .ci/python-ok $(1)))$(if $(_python_problem),$(error $(_python_problem)))
+
+# A .venv whose python is missing, broken (a moved or deleted interpreter), older than 3.11, or cannot
+# import its own pip (its base interpreter was upgraded under it) is rebuilt: FORCE makes its install stamp
+# out of date, and the recipe starts from an empty .venv.
+VENV_STALE := $(shell sh .ci/python-ok $(BIN)/python venv >/dev/null || echo FORCE)
 
 help:
 	@echo "make test      install .venv, run ruff, mypy and the whole pytest suite"
@@ -22,10 +31,18 @@ help:
 	@echo "make bench     run the benchmarks in bench/"
 	@echo "make scan      bandit on the shipped code, checkov on the template"
 	@echo "make deploy    sam deploy (uses samconfig.toml; needs AWS credentials)"
+	@echo "make clean     remove build output and tool caches (.aws-sam, .mypy_cache, .ruff_cache, .pytest_cache, build/mutate);"
+	@echo "               keeps the virtualenvs (.venv, .sam-venv, .aepp-venv, .scan-venv) and bench/results"
+	@echo "make distclean clean, and remove the virtualenvs too (the next command reinstalls what it needs)"
+	@echo "PYTHON=...     the interpreter that creates the virtualenvs (default python3; needs 3.11+)"
 	@echo "make mutate    mutation testing of the core modules (slow; MODULES=\"aep.retry aep.errors\" for some)"
 
-$(BIN)/.installed: requirements-dev.txt layers/aep/requirements.txt
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/.installed: requirements-dev.txt layers/aep/requirements.txt $(VENV_STALE)
+	$(if $(VENV_STALE),$(call require_python,$(PYTHON)))
+	@if ! sh .ci/python-ok $(BIN)/python venv >/dev/null; then \
+	  if [ -e $(VENV) ]; then echo "$(VENV) is broken or too old (its python does not run as 3.11+ with its own pip): rebuilding it"; fi; \
+	  rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); \
+	fi
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements-dev.txt
 	@touch $@
@@ -49,6 +66,7 @@ emulator: install
 	PYTHONPATH=layers/aep:local $(BIN)/python -m aep_emulator --port $${AEP_EMULATOR_PORT:-8787} $(if $(CONFIG),--config $(CONFIG),)
 
 $(SAM):
+	$(call require_python,$(PYTHON))
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install -q aws-sam-cli==$(SAM_CLI_VERSION)
 
@@ -76,18 +94,29 @@ aepp-check: install $(AEPP_VENV)/bin/python
 
 SCAN_VENV := .scan-venv
 $(SCAN_VENV)/bin/checkov:
+	$(call require_python,$(PYTHON))
 	$(PYTHON) -m venv $(SCAN_VENV)
 	$(SCAN_VENV)/bin/python -m pip install -q bandit==1.9.4 checkov==3.3.30
 
+# --skip-download: checkov's built-in policies only, no attempt to fetch guidelines or external checks
+# (offline, that attempt prints a traceback before the results).
 scan: $(SCAN_VENV)/bin/checkov
 	$(SCAN_VENV)/bin/bandit -q -r layers/aep/aep functions -s B101,B105,B311
-	$(SCAN_VENV)/bin/checkov -f template.yaml --framework cloudformation --compact --quiet
+	$(SCAN_VENV)/bin/checkov -f template.yaml --framework cloudformation --compact --quiet --skip-download
 
 deploy: build
 	$(SAM) deploy
 
+# clean removes what a build or a test run leaves behind: the SAM build (.aws-sam) and the tools' caches.
+# It keeps the virtualenvs (.venv, .sam-venv, .aepp-venv, .scan-venv: slow to rebuild, and rebuilt on their
+# own when broken) and the recorded benchmark results (bench/results). distclean removes the virtualenvs too.
 clean:
-	rm -rf .aws-sam .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .aws-sam .mypy_cache .ruff_cache .pytest_cache build/mutate
+
+distclean: clean
+	rm -rf $(VENV) $(SAM_VENV) $(AEPP_VENV) $(SCAN_VENV)
+
+FORCE:
 
 MUTMUT_VERSION := 3.8.1
 mutate: install

@@ -26,7 +26,6 @@ from moto.server import ThreadedMotoServer
 from aep import AepClient, BytesSource
 from aep.logs import protect_logs
 from aep_emulator import running
-from stream_ingest import service
 
 CALLERS = "65f0c0a1e4b0c1d2e3f40001"
 CALL_EVENTS = "65f0c0a1e4b0c1d2e3f40002"
@@ -45,11 +44,18 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
+def quiet_functions() -> None:
+    """The story only: Powertools reads these when the function's Logger and Metrics are created, that is
+    when its modules are imported, so they are set before any of them is. A log level set in the shell
+    wins (``POWERTOOLS_LOG_LEVEL=INFO make demo`` shows the function's own log lines)."""
+    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "AepConnectorDemo")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+
+
 def load_function() -> ModuleType:
     """The streaming function's app.py, loaded as Lambda loads it."""
-    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "AepConnectorDemo")
-    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # keeps the demo's output readable
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    quiet_functions()
     path = Path(__file__).resolve().parents[1] / "functions" / "stream_ingest" / "app.py"
     spec = importlib.util.spec_from_file_location("stream_ingest_app", path)
     assert spec is not None
@@ -118,6 +124,9 @@ def call_events(phone: str, count: int) -> list[dict[str, Any]]:
 
 
 def main() -> int:  # noqa: PLR0915 - a script that tells a story, step by step
+    quiet_functions()
+    from stream_ingest import service  # noqa: PLC0415 - imported once the environment above is set
+
     protect_logs()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto server's access log
     function = load_function()
@@ -183,6 +192,8 @@ def main() -> int:  # noqa: PLR0915 - a script that tells a story, step by step
             say("\n2. Call history through the SQS streaming function (handler invoked as Lambda would)")
             sqs = boto3.client("sqs")
             dlq = sqs.create_queue(QueueName="stream-dlq")["QueueUrl"]
+            overflow = "stream-dlq-overflow"  # dead letters too large for SQS (none in this story)
+            boto3.client("s3").create_bucket(Bucket=overflow)
             for phone, (_, region) in CALLERS_IN_STORY.items():
                 os.environ.update(
                     {
@@ -190,6 +201,7 @@ def main() -> int:  # noqa: PLR0915 - a script that tells a story, step by step
                         "STREAM_DATASET_ID": CALL_EVENTS,
                         "STREAM_FLOW_ID": EVENTS_FLOW,
                         "STREAM_DLQ_URL": dlq,
+                        "STREAM_DLQ_OVERFLOW_BUCKET": overflow,
                         "STREAM_DEFAULT_PHONE_REGION": region,
                     }
                 )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import functools
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
+SAMCONFIG = ROOT / "samconfig.toml"
+README = ROOT / "README.md"
 
 
 class _Loader(yaml.SafeLoader):
@@ -54,3 +58,44 @@ def transform(template: dict[str, Any]) -> dict[str, Any]:
             if isinstance(props.get(key), str) and not props[key].startswith("s3://"):
                 props[key] = f"s3://placeholder-bucket/{props[key].strip('/')}.zip"
     return dict(sam_transform(doc, {}, _Loader()))
+
+
+@functools.cache
+def cached_template() -> dict[str, Any]:
+    """template.yaml as written, loaded once per test process (tests must not modify it)."""
+    return load_template()
+
+
+@functools.cache
+def cached_translation() -> dict[str, Any]:
+    """The translated template, once per test process (tests must not modify it)."""
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    return transform(load_template())
+
+
+def specialise(template: dict[str, Any], conditions: dict[str, bool], parameters: dict[str, Any]) -> Any:
+    """The template's resources as CloudFormation would see them for these condition values: resources of
+    a false condition left out, ``Fn::If`` resolved, ``AWS::NoValue`` dropped, the given parameters'
+    ``Ref`` replaced by their values."""
+    no_value = object()
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if set(node) == {"Fn::If"}:
+                name, when_true, when_false = node["Fn::If"]
+                return resolve(when_true if conditions[name] else when_false)
+            if set(node) == {"Ref"} and node["Ref"] == "AWS::NoValue":
+                return no_value
+            if set(node) == {"Ref"} and node["Ref"] in parameters:
+                return parameters[node["Ref"]]
+            resolved = {key: resolve(value) for key, value in node.items()}
+            return {key: value for key, value in resolved.items() if value is not no_value}
+        if isinstance(node, list):
+            return [item for item in (resolve(value) for value in node) if item is not no_value]
+        return node
+
+    return {
+        name: resolve(resource)
+        for name, resource in template["Resources"].items()
+        if conditions.get(resource.get("Condition", ""), True)
+    }
