@@ -1,0 +1,266 @@
+"""The dead-letter queue can always be written: SQS's limits per call and per message, and an S3 overflow
+for bodies too large for SQS (moto for SQS and S3, behind a client that enforces SQS's real limits)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from stream_ingest.dead_letters import (
+    POINTER_CLASS,
+    SQS_MAX_BYTES,
+    DeadLetter,
+    DeadLetters,
+    OverflowStore,
+    sqs_size,
+)
+from tests.support.strict_sqs import StrictSqs
+from tests.support.strict_sqs import sqs_size as reference_size
+
+BUCKET = "stack-dead-letter-overflow"
+
+
+@pytest.fixture
+def sqs(aws) -> StrictSqs:
+    return StrictSqs(boto3.client("sqs"))
+
+
+@pytest.fixture
+def queue(sqs) -> str:
+    return str(sqs.create_queue(QueueName="dlq")["QueueUrl"])
+
+
+@pytest.fixture
+def stack_key(aws) -> str:
+    return str(boto3.client("kms").create_key()["KeyMetadata"]["Arn"])
+
+
+@pytest.fixture
+def bucket(aws, stack_key) -> str:
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_bucket_encryption(
+        Bucket=BUCKET,
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {
+                    "ApplyServerSideEncryptionByDefault": {
+                        "SSEAlgorithm": "aws:kms",
+                        "KMSMasterKeyID": stack_key,
+                    }
+                }
+            ]
+        },
+    )
+    return BUCKET
+
+
+class RecordingS3:
+    def __init__(self, client: Any, fail: bool = False) -> None:
+        self._client = client
+        self.puts: list[dict[str, Any]] = []
+        self.fail = fail
+
+    def put_object(self, **kwargs: Any) -> Any:
+        self.puts.append(kwargs)
+        if self.fail:
+            raise RuntimeError("S3 unavailable")
+        return self._client.put_object(**kwargs)
+
+
+def letter(n: int, body: str, reason: str = "bad record", **extra: Any) -> DeadLetter:
+    values: dict[str, Any] = {
+        "message_id": f"m-{n}",
+        "body": body,
+        "reason": reason,
+        "field": None,
+        "status": 400,
+        "stage": "aep",
+        **extra,
+    }
+    return DeadLetter(**values)
+
+
+def received(queue: str) -> dict[str, dict[str, Any]]:
+    sqs = boto3.client("sqs")
+    found: dict[str, dict[str, Any]] = {}
+    while True:
+        answer = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+        if not answer.get("Messages"):
+            return found
+        for message in answer["Messages"]:
+            attrs = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+            found[attrs["aep.source.messageId"]] = {**attrs, "body": message["Body"]}
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_sqs_size_counts_utf8_bytes_of_body_and_every_attribute_part():
+    entry = {
+        "MessageBody": "é" * 10,  # 20 bytes
+        "MessageAttributes": {
+            "a.b": {"DataType": "String", "StringValue": "ü"},  # 3 + 6 + 2
+            "n": {"DataType": "Number", "StringValue": "400"},  # 1 + 6 + 3
+        },
+    }
+
+    assert sqs_size(entry) == 20 + 11 + 10 == reference_size(entry)
+
+
+def test_two_600_kb_rejects_both_reach_the_dlq_with_their_reasons(sqs, queue):
+    letters = [letter(0, "a" * 600_000, "reason zero"), letter(1, "b" * 600_000, "reason one")]
+
+    report = DeadLetters(queue, lambda: sqs).send(letters)
+
+    assert report.undelivered == set()
+    assert [len(batch) for batch in sqs.batches] == [1, 1]  # one call each: together they pass 1 MiB
+    found = received(queue)
+    assert found["m-0"]["aep.error.reason"] == "reason zero"
+    assert found["m-1"]["aep.error.reason"] == "reason one"
+    assert found["m-0"]["body"] == "a" * 600_000
+
+
+def test_calls_hold_at_most_ten_entries(sqs, queue):
+    report = DeadLetters(queue, lambda: sqs).send([letter(n, f'{{"n":{n}}}') for n in range(25)])
+
+    assert report.undelivered == set()
+    assert [len(batch) for batch in sqs.batches] == [10, 10, 5]
+    assert len(received(queue)) == 25
+
+
+def test_calls_are_packed_by_size_up_to_exactly_one_mebibyte(sqs, queue):
+    dead = DeadLetters(queue, lambda: sqs)
+    probe = dead.entry("0", letter(0, ""))
+    overhead = sqs_size(probe)  # the attributes of one letter
+    half = SQS_MAX_BYTES // 2 - overhead
+    exact = [letter(0, "x" * half), letter(1, "y" * half)]  # exactly 1 MiB together
+
+    assert dead.send(exact).undelivered == set()
+    assert [len(b) for b in sqs.batches] == [2]
+    assert sum(reference_size(e) for e in sqs.batches[0]) == SQS_MAX_BYTES
+
+    sqs.batches.clear()
+    over = [letter(2, "x" * half), letter(3, "y" * (half + 1))]  # one byte more: two calls
+    assert dead.send(over).undelivered == set()
+    assert [len(b) for b in sqs.batches] == [1, 1]
+
+
+def test_a_body_that_fits_exactly_is_sent_inline(sqs, queue, bucket):
+    s3 = RecordingS3(boto3.client("s3"))
+    dead = DeadLetters(queue, lambda: sqs, overflow=OverflowStore(bucket, lambda: s3))
+    overhead = sqs_size(dead.entry("0", letter(0, "")))
+    body = "é" * ((SQS_MAX_BYTES - overhead) // 2)  # two bytes per character
+    assert overhead + len(body.encode()) in (SQS_MAX_BYTES, SQS_MAX_BYTES - 1)
+
+    report = dead.send([letter(0, body)])
+
+    assert (report.undelivered, report.overflowed, report.truncated) == (set(), 0, 0)
+    assert s3.puts == []
+    assert received(queue)["m-0"]["body"] == body
+
+
+def test_a_body_too_large_for_sqs_goes_to_s3_with_a_pointer_and_its_reason(sqs, queue, bucket, stack_key):
+    s3 = RecordingS3(boto3.client("s3"))
+    dead = DeadLetters(queue, lambda: sqs, overflow=OverflowStore(bucket, lambda: s3))
+    body = json.dumps({"pad": "ü" * 600_000})  # 1.2 MB in UTF-8, fewer than 1 Mi characters
+    small = letter(1, "{}", "small one")
+
+    report = dead.send([letter(0, body, "record too large for AEP", status=413), small])
+
+    assert (report.undelivered, report.overflowed, report.truncated) == (set(), 1, 0)
+    (put,) = s3.puts
+    assert put["Bucket"] == BUCKET
+    assert put["Key"] == "dead-letters/m-0"
+    assert "ServerSideEncryption" not in put  # the bucket's default: SSE-KMS with the stack key (see module)
+    stored = boto3.client("s3").get_object(Bucket=BUCKET, Key="dead-letters/m-0")
+    assert stored["Body"].read() == body.encode()
+    assert stored["ServerSideEncryption"] == "aws:kms"
+    assert stored["SSEKMSKeyId"] == stack_key
+    found = received(queue)
+    pointer = found["m-0"]
+    assert pointer["aep.error.reason"] == "record too large for AEP"
+    assert pointer["aep.error.status"] == "413"
+    assert pointer["aep.body.location"] == f"s3://{BUCKET}/dead-letters/m-0"
+    assert pointer["aep.body.bytes"] == str(len(body.encode()))
+    assert pointer["ExtendedPayloadSize"] == str(len(body.encode()))
+    assert json.loads(pointer["body"]) == [
+        POINTER_CLASS,
+        {"s3BucketName": BUCKET, "s3Key": "dead-letters/m-0"},
+    ]
+    assert found["m-1"]["body"] == "{}"
+
+
+def test_an_explicit_kms_key_is_sent_with_aws_kms(sqs, queue, bucket, stack_key):
+    s3 = RecordingS3(boto3.client("s3"))
+    dead = DeadLetters(queue, lambda: sqs, overflow=OverflowStore(bucket, lambda: s3, kms_key_id=stack_key))
+
+    dead.send([letter(0, "z" * SQS_MAX_BYTES)])
+
+    (put,) = s3.puts
+    assert (put["ServerSideEncryption"], put["SSEKMSKeyId"]) == ("aws:kms", stack_key)
+
+
+def test_the_s3_key_is_derived_from_the_message_id_and_safe():
+    store = OverflowStore(BUCKET, lambda: None)
+
+    message_id = "8f0c3b7e-1d2a-4b5c-9e8f-0a1b2c3d4e5f"
+    assert store.key_for(message_id) == f"dead-letters/{message_id}"
+    assert store.key_for("../a b/c") == "dead-letters/..%2Fa%20b%2Fc"
+
+
+def test_an_s3_failure_sends_the_record_back_for_a_retry(sqs, queue, bucket):
+    s3 = RecordingS3(boto3.client("s3"), fail=True)
+    dead = DeadLetters(queue, lambda: sqs, overflow=OverflowStore(bucket, lambda: s3))
+
+    report = dead.send([letter(0, "z" * SQS_MAX_BYTES), letter(1, "{}")])
+
+    assert report.undelivered == {"m-0"}
+    assert report.overflowed == 0
+    assert set(received(queue)) == {"m-1"}
+
+
+def test_without_a_bucket_a_too_large_body_is_truncated_and_marked(sqs, queue):
+    body = "ü" * 600_000  # 1.2 MB
+    dead = DeadLetters(queue, lambda: sqs)
+
+    report = dead.send([letter(0, body, "too large")])
+
+    assert (report.undelivered, report.overflowed, report.truncated) == (set(), 0, 1)
+    (batch,) = sqs.batches
+    assert reference_size(batch[0]) in (SQS_MAX_BYTES, SQS_MAX_BYTES - 1)  # cut on a character boundary
+    found = received(queue)["m-0"]
+    assert found["aep.error.reason"] == "too large"
+    assert found["aep.body.truncated"] == "true"
+    assert found["aep.body.bytes"] == str(len(body.encode()))
+    assert body.startswith(found["body"])
+    assert "aep.body.location" not in found
+
+
+def test_a_failed_call_returns_only_its_own_records(sqs, queue):
+    class FailSecond(StrictSqs):
+        calls = 0
+
+        def send_message_batch(self, **kwargs: Any) -> Any:
+            FailSecond.calls += 1
+            if FailSecond.calls == 2:
+                raise RuntimeError("throttled")
+            return super().send_message_batch(**kwargs)
+
+    flaky = FailSecond(boto3.client("sqs"))
+    report = DeadLetters(queue, lambda: flaky).send([letter(n, "{}") for n in range(12)])
+
+    assert report.undelivered == {"m-10", "m-11"}
+    assert len(received(queue)) == 10
+
+
+def test_fifo_entries_keep_group_and_deduplication(aws):
+    client = boto3.client("sqs")
+    url = client.create_queue(QueueName="dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    dead = DeadLetters(url, lambda: client)
+
+    entry = dead.entry("3", letter(0, "{}", group="Phone:1"))
+
+    assert (entry["Id"], entry["MessageGroupId"], entry["MessageDeduplicationId"]) == ("3", "Phone:1", "m-0")
+    assert dead.entry("0", letter(1, "{}"))["MessageGroupId"] == "dead-letters"
