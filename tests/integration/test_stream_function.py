@@ -406,3 +406,57 @@ def test_split_and_overflow_metrics(invoke, admin):
     assert metrics.values["AepRequestSplits"] == [1]
     assert metrics.values["RecordsSent"] == [4]
     assert metrics.values["DeadLettersOverflowed"] == [0]
+
+
+# --- item 13: a whole-request 400 dead-letters only the records AEP refuses on their own ----------------
+
+
+def test_a_whole_request_400_dead_letters_only_the_refused_records(recorder, secrets, clock, dlq):
+    from tests.conftest import make_client
+    from tests.support.recorder import Recorded, Reply
+
+    def strict_gateway(request: Recorded) -> Reply:
+        messages = request.json()["messages"]
+        if any(m["body"]["xdmEntity"]["_acme"].get("poison") for m in messages):
+            return Reply(400, {"title": "Bad Request", "report": {"message": "Message is invalid"}})
+        return Reply(207, {"responses": [{"xactionId": f"x:{i}"} for i in range(len(messages))]})
+
+    recorder.on("POST", f"/collection/batch/{EVENTS_INLET}", strict_gateway)
+    environ = {
+        "STREAM_INLET_ID": EVENTS_INLET,
+        "STREAM_DATASET_ID": CALL_EVENTS,
+        "STREAM_SCHEMA_REF": "https://ns.adobe.com/acme/schemas/calls",
+        "STREAM_FLOW_ID": EVENTS_FLOW,
+        "STREAM_DLQ_URL": dlq,
+        "STREAM_CONCURRENCY": "1",
+    }
+    rt = service.build_runtime(
+        environ, make_client(recorder.url, secrets, clock), lambda: StrictSqs(boto3.client("sqs"))
+    )
+    records = [call_event(PHONE, n) for n in range(20)]
+    for n in (3, 17):
+        records[n]["_acme"]["poison"] = True
+    event = sqs_event([json.dumps(r) for r in records])
+    ids = [r["messageId"] for r in event["Records"]]
+
+    class NoMetrics:
+        def add_metric(self, name: str, unit: Any, value: float) -> None:
+            pass
+
+    response = service.handle(event, FakeLambdaContext(), NoMetrics(), rt)  # type: ignore[arg-type]
+
+    assert failures(response) == set()
+    letters = dead_letters(dlq)
+    assert set(letters) == {ids[3], ids[17]}
+    assert letters[ids[3]]["aep.error.reason"] == "stream messages: Message is invalid"
+    assert letters[ids[3]]["aep.error.status"] == "400"
+    assert letters[ids[3]]["aep.error.stage"] == "aep"
+    accepted = {
+        m["body"]["xdmEntity"]["_id"]
+        for call in recorder.requests
+        if call.json()["messages"]
+        and not any(m["body"]["xdmEntity"]["_acme"].get("poison") for m in call.json()["messages"])
+        for m in call.json()["messages"]
+    }
+    assert len(accepted) == 18
+    assert len(recorder.requests) <= 1 + 2 * 2 * 5  # two bad among 20: at most 2 requests per level each

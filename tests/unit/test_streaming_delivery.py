@@ -187,3 +187,27 @@ def test_split_count_is_reported_by_the_sender(streaming, recorder):
 
     assert sender.splits == 2  # 4 -> 2+2, then the refused pair -> 1+1
     assert len(sender.request_ms) == len(recorder.requests) == 5
+
+
+@pytest.mark.parametrize(("budget", "requests", "retryable"), [(0, 1, True), (1, 1, True), (2, 3, False)])
+def test_the_split_budget_is_exact(streaming, recorder, budget, requests, retryable):
+    recorder.on("POST", BATCH, _refuse_marked)
+
+    with streaming.sender("in", concurrency=1, deadline=None, max_split_requests=budget) as sender:
+        sender.add(b'{"n":0,"bad":true}')
+        sender.add(b'{"n":1,"bad":true}')
+    results = sender.results()
+
+    assert len(recorder.requests) == requests
+    assert [(r.ok, r.retryable, r.status) for r in results] == [(False, retryable, 400)] * 2
+    assert sender.splits == (1 if budget >= 2 else 0)
+
+
+@pytest.mark.parametrize("status", [404, 415, 422])
+def test_other_whole_request_refusals_are_not_split(streaming, recorder, status):
+    recorder.on("POST", BATCH, Reply(status, {"title": "refused", "status": status}))
+
+    results = streaming.send_many("in", [{"n": 0}, {"n": 1}])
+
+    assert len(recorder.requests) == 1
+    assert [(r.ok, r.status) for r in results] == [(False, status), (False, status)]
