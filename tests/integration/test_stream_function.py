@@ -85,6 +85,14 @@ def dead_letters(url: str) -> dict[str, dict[str, str]]:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 
+class RecordedMetrics:
+    def __init__(self) -> None:
+        self.values: dict[str, list[float]] = {}
+
+    def add_metric(self, name: str, unit: Any, value: float) -> None:
+        self.values.setdefault(name, []).append(value)
+
+
 def failures(response: dict[str, Any]) -> set[str]:
     return {item["itemIdentifier"] for item in response["batchItemFailures"]}
 
@@ -388,16 +396,9 @@ def test_two_large_rejects_keep_their_own_reasons(invoke, dlq):
 
 
 def test_split_and_overflow_metrics(invoke, admin):
-    class Recorded:
-        def __init__(self) -> None:
-            self.values: dict[str, list[float]] = {}
-
-        def add_metric(self, name: str, unit: Any, value: float) -> None:
-            self.values.setdefault(name, []).append(value)
-
     invoke(sqs_event([json.dumps(call_event(PHONE, 0))]))  # builds the runtime
     admin.faults({"path": "^/collection/batch", "status": 400, "first": 1})
-    metrics = Recorded()
+    metrics = RecordedMetrics()
     event = sqs_event([json.dumps(call_event(PHONE, n)) for n in range(1, 5)])
 
     response = service.handle(event, FakeLambdaContext(), metrics, invoke.state["runtime"])  # type: ignore[arg-type]
@@ -406,6 +407,35 @@ def test_split_and_overflow_metrics(invoke, admin):
     assert metrics.values["AepRequestSplits"] == [1]
     assert metrics.values["RecordsSent"] == [4]
     assert metrics.values["DeadLettersOverflowed"] == [0]
+    assert metrics.values["DeadLettersTruncated"] == [0]
+    assert len(metrics.values["AepSendLatency"]) == 3  # the refused request and its two halves
+
+
+def test_fifo_splits_are_counted_and_keep_the_group_in_order(invoke, admin):
+    invoke(sqs_event([json.dumps(call_event(PHONE, 0))], fifo=True))  # builds the runtime
+    admin.faults({"path": "^/collection/batch", "status": 400, "first": 1})
+    metrics = RecordedMetrics()
+    event = sqs_event([json.dumps(call_event(PHONE, n)) for n in range(1, 5)], fifo=True, groups=["g"] * 4)
+
+    response = service.handle(event, FakeLambdaContext(), metrics, invoke.state["runtime"])  # type: ignore[arg-type]
+
+    assert failures(response) == set()
+    assert metrics.values["AepRequestSplits"] == [1]
+    sent = [r for r in admin.requests() if r["path"].startswith("/collection")]
+    assert [r["status"] for r in sent][-3:] == [400, 207, 207]
+
+
+def test_overflow_and_truncation_are_counted(invoke, dlq):
+    invoke(sqs_event([json.dumps(call_event(PHONE, 0))]))  # builds the runtime (no overflow bucket)
+    metrics = RecordedMetrics()
+    event = sqs_event([json.dumps(sized(call_event(PHONE, 1), 1_048_500))])
+
+    response = service.handle(event, FakeLambdaContext(), metrics, invoke.state["runtime"])  # type: ignore[arg-type]
+
+    assert failures(response) == set()
+    assert metrics.values["DeadLettersTruncated"] == [1]
+    assert metrics.values["DeadLettersOverflowed"] == [0]
+    assert metrics.values["RecordsRejected"] == [1]
 
 
 # --- item 13: a whole-request 400 dead-letters only the records AEP refuses on their own ----------------

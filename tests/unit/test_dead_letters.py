@@ -147,18 +147,46 @@ def test_calls_are_packed_by_size_up_to_exactly_one_mebibyte(sqs, queue):
     assert [len(b) for b in sqs.batches] == [1, 1]
 
 
-def test_a_body_that_fits_exactly_is_sent_inline(sqs, queue, bucket):
+@pytest.mark.parametrize(("extra", "inline"), [(0, True), (1, False)])
+def test_a_body_that_fits_exactly_is_sent_inline(sqs, queue, bucket, extra, inline):
     s3 = RecordingS3(boto3.client("s3"))
     dead = DeadLetters(queue, lambda: sqs, overflow=OverflowStore(bucket, lambda: s3))
     overhead = sqs_size(dead.entry("0", letter(0, "")))
-    body = "é" * ((SQS_MAX_BYTES - overhead) // 2)  # two bytes per character
-    assert overhead + len(body.encode()) in (SQS_MAX_BYTES, SQS_MAX_BYTES - 1)
+    room = SQS_MAX_BYTES - overhead + extra
+    body = "é" * (room // 2) + "x" * (room % 2)  # non-ASCII: bytes, not characters, are counted
+    assert overhead + len(body.encode()) == SQS_MAX_BYTES + extra
 
     report = dead.send([letter(0, body)])
 
-    assert (report.undelivered, report.overflowed, report.truncated) == (set(), 0, 0)
-    assert s3.puts == []
-    assert received(queue)["m-0"]["body"] == body
+    assert (report.undelivered, report.overflowed) == (set(), 0 if inline else 1)
+    assert len(s3.puts) == (0 if inline else 1)
+    assert (received(queue)["m-0"]["body"] == body) is inline
+
+
+def test_long_reasons_and_fields_are_cut_to_1000_characters(sqs, queue):
+    dead = DeadLetters(queue, lambda: sqs)
+
+    entry = dead.entry("0", letter(0, "{}", "r" * 1500, field="f" * 1001))
+
+    assert entry["MessageAttributes"]["aep.error.reason"]["StringValue"] == "r" * 1000
+    assert entry["MessageAttributes"]["aep.error.field"]["StringValue"] == "f" * 1000
+    assert entry["MessageAttributes"]["aep.error.status"] == {"DataType": "Number", "StringValue": "400"}
+    assert entry["MessageAttributes"]["aep.error.stage"] == {"DataType": "String", "StringValue": "aep"}
+    assert "aep.error.field" not in dead.entry("0", letter(1, "{}"))["MessageAttributes"]
+    assert "aep.error.status" not in dead.entry("0", letter(2, "{}", status=None))["MessageAttributes"]
+
+
+def test_entries_sqs_refuses_one_by_one_are_retried():
+    class PartlyFailing:
+        def send_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, Any]]) -> Any:
+            return {
+                "Successful": [{"Id": "0"}, {"Id": "2"}],
+                "Failed": [{"Id": "1", "Code": "InternalError"}],
+            }
+
+    report = DeadLetters("https://sqs/dlq", PartlyFailing).send([letter(n, "{}") for n in range(3)])
+
+    assert report.undelivered == {"m-1"}
 
 
 def test_a_body_too_large_for_sqs_goes_to_s3_with_a_pointer_and_its_reason(sqs, queue, bucket, stack_key):
@@ -174,6 +202,7 @@ def test_a_body_too_large_for_sqs_goes_to_s3_with_a_pointer_and_its_reason(sqs, 
     assert put["Bucket"] == BUCKET
     assert put["Key"] == "dead-letters/m-0"
     assert "ServerSideEncryption" not in put  # the bucket's default: SSE-KMS with the stack key (see module)
+    assert put["ContentType"] == "text/plain; charset=utf-8"
     stored = boto3.client("s3").get_object(Bucket=BUCKET, Key="dead-letters/m-0")
     assert stored["Body"].read() == body.encode()
     assert stored["ServerSideEncryption"] == "aws:kms"
@@ -207,7 +236,8 @@ def test_the_s3_key_is_derived_from_the_message_id_and_safe():
 
     message_id = "8f0c3b7e-1d2a-4b5c-9e8f-0a1b2c3d4e5f"
     assert store.key_for(message_id) == f"dead-letters/{message_id}"
-    assert store.key_for("../a b/c") == "dead-letters/..%2Fa%20b%2Fc"
+    assert store.key_for("../a b/c~") == "dead-letters/..%2Fa%20b%2Fc~"
+    assert OverflowStore(BUCKET, lambda: None, prefix="x/").key_for("m") == "x/m"
 
 
 def test_an_s3_failure_sends_the_record_back_for_a_retry(sqs, queue, bucket):

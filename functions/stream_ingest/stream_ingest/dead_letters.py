@@ -89,7 +89,7 @@ class OverflowStore:
         self._kms_key_id = kms_key_id
 
     def key_for(self, message_id: str) -> str:
-        return self._prefix + quote(message_id, safe="-_.")
+        return self._prefix + quote(message_id, safe="")  # keeps letters, digits and "-_.~"
 
     def put(self, message_id: str, body: bytes) -> str:
         """Store ``body``; return its key. Raises whatever the S3 client raises."""
