@@ -28,9 +28,10 @@ def _error(code: str, message: str) -> ClientError:
 
 
 class StrictSqs:
-    def __init__(self, client: Any, max_bytes: int = SQS_MAX_BYTES) -> None:
+    """Per message: the queue's MaximumMessageSize; per call: 1 MiB and 10 entries."""
+
+    def __init__(self, client: Any) -> None:
         self._client = client
-        self.max_bytes = max_bytes
         self.batches: list[list[dict[str, Any]]] = []  # every SendMessageBatch call that was accepted
 
     def __getattr__(self, name: str) -> Any:
@@ -39,13 +40,17 @@ class StrictSqs:
     def send_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, Any]]) -> Any:
         if len(Entries) > 10:
             raise _error("AWS.SimpleQueueService.TooManyEntriesInBatchRequest", "too many entries")
+        attributes = self._client.get_queue_attributes(
+            QueueUrl=QueueUrl, AttributeNames=["MaximumMessageSize"]
+        )
+        largest = int(attributes["Attributes"]["MaximumMessageSize"])
         for entry in Entries:
-            if sqs_size(entry) > self.max_bytes:
-                raise _error("InvalidParameterValue", "Message must be shorter than 1048576 bytes")
+            if sqs_size(entry) > largest:
+                raise _error("InvalidParameterValue", f"Message must be shorter than {largest} bytes")
             if len(entry.get("MessageAttributes", {})) > 10:
                 raise _error("InvalidParameterValue", "more than 10 message attributes")
         total = sum(sqs_size(entry) for entry in Entries)
-        if total > self.max_bytes:
+        if total > SQS_MAX_BYTES:
             raise _error("AWS.SimpleQueueService.BatchRequestTooLong", f"batch of {total} bytes")
         self.batches.append(Entries)
         return self._client.send_message_batch(QueueUrl=QueueUrl, Entries=Entries)

@@ -294,3 +294,45 @@ def test_fifo_entries_keep_group_and_deduplication(aws):
 
     assert (entry["Id"], entry["MessageGroupId"], entry["MessageDeduplicationId"]) == ("3", "Phone:1", "m-0")
     assert dead.entry("0", letter(1, "{}"))["MessageGroupId"] == "dead-letters"
+
+
+def test_the_queues_own_message_size_limit_is_read_once_and_respected(sqs, bucket):
+    url = sqs.create_queue(QueueName="small-dlq", Attributes={"MaximumMessageSize": "262144"})["QueueUrl"]
+    s3 = RecordingS3(boto3.client("s3"))
+    reads: list[str] = []
+
+    class Counting(StrictSqs):
+        def get_queue_attributes(self, **kwargs: Any) -> Any:
+            reads.append(kwargs["QueueUrl"])
+            return self._client.get_queue_attributes(**kwargs)
+
+    counting = Counting(boto3.client("sqs"))
+    dead = DeadLetters(url, lambda: counting, overflow=OverflowStore(bucket, lambda: s3))
+    fits = 262_144 - sqs_size(dead.entry("0", letter(0, "")))
+
+    first = dead.send([letter(0, "a" * fits), letter(1, "b" * (fits + 1))])
+    second = dead.send([letter(2, "c" * 300_000)])
+
+    assert (first.undelivered, first.overflowed, second.overflowed) == (set(), 1, 1)
+    assert [put["Key"] for put in s3.puts] == ["dead-letters/m-1", "dead-letters/m-2"]
+    assert reads == [url]  # read once, by the StrictSqs check aside
+    assert dead.max_message_bytes() == 262_144
+
+
+def test_an_unreadable_queue_limit_means_sqs_maximum(queue):
+    class NoAttributes:
+        def get_queue_attributes(self, **kwargs: Any) -> Any:
+            raise RuntimeError("AccessDenied")
+
+    assert DeadLetters(queue, NoAttributes).max_message_bytes() == SQS_MAX_BYTES
+    assert DeadLetters(queue, NoAttributes, max_message_bytes=2048).max_message_bytes() == 2048
+
+
+def test_no_letters_no_call(queue):
+    class Untouchable:
+        def __getattr__(self, name: str) -> Any:
+            raise AssertionError(f"unexpected SQS call {name}")
+
+    report = DeadLetters(queue, Untouchable).send([])
+
+    assert (report.undelivered, report.overflowed, report.truncated) == (set(), 0, 0)

@@ -4,13 +4,15 @@ The message body is the original body, unchanged, so a redrive to the source que
 producer or the configuration) replays it as it was; the reason travels in message attributes.
 
 The DLQ can always be written. SQS counts a message as its body plus every attribute's name, data type
-and value (UTF-8 bytes), and allows at most 1 MiB per message and per SendMessageBatch call, and 10 entries
-per call: entries are packed by both. A letter too large for SQS (the source allowed up to 1 MiB of body;
-our attributes come on top) has its body stored in the overflow bucket under a key derived from its
-message id, and the DLQ message carries a pointer instead: ``aep.body.location`` (``s3://bucket/key``)
-and the Amazon SQS Extended Client's pointer format (body and ``ExtendedPayloadSize``), so the extended
-client libraries can read it back. Without a bucket, the body is cut to what fits, on a character
-boundary, and marked ``aep.body.truncated``: the reason is never lost and the record never loops.
+and value (UTF-8 bytes), and allows at most 1 MiB per SendMessageBatch call and 10 entries per call:
+entries are packed by both. Per message, the limit is the queue's own ``MaximumMessageSize`` (set per
+queue, 1 KiB to 1 MiB), read once from the queue (1 MiB if it cannot be read). A letter too large for it
+(the source allowed up to 1 MiB of body; our attributes come on top) has its body stored in the overflow
+bucket under a key derived from its message id, and the DLQ message carries a pointer instead:
+``aep.body.location`` (``s3://bucket/key``) and the Amazon SQS Extended Client's pointer format (body and
+``ExtendedPayloadSize``), so the extended client libraries can read it back. Without a bucket, the body is
+cut to what fits, on a character boundary, and marked ``aep.body.truncated``: the reason is never lost and
+the record never loops.
 
 The overflow object is encrypted by the bucket's default encryption (SSE-KMS with the stack key).
 ``ServerSideEncryption=aws:kms`` is sent only together with an explicit key id: S3 reads ``aws:kms``
@@ -28,7 +30,8 @@ from urllib.parse import quote
 
 logger = logging.getLogger(__name__)
 _MAX_ATTRIBUTE = 1000
-#: SQS: per message (body + attributes) and per SendMessageBatch call (the sum of its messages).
+#: SQS: the largest message (body + attributes) any queue accepts, and the most one SendMessageBatch call
+#: may carry (the sum of its messages).
 SQS_MAX_BYTES = 1_048_576
 SQS_MAX_ENTRIES = 10
 #: The Amazon SQS Extended Client's pointer to a payload stored in S3.
@@ -112,29 +115,49 @@ class DeadLetters:
         sqs_client: Callable[[], Any],
         *,
         overflow: OverflowStore | None = None,
-        max_bytes: int = SQS_MAX_BYTES,
+        max_message_bytes: int | None = None,
     ) -> None:
+        """``max_message_bytes``: the DLQ's ``MaximumMessageSize``; None reads it from the queue."""
         self._url = queue_url
         self._client_factory = sqs_client
         self._client: Any = None
         self._fifo = queue_url.endswith(".fifo")
         self._overflow = overflow
-        self._max_bytes = max_bytes
+        self._max_message: int | None = max_message_bytes
 
     def _sqs(self) -> Any:
         if self._client is None:
             self._client = self._client_factory()
         return self._client
 
+    def max_message_bytes(self) -> int:
+        """The queue's ``MaximumMessageSize``, read once; 1 MiB when it cannot be read."""
+        if self._max_message is None:
+            try:
+                answer = self._sqs().get_queue_attributes(
+                    QueueUrl=self._url, AttributeNames=["MaximumMessageSize"]
+                )
+                self._max_message = min(SQS_MAX_BYTES, int(answer["Attributes"]["MaximumMessageSize"]))
+            except Exception as exc:  # no permission, throttled: SQS's own maximum; a refusal is retried
+                logger.warning(
+                    "cannot read the dead-letter queue's MaximumMessageSize; assuming 1 MiB",
+                    extra={"error": type(exc).__name__},
+                )
+                self._max_message = SQS_MAX_BYTES
+        return self._max_message
+
     def send(self, letters: Sequence[DeadLetter]) -> DeliveryReport:
         """Send to the DLQ; the report names the message ids that could NOT be sent (retry those)."""
         report = DeliveryReport()
+        if not letters:
+            return report
+        limit = self.max_message_bytes()
         ready: list[tuple[DeadLetter, dict[str, Any], int]] = []
         for letter in letters:
             entry = self.entry("0", letter)
             size = sqs_size(entry)
-            if size > self._max_bytes:
-                shrunk = self._shrink(letter, report)
+            if size > limit:
+                shrunk = self._shrink(letter, report, limit)
                 if shrunk is None:
                     report.undelivered.add(letter.message_id)
                     continue
@@ -147,12 +170,12 @@ class DeadLetters:
     def _pack(
         self, ready: list[tuple[DeadLetter, dict[str, Any], int]]
     ) -> list[list[tuple[DeadLetter, dict[str, Any]]]]:
-        """In order, at most 10 entries and at most ``max_bytes`` per call."""
+        """In order, at most 10 entries and at most 1 MiB per call."""
         chunks: list[list[tuple[DeadLetter, dict[str, Any]]]] = []
         current: list[tuple[DeadLetter, dict[str, Any]]] = []
         used = 0
         for letter, entry, size in ready:
-            if current and (len(current) >= SQS_MAX_ENTRIES or used + size > self._max_bytes):
+            if current and (len(current) >= SQS_MAX_ENTRIES or used + size > SQS_MAX_BYTES):
                 chunks.append(current)
                 current, used = [], 0
             current.append((letter, entry))
@@ -172,7 +195,7 @@ class DeadLetters:
         for item in answer.get("Failed", []):
             report.undelivered.add(chunk[int(item["Id"])][0].message_id)
 
-    def _shrink(self, letter: DeadLetter, report: DeliveryReport) -> dict[str, Any] | None:
+    def _shrink(self, letter: DeadLetter, report: DeliveryReport, limit: int) -> dict[str, Any] | None:
         """The entry for a letter too large for SQS: a pointer to S3, or a truncated body; None: retry it."""
         body = letter.body.encode()
         if self._overflow is not None:
@@ -198,7 +221,7 @@ class DeadLetters:
                 },
             )
         extra = {"aep.body.truncated": _string("true"), "aep.body.bytes": _number(len(body))}
-        room = self._max_bytes - sqs_size(self.entry("0", letter, body="", extra=extra))
+        room = limit - sqs_size(self.entry("0", letter, body="", extra=extra))
         report.truncated += 1
         return self.entry("0", letter, body=body[: max(room, 0)].decode("utf-8", "ignore"), extra=extra)
 
