@@ -306,6 +306,10 @@ class StreamingApi:
             return _all_failed(group, answer.status, reason, retryable=True)
         delivery.split_budget -= 2
         delivery.ledger.split()
+        logger.info(
+            "AEP refused a request as a whole; sending its halves",
+            extra={"status": answer.status, "messages": len(group), "request_id": answer.request_id},
+        )
         middle = len(group) // 2
         return self._send_group(group[:middle], delivery) + self._send_group(group[middle:], delivery)
 
@@ -339,6 +343,7 @@ class StreamingApi:
             # Never matched by position: which entry belongs to which message is unknown.
             answered = len(parsed.responses)
             reason = f"AEP answered {answered} results for {len(group)} messages; the request is retried"
+            logger.warning("streaming answer does not match the request", extra={"reason": reason})
             return _all_failed(group, response.status_code, reason, retryable=True)
         results = []
         for index, entry in zip(group, parsed.responses, strict=True):
