@@ -159,6 +159,10 @@ def test_a_lone_message_refused_with_413_is_rejected_with_aeps_reason(streaming,
     assert [len(c.json()["messages"]) for c in recorder.requests] == [3, 1, 2, 1, 1]
 
 
+def test_the_default_split_budget():
+    assert MAX_SPLIT_REQUESTS == 64
+
+
 def test_splitting_stops_at_the_budget_and_returns_the_rest_for_a_retry(streaming, recorder):
     recorder.on("POST", BATCH, _refuse_marked)
     messages = [{"n": n, "bad": True} for n in range(200)]
