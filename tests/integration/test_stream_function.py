@@ -23,6 +23,7 @@ from tests.integration.conftest import (
 from tests.support.events import load_event, sqs_event
 from tests.support.fakes import FakeLambdaContext
 from tests.support.lambdas import load_app
+from tests.support.strict_sqs import StrictSqs
 
 pytestmark = pytest.mark.integration
 PHONE = "+14155550100"
@@ -57,7 +58,10 @@ def invoke(emulator, dlq):
         if state.get("runtime") is None or environ != state["env"]:
             state["env"] = environ
             state["runtime"] = service.build_runtime(
-                environ, real_client(emulator, state["attempts"]), lambda: boto3.client("sqs")
+                environ,
+                real_client(emulator, state["attempts"]),
+                lambda: StrictSqs(boto3.client("sqs")),  # SQS's real size limits; moto's are looser
+                lambda: boto3.client("s3"),
             )
         service.set_runtime(state["runtime"])
         return dict(app.lambda_handler(event, FakeLambdaContext(remaining_ms=remaining_ms)))
@@ -79,6 +83,14 @@ def dead_letters(url: str) -> dict[str, dict[str, str]]:
             attrs = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
             found[attrs["aep.source.messageId"]] = {**attrs, "body": message["Body"]}
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+class RecordedMetrics:
+    def __init__(self) -> None:
+        self.values: dict[str, list[float]] = {}
+
+    def add_metric(self, name: str, unit: Any, value: float) -> None:
+        self.values.setdefault(name, []).append(value)
 
 
 def failures(response: dict[str, Any]) -> set[str]:
@@ -289,3 +301,192 @@ def test_aep_latency_metric_has_one_value_per_request(invoke, admin):
     assert len(latencies) == len(sent) - 1 == 3  # 6 records, 2 per request; the first invocation sent 1
     assert all(ms >= 120 for ms in latencies)
     assert metrics.values["RecordsSent"] == [6]
+
+
+# --- item 16: FIFO never raises; a group's later messages wait for its first retry ------------------------
+
+
+def test_fifo_group_that_fails_entirely_is_reported_not_raised(invoke, admin, dlq):
+    # The group's first message meets a 503 (one attempt); its second is invalid. Both go back to the
+    # queue, in order: the invalid one is not dead-lettered ahead of the record before it.
+    invoke.state["attempts"] = 1
+    admin.faults({"path": "^/collection/batch", "status": 503, "first": 1})
+    event = sqs_event([json.dumps(call_event(PHONE, 0)), "{not json"], fifo=True, groups=["g", "g"])
+    ids = [r["messageId"] for r in event["Records"]]
+
+    response = invoke(event)
+
+    assert failures(response) == set(ids)
+    assert dead_letters(dlq) == {}
+
+
+def test_fifo_other_groups_proceed_when_one_group_waits(invoke, admin, dlq):
+    invoke.state["attempts"] = 1
+    admin.faults({"path": "^/collection/batch", "status": 503, "first": 1})
+    bodies = [json.dumps(call_event(PHONE, 0)), "{not json", json.dumps(call_event(PHONE, 1)), "{nor this"]
+    event = sqs_event(bodies, fifo=True, groups=["g", "g", "h", "h"])
+    ids = [r["messageId"] for r in event["Records"]]
+
+    response = invoke(event, STREAM_MAX_MESSAGES_PER_REQUEST="1", STREAM_CONCURRENCY="1")
+
+    assert failures(response) == {ids[0], ids[1]}
+    assert set(dead_letters(dlq)) == {ids[3]}
+    assert admin.streamed()["accepted"] == {CALL_EVENTS: 1}
+
+
+# --- item 15: a reject too large for SQS reaches the DLQ through the overflow bucket ---------------------
+
+
+def sized(record: dict[str, Any], size: int) -> dict[str, Any]:
+    """``record`` padded so that its JSON is ``size`` bytes: with the DLQ's attributes, over 1 MiB."""
+    record["_acme"]["call"]["agentId"] = ""
+    record["_acme"]["call"]["agentId"] = "x" * (size - len(json.dumps(record)))
+    assert len(json.dumps(record)) == size
+    return record
+
+
+def test_a_reject_too_large_for_sqs_is_dead_lettered_through_s3(invoke, dlq):
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="stream-dlq-overflow")
+    record = sized(call_event(PHONE, 0), 1_048_500)  # a valid SQS body, too large for AEP
+    small = call_event(PHONE, 1)
+    del small["identityMap"]
+    event = sqs_event([json.dumps(record), json.dumps(small)])
+    ids = [r["messageId"] for r in event["Records"]]
+
+    response = invoke(event, STREAM_DLQ_OVERFLOW_BUCKET="stream-dlq-overflow")
+
+    assert failures(response) == set()
+    letters = dead_letters(dlq)
+    assert set(letters) == set(ids)
+    key = f"dead-letters/{ids[0]}"
+    assert letters[ids[0]]["aep.body.location"] == f"s3://stream-dlq-overflow/{key}"
+    assert letters[ids[0]]["aep.error.status"] == "413"
+    stored = s3.get_object(Bucket="stream-dlq-overflow", Key=key)["Body"].read()
+    assert stored == json.dumps(record).encode()
+    assert letters[ids[1]]["aep.error.field"] == "identityMap"
+
+
+def test_without_a_bucket_a_reject_too_large_for_sqs_is_still_dead_lettered(invoke, dlq):
+    record = sized(call_event(PHONE, 0), 1_048_500)
+    event = sqs_event([json.dumps(record)])
+
+    response = invoke(event)
+
+    assert failures(response) == set()  # never retried forever
+    (letter,) = dead_letters(dlq).values()
+    assert letter["aep.body.truncated"] == "true"
+    assert letter["aep.error.status"] == "413"
+
+
+def test_two_large_rejects_keep_their_own_reasons(invoke, dlq):
+    bodies = []
+    for n in range(2):
+        record = call_event(PHONE, n, timestamp="2999-01-01T00:00:00Z")  # refused: in the future
+        record["_acme"]["call"]["agentId"] = "y" * 600_000
+        bodies.append(json.dumps(record))
+    event = sqs_event(bodies)
+
+    response = invoke(event)
+
+    assert failures(response) == set()
+    letters = dead_letters(dlq)
+    assert len(letters) == 2
+    assert all("future" in letter["aep.error.reason"] for letter in letters.values())
+
+
+def test_split_and_overflow_metrics(invoke, admin):
+    invoke(sqs_event([json.dumps(call_event(PHONE, 0))]))  # builds the runtime
+    admin.faults({"path": "^/collection/batch", "status": 400, "first": 1})
+    metrics = RecordedMetrics()
+    event = sqs_event([json.dumps(call_event(PHONE, n)) for n in range(1, 5)])
+
+    response = service.handle(event, FakeLambdaContext(), metrics, invoke.state["runtime"])  # type: ignore[arg-type]
+
+    assert failures(response) == set()
+    assert metrics.values["AepRequestSplits"] == [1]
+    assert metrics.values["RecordsSent"] == [4]
+    assert metrics.values["DeadLettersOverflowed"] == [0]
+    assert metrics.values["DeadLettersTruncated"] == [0]
+    assert len(metrics.values["AepSendLatency"]) == 3  # the refused request and its two halves
+
+
+def test_fifo_splits_are_counted_and_keep_the_group_in_order(invoke, admin):
+    invoke(sqs_event([json.dumps(call_event(PHONE, 0))], fifo=True))  # builds the runtime
+    admin.faults({"path": "^/collection/batch", "status": 400, "first": 1})
+    metrics = RecordedMetrics()
+    event = sqs_event([json.dumps(call_event(PHONE, n)) for n in range(1, 5)], fifo=True, groups=["g"] * 4)
+
+    response = service.handle(event, FakeLambdaContext(), metrics, invoke.state["runtime"])  # type: ignore[arg-type]
+
+    assert failures(response) == set()
+    assert metrics.values["AepRequestSplits"] == [1]
+    sent = [r for r in admin.requests() if r["path"].startswith("/collection")]
+    assert [r["status"] for r in sent][-3:] == [400, 207, 207]
+
+
+def test_overflow_and_truncation_are_counted(invoke, dlq):
+    invoke(sqs_event([json.dumps(call_event(PHONE, 0))]))  # builds the runtime (no overflow bucket)
+    metrics = RecordedMetrics()
+    event = sqs_event([json.dumps(sized(call_event(PHONE, 1), 1_048_500))])
+
+    response = service.handle(event, FakeLambdaContext(), metrics, invoke.state["runtime"])  # type: ignore[arg-type]
+
+    assert failures(response) == set()
+    assert metrics.values["DeadLettersTruncated"] == [1]
+    assert metrics.values["DeadLettersOverflowed"] == [0]
+    assert metrics.values["RecordsRejected"] == [1]
+
+
+# --- item 13: a whole-request 400 dead-letters only the records AEP refuses on their own ----------------
+
+
+def test_a_whole_request_400_dead_letters_only_the_refused_records(recorder, secrets, clock, dlq):
+    from tests.conftest import make_client
+    from tests.support.recorder import Recorded, Reply
+
+    def strict_gateway(request: Recorded) -> Reply:
+        messages = request.json()["messages"]
+        if any(m["body"]["xdmEntity"]["_acme"].get("poison") for m in messages):
+            return Reply(400, {"title": "Bad Request", "report": {"message": "Message is invalid"}})
+        return Reply(207, {"responses": [{"xactionId": f"x:{i}"} for i in range(len(messages))]})
+
+    recorder.on("POST", f"/collection/batch/{EVENTS_INLET}", strict_gateway)
+    environ = {
+        "STREAM_INLET_ID": EVENTS_INLET,
+        "STREAM_DATASET_ID": CALL_EVENTS,
+        "STREAM_SCHEMA_REF": "https://ns.adobe.com/acme/schemas/calls",
+        "STREAM_FLOW_ID": EVENTS_FLOW,
+        "STREAM_DLQ_URL": dlq,
+        "STREAM_CONCURRENCY": "1",
+    }
+    rt = service.build_runtime(
+        environ, make_client(recorder.url, secrets, clock), lambda: StrictSqs(boto3.client("sqs"))
+    )
+    records = [call_event(PHONE, n) for n in range(20)]
+    for n in (3, 17):
+        records[n]["_acme"]["poison"] = True
+    event = sqs_event([json.dumps(r) for r in records])
+    ids = [r["messageId"] for r in event["Records"]]
+
+    class NoMetrics:
+        def add_metric(self, name: str, unit: Any, value: float) -> None:
+            pass
+
+    response = service.handle(event, FakeLambdaContext(), NoMetrics(), rt)  # type: ignore[arg-type]
+
+    assert failures(response) == set()
+    letters = dead_letters(dlq)
+    assert set(letters) == {ids[3], ids[17]}
+    assert letters[ids[3]]["aep.error.reason"] == "stream messages: Message is invalid"
+    assert letters[ids[3]]["aep.error.status"] == "400"
+    assert letters[ids[3]]["aep.error.stage"] == "aep"
+    accepted = {
+        m["body"]["xdmEntity"]["_id"]
+        for call in recorder.requests
+        if call.json()["messages"]
+        and not any(m["body"]["xdmEntity"]["_acme"].get("poison") for m in call.json()["messages"])
+        for m in call.json()["messages"]
+    }
+    assert len(accepted) == 18
+    assert len(recorder.requests) <= 1 + 2 * 2 * 5  # two bad among 20: at most 2 requests per level each

@@ -3,14 +3,20 @@
 Valid records are packed into multi-message requests under 1 MB and sent concurrently. Transient failures
 (429, 5xx, timeouts, the invocation deadline) come back as ``retry`` so SQS delivers them again; permanent
 ones (our validation, AEP's 400/413) go to the DLQ with their reason and count as handled. A record that
-could not be dead-lettered is retried rather than dropped. On a FIFO queue, each message group is sent in
-order on one lane, and once a message of a group must be retried the group's later messages are not sent.
+could not be dead-lettered is retried rather than dropped.
+
+On a FIFO queue, each message group is sent in order on one lane. Once a message of a group must be
+retried, every later message of that group goes back to the queue with it, in order: one not yet sent is
+held back, one our validation refused is not dead-lettered ahead of it (it will be, when its turn comes),
+and one AEP already accepted in the same request is sent again after it, so AEP sees the group's order
+(at-least-once; the deterministic ``_id`` makes the resend the same event).
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import threading
 import time
 import zlib
 from collections.abc import Iterator, Sequence
@@ -22,13 +28,15 @@ from typing import Literal
 from aep import AepClient, AepError, Deadline
 from aep.models import MessageResult
 from aep.streaming import pack
-from stream_ingest.dead_letters import DeadLetter, DeadLetters
+from stream_ingest.dead_letters import DeadLetter, DeadLetters, DeliveryReport
 from stream_ingest.records import Prepared, Rejected, Target, prepare
 from stream_ingest.settings import StreamSettings
 
 logger = logging.getLogger(__name__)
 
 Kind = Literal["accepted", "dead_lettered", "retry"]
+HELD_BACK = "held back: an earlier message of its group must be retried"
+RESENT = "accepted, but an earlier message of its group must be retried: sent again after it, in order"
 
 
 @contextmanager
@@ -73,6 +81,9 @@ class Stats:
     retried: int = 0
     elapsed_ms: float = 0.0
     request_ms: list[float] = field(default_factory=list)  # each AEP request, retries included
+    splits: int = 0  # requests AEP refused as a whole, split in halves to isolate the refused messages
+    overflowed: int = 0  # dead letters too large for SQS, body stored in the overflow bucket
+    truncated: int = 0  # dead letters too large for SQS, no bucket: body cut to fit
 
 
 class StreamIngestor:
@@ -81,6 +92,7 @@ class StreamIngestor:
         self._settings = settings
         self._dead_letters = dead_letters
         self._target: Target | None = None
+        self._stats_lock = threading.Lock()
 
     def target(self) -> Target:
         """Inlet, dataset, schema, org; without STREAM_SCHEMA_REF the schema comes from the dataset."""
@@ -114,8 +126,6 @@ class StreamIngestor:
             ]
             stats.retried = len(waiting)
             return waiting, stats
-        by_id = {m.message_id: m for m in messages}
-        outcomes: dict[str, Outcome] = {}
         rejected: list[Rejected] = []
         started = time.perf_counter()
         if fifo:
@@ -126,42 +136,62 @@ class StreamIngestor:
                     prepared.append(result)
                 else:
                     rejected.append(result)
-            sent = self._send_fifo(prepared, deadline, stats.request_ms)
+            sent = self._send_fifo(prepared, deadline, stats)
         else:
-            sent = self._prepare_and_send(messages, target, deadline, rejected, stats.request_ms)
+            sent = self._prepare_and_send(messages, target, deadline, rejected, stats)
         stats.elapsed_ms = (time.perf_counter() - started) * 1000
-        letters = [
-            DeadLetter(
-                r.message_id,
-                by_id[r.message_id].body,
-                r.reason,
-                r.field,
-                r.status,
-                "connector",
-                by_id[r.message_id].group,
-            )
-            for r in rejected
-        ]
-        for item, answer in sent:
-            if answer.ok:
-                outcomes[item.message_id] = Outcome(item.message_id, "accepted", xaction_id=answer.xaction_id)
-            elif answer.retryable:
-                outcomes[item.message_id] = Outcome(item.message_id, "retry", answer.reason, answer.status)
-            else:
+        outcomes, letters = self._sort(messages, rejected, sent, fifo)
+        outcomes.update(self._dead_letter(letters, stats))
+        ordered = [outcomes[m.message_id] for m in messages]
+        stats.accepted = sum(o.kind == "accepted" for o in ordered)
+        stats.rejected = sum(o.kind == "dead_lettered" for o in ordered)
+        stats.retried = sum(o.kind == "retry" for o in ordered)
+        return ordered, stats
+
+    @staticmethod
+    def _sort(
+        messages: Sequence[Incoming],
+        rejected: list[Rejected],
+        sent: list[tuple[Prepared, MessageResult]],
+        fifo: bool,
+    ) -> tuple[dict[str, Outcome], list[DeadLetter]]:
+        """Each message's outcome, or its dead letter; on FIFO, a group waits behind its first retry."""
+        refused = {r.message_id: r for r in rejected}
+        answers = {item.message_id: answer for item, answer in sent}
+        outcomes: dict[str, Outcome] = {}
+        letters: list[DeadLetter] = []
+        retrying: set[str | None] = set()  # FIFO groups with a message to retry
+        for message in messages:
+            mid = message.message_id
+            answer = answers.get(mid)
+            if fifo and message.group in retrying:
+                reason = RESENT if answer is not None and answer.ok else HELD_BACK
+                outcomes[mid] = Outcome(mid, "retry", reason)
+            elif mid in refused:
+                r = refused[mid]
                 letters.append(
-                    DeadLetter(
-                        item.message_id,
-                        by_id[item.message_id].body,
-                        answer.reason or "rejected by AEP",
-                        None,
-                        answer.status,
-                        "aep",
-                        item.group,
-                    )
+                    DeadLetter(mid, message.body, r.reason, r.field, r.status, "connector", message.group)
                 )
-        undelivered = self._dead_letters.send(letters) if letters else set()
+            elif answer is None:  # cannot happen: every prepared message has a result
+                outcomes[mid] = Outcome(mid, "retry", "no result for this message")
+            elif answer.ok:
+                outcomes[mid] = Outcome(mid, "accepted", xaction_id=answer.xaction_id)
+            elif answer.retryable:
+                outcomes[mid] = Outcome(mid, "retry", answer.reason, answer.status)
+                retrying.add(message.group)
+            else:
+                reason = answer.reason or "rejected by AEP"
+                letter = DeadLetter(mid, message.body, reason, None, answer.status, "aep", message.group)
+                letters.append(letter)
+        return outcomes, letters
+
+    def _dead_letter(self, letters: list[DeadLetter], stats: Stats) -> dict[str, Outcome]:
+        """Write the letters; one the DLQ did not take goes back to the queue instead."""
+        report = self._dead_letters.send(letters) if letters else DeliveryReport()
+        stats.overflowed, stats.truncated = report.overflowed, report.truncated
+        outcomes = {}
         for letter in letters:
-            if letter.message_id in undelivered:
+            if letter.message_id in report.undelivered:
                 outcomes[letter.message_id] = Outcome(
                     letter.message_id,
                     "retry",
@@ -172,11 +202,7 @@ class StreamIngestor:
                 outcomes[letter.message_id] = Outcome(
                     letter.message_id, "dead_lettered", letter.reason, letter.status, letter.field
                 )
-        ordered = [outcomes[m.message_id] for m in messages]
-        stats.accepted = sum(o.kind == "accepted" for o in ordered)
-        stats.rejected = sum(o.kind == "dead_lettered" for o in ordered)
-        stats.retried = sum(o.kind == "retry" for o in ordered)
-        return ordered, stats
+        return outcomes
 
     def _prepare(self, message: Incoming, target: Target) -> Prepared | Rejected:
         return prepare(
@@ -189,7 +215,7 @@ class StreamIngestor:
         target: Target,
         deadline: Deadline,
         rejected: list[Rejected],
-        timings: list[float],
+        stats: Stats,
     ) -> list[tuple[Prepared, MessageResult]]:
         """Prepare and send in one pass: each request leaves as soon as it is full, so validation here
         overlaps with AEP's processing of the requests already sent."""
@@ -212,11 +238,12 @@ class StreamIngestor:
                 else:
                     rejected.append(result)
         results = sender.results()
-        timings.extend(sender.request_ms)
+        stats.request_ms.extend(sender.request_ms)
+        stats.splits += sender.splits
         return [(item, results[index]) for index, item in queued]
 
     def _send_fifo(
-        self, items: list[Prepared], deadline: Deadline, timings: list[float]
+        self, items: list[Prepared], deadline: Deadline, stats: Stats
     ) -> list[tuple[Prepared, MessageResult]]:
         """Each group on one lane (hash of the group), requests of a lane one after the other, in order."""
         lanes: list[list[Prepared]] = [[] for _ in range(self._settings.concurrency)]
@@ -226,11 +253,11 @@ class StreamIngestor:
         if not busy:
             return []
         with ThreadPoolExecutor(max_workers=len(busy), thread_name_prefix="aep-fifo") as pool:
-            done = list(pool.map(lambda lane: self._send_lane(lane, deadline, timings), busy))
+            done = list(pool.map(lambda lane: self._send_lane(lane, deadline, stats), busy))
         return [pair for lane in done for pair in lane]
 
     def _send_lane(
-        self, lane: list[Prepared], deadline: Deadline, timings: list[float]
+        self, lane: list[Prepared], deadline: Deadline, stats: Stats
     ) -> list[tuple[Prepared, MessageResult]]:
         sizes = [len(item.encoded) for item in lane]
         groups, _ = pack(sizes, max_messages=self._settings.max_messages_per_request)
@@ -247,19 +274,19 @@ class StreamIngestor:
                             index=0,
                             ok=False,
                             retryable=True,
-                            reason="held back: an earlier message of its group must be retried",
+                            reason=HELD_BACK,
                         ),
                     )
                 )
             to_send = [item for item in batch if item.group not in blocked]
-            for item, result in self._send_ordered(to_send, deadline, timings):
+            for item, result in self._send_ordered(to_send, deadline, stats):
                 out.append((item, result))
                 if not result.ok and result.retryable:
                     blocked.add(item.group)
         return out
 
     def _send_ordered(
-        self, items: list[Prepared], deadline: Deadline, timings: list[float]
+        self, items: list[Prepared], deadline: Deadline, stats: Stats
     ) -> list[tuple[Prepared, MessageResult]]:
         """One lane's request: its messages in order, already encoded."""
         if not items:
@@ -274,5 +301,8 @@ class StreamIngestor:
         ) as sender:
             for item in items:
                 sender.add(item.encoded)
-        timings.extend(sender.request_ms)
-        return list(zip(items, sender.results(), strict=True))
+        results = sender.results()
+        with self._stats_lock:  # lanes run on threads
+            stats.request_ms.extend(sender.request_ms)
+            stats.splits += sender.splits
+        return list(zip(items, results, strict=True))

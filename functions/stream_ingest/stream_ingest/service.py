@@ -10,30 +10,26 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    SqsFifoPartialProcessor,
-    process_partial_response,
-)
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from aep import AepClient, Deadline, shared_client
-from stream_ingest.dead_letters import DeadLetters
-from stream_ingest.ingest import Incoming, Outcome, StreamIngestor
+from stream_ingest.dead_letters import DeadLetters, OverflowStore
+from stream_ingest.ingest import Incoming, StreamIngestor
 from stream_ingest.settings import StreamSettings
 
 logger = Logger(service="stream-ingest")
-
-
-class RetryLater(Exception):
-    """Raised for a record SQS must deliver again (reported in batchItemFailures)."""
 
 
 def _sqs_client() -> Any:
     import boto3  # noqa: PLC0415 - lazily, at first use
 
     return boto3.client("sqs")
+
+
+def _s3_client() -> Any:
+    import boto3  # noqa: PLC0415 - lazily, at first use (only for a dead letter too large for SQS)
+
+    return boto3.client("s3")
 
 
 @dataclass
@@ -51,12 +47,15 @@ def build_runtime(
     environ: dict[str, str] | None = None,
     client: AepClient | None = None,
     sqs_client: Callable[[], Any] = _sqs_client,
+    s3_client: Callable[[], Any] = _s3_client,
 ) -> Runtime:
     settings = StreamSettings.from_env(dict(os.environ) if environ is None else environ)
     client = client or shared_client()
-    return Runtime(
-        client, settings, StreamIngestor(client, settings, DeadLetters(settings.dlq_url, sqs_client))
-    )
+    overflow = None
+    if settings.dlq_overflow_bucket:
+        overflow = OverflowStore(settings.dlq_overflow_bucket, s3_client)
+    dead_letters = DeadLetters(settings.dlq_url, sqs_client, overflow=overflow)
+    return Runtime(client, settings, StreamIngestor(client, settings, dead_letters))
 
 
 def runtime() -> Runtime:
@@ -88,7 +87,6 @@ def handle(
         outcomes, stats = rt.ingestor.process(incoming, deadline, fifo=fifo)
     finally:
         rt.client.transport.deadline = None
-    by_id: dict[str, Outcome] = {o.message_id: o for o in outcomes}
     for outcome in outcomes:
         if outcome.kind == "accepted":
             logger.debug("accepted", message_id=outcome.message_id, xaction_id=outcome.xaction_id)
@@ -105,6 +103,9 @@ def handle(
     metrics.add_metric("RecordsSent", MetricUnit.Count, stats.accepted)
     metrics.add_metric("RecordsRejected", MetricUnit.Count, stats.rejected)
     metrics.add_metric("RecordsRetried", MetricUnit.Count, stats.retried)
+    metrics.add_metric("AepRequestSplits", MetricUnit.Count, stats.splits)
+    metrics.add_metric("DeadLettersOverflowed", MetricUnit.Count, stats.overflowed)
+    metrics.add_metric("DeadLettersTruncated", MetricUnit.Count, stats.truncated)
     for request_ms in stats.request_ms:  # one value per request: CloudWatch gives percentiles
         metrics.add_metric("AepSendLatency", MetricUnit.Milliseconds, request_ms)
     logger.info(
@@ -114,27 +115,15 @@ def handle(
         dead_lettered=stats.rejected,
         retried=stats.retried,
         requests=len(stats.request_ms),
+        splits=stats.splits,
+        overflowed=stats.overflowed,
+        truncated=stats.truncated,
         slowest_request_ms=round(max(stats.request_ms, default=0.0), 1),
         elapsed_ms=round(stats.elapsed_ms, 1),
     )
 
-    if outcomes and all(o.kind == "retry" for o in outcomes):
-        # Every record goes back to SQS. Said through batchItemFailures rather than raised, so a throttled
-        # or unavailable AEP does not show up as a function error (Powertools' FIFO processor would raise).
-        return {"batchItemFailures": [{"itemIdentifier": o.message_id} for o in outcomes]}
-
-    def record_handler(record: SQSRecord) -> None:
-        outcome = by_id[record.message_id]
-        if outcome.kind == "retry":
-            raise RetryLater(outcome.reason or "transient failure")
-
-    processor: BatchProcessor | SqsFifoPartialProcessor
-    if fifo:
-        processor = SqsFifoPartialProcessor(skip_group_on_error=True)
-    else:
-        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return dict(
-        process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
-        )
-    )
+    # Every record not accepted nor dead-lettered goes back to SQS, said through batchItemFailures and
+    # never raised: a throttled or unavailable AEP, or a FIFO group that must wait, is not a function
+    # error (Powertools' processors raise when every record failed). FIFO order is kept by the ingestor:
+    # a group's messages after its first retry are all retried too.
+    return {"batchItemFailures": [{"itemIdentifier": o.message_id} for o in outcomes if o.kind == "retry"]}

@@ -20,6 +20,7 @@ ENVIRONMENT = {
     "STREAM_IDENTITY_NAMESPACE": "identity_namespace",
     "STREAM_DEFAULT_PHONE_REGION": "default_phone_region",
     "STREAM_DLQ_URL": "dlq_url",
+    "STREAM_DLQ_OVERFLOW_BUCKET": "dlq_overflow_bucket",
     "STREAM_CONCURRENCY": "concurrency",
     "STREAM_MAX_MESSAGES_PER_REQUEST": "max_messages_per_request",
     "STREAM_DEADLINE_SAFETY_SECONDS": "deadline_safety_seconds",
@@ -42,6 +43,7 @@ class StreamSettings(BaseModel):
     identity_namespace: str | None = None
     default_phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
     dlq_url: str = Field(min_length=1)
+    dlq_overflow_bucket: str | None = None  # dead letters too large for SQS: body here, pointer in the DLQ
     concurrency: int = Field(default=8, ge=1, le=64)
     max_messages_per_request: int = Field(default=2000, ge=1, le=10_000)
     deadline_safety_seconds: float = Field(default=3.0, ge=0)

@@ -3,15 +3,22 @@
 Messages are packed into ``/collection/batch/{inlet}`` requests under AEP's 1 MB request limit and sent
 concurrently over the pooled session. Every message gets a :class:`MessageResult`: accepted with its
 ``xactionId``, or failed with a status, a reason and whether sending it again later may succeed.
+
+A request AEP refuses as a whole (400, 413) is split in halves and the halves sent again, until the
+messages it refuses on their own are isolated: one bad message never takes its neighbours with it. The
+splitting is bounded (halving gives at most log2(n)+1 levels; at most ``MAX_SPLIT_REQUESTS`` extra
+requests per packed request); what is left untested when the budget is spent is returned retryable.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -29,6 +36,13 @@ MAX_REQUEST_BYTES = 1_000_000
 #: The cap bounds how many records one failed request affects. bench/stream_bench.py measured caps of 200
 #: and 500 slower than size-bound packing (more requests for the same records).
 MAX_MESSAGES = 2000
+#: Whole-request statuses that say "something in this request is refused": split it to find what.
+SPLIT_STATUSES = frozenset({400, 413})
+#: Whole-request statuses that say nothing about the messages: send them again later.
+TRANSIENT_REQUEST_STATUSES = frozenset({408})
+#: Extra requests one packed request may cost while its refused messages are isolated (two per split).
+#: Isolating one bad message among n costs 2*log2(n) requests: 22 for 2000 messages.
+MAX_SPLIT_REQUESTS = 64
 _PREFIX = b'{"messages":['
 _SUFFIX = b"]}"
 _ENVELOPE = len(_PREFIX) + len(_SUFFIX)
@@ -71,6 +85,36 @@ def request_body(encoded: Sequence[bytes]) -> bytes:
     return _PREFIX + b",".join(encoded) + _SUFFIX
 
 
+@dataclass
+class RequestLedger:
+    """What a sender's requests cost: the duration of each HTTP request (retries included) and the splits."""
+
+    request_ms: list[float] = field(default_factory=list)
+    splits: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def request(self, ms: float) -> None:
+        with self._lock:
+            self.request_ms.append(ms)
+
+    def split(self) -> None:
+        with self._lock:
+            self.splits += 1
+
+
+@dataclass
+class _Delivery:
+    """What every request of one packed request shares, down through its splits."""
+
+    inlet_id: str
+    encoded: Sequence[bytes]
+    flow_id: str | None
+    authenticated: bool
+    deadline: Deadline | None
+    ledger: RequestLedger
+    split_budget: int  # extra requests still allowed
+
+
 class StreamSender:
     """Packs encoded messages into requests under ``limit`` bytes, in order, and sends each request as soon
     as it is full, on a pool of ``concurrency`` threads, while the caller keeps adding messages.
@@ -89,8 +133,10 @@ class StreamSender:
         limit: int,
         max_messages: int = MAX_MESSAGES,
         deadline: Deadline | None,
+        max_split_requests: int = MAX_SPLIT_REQUESTS,
     ) -> None:
         self._api = api
+        self._max_split_requests = max_split_requests
         self._max_messages = max_messages
         self._inlet_id = inlet_id
         self._flow_id = flow_id
@@ -104,7 +150,17 @@ class StreamSender:
         self._used = _ENVELOPE
         self._local: dict[int, MessageResult] = {}
         self._done: list[MessageResult] | None = None
-        self.request_ms: list[float] = []  # how long each request took, retries included
+        self.ledger = RequestLedger()
+
+    @property
+    def request_ms(self) -> list[float]:
+        """How long each HTTP request took, retries included (split requests each count)."""
+        return self.ledger.request_ms
+
+    @property
+    def splits(self) -> int:
+        """How many refused requests were split in halves."""
+        return self.ledger.splits
 
     def __enter__(self) -> StreamSender:
         return self
@@ -136,21 +192,19 @@ class StreamSender:
     def _flush(self) -> None:
         if self._current:
             group, self._current, self._used = self._current, [], _ENVELOPE
-            self._futures.append(self._pool.submit(self._timed_send, group))
+            self._futures.append(self._pool.submit(self._send, group))
 
-    def _timed_send(self, group: list[int]) -> list[MessageResult]:
-        started = time.perf_counter()
-        try:
-            return self._api._send_group(
-                self._inlet_id,
-                group=group,
-                encoded=self._encoded,
-                flow_id=self._flow_id,
-                authenticated=self._authenticated,
-                deadline=self._deadline,
-            )
-        finally:
-            self.request_ms.append((time.perf_counter() - started) * 1000)
+    def _send(self, group: list[int]) -> list[MessageResult]:
+        delivery = _Delivery(
+            inlet_id=self._inlet_id,
+            encoded=self._encoded,
+            flow_id=self._flow_id,
+            authenticated=self._authenticated,
+            deadline=self._deadline,
+            ledger=self.ledger,
+            split_budget=self._max_split_requests,
+        )
+        return self._api._send_group(group, delivery)
 
     def close(self) -> None:
         """Send what is left and wait for every request."""
@@ -175,9 +229,19 @@ class StreamSender:
 
 
 class StreamingApi:
-    def __init__(self, transport: Transport, streaming_url: str) -> None:
+    """DCCS streaming. Every request carries ``x-sandbox-name`` (the spec requires it on both endpoints,
+    authenticated inlet or not) and ``Content-Type``; ``Authorization`` only for authenticated inlets."""
+
+    def __init__(self, transport: Transport, streaming_url: str, *, sandbox_name: str) -> None:
         self._t = transport
         self._base = streaming_url.rstrip("/") + "/collection"
+        self._sandbox_name = sandbox_name
+
+    def _headers(self, flow_id: str | None) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "x-sandbox-name": self._sandbox_name}
+        if flow_id:
+            headers["x-adobe-flow-id"] = flow_id
+        return headers
 
     def sender(
         self,
@@ -189,6 +253,7 @@ class StreamingApi:
         limit: int = MAX_REQUEST_BYTES,
         max_messages: int = MAX_MESSAGES,
         deadline: Deadline | None = None,
+        max_split_requests: int = MAX_SPLIT_REQUESTS,
     ) -> StreamSender:
         """An incremental sender: each request leaves as soon as it is full (see :class:`StreamSender`)."""
         return StreamSender(
@@ -200,6 +265,7 @@ class StreamingApi:
             limit=limit,
             max_messages=max_messages,
             deadline=deadline,
+            max_split_requests=max_split_requests,
         )
 
     def send_many(
@@ -228,50 +294,59 @@ class StreamingApi:
                 sender.add(encode(message))
         return sender.results()
 
-    def _send_group(
-        self,
-        inlet_id: str,
-        *,
-        group: list[int],
-        encoded: Sequence[bytes],
-        flow_id: str | None,
-        authenticated: bool,
-        deadline: Deadline | None,
-    ) -> list[MessageResult]:
+    def _send_group(self, group: list[int], delivery: _Delivery) -> list[MessageResult]:
+        """Send ``group``; split it while AEP refuses it as a whole and the budget allows."""
+        answer = self._post(group, delivery)
+        if not isinstance(answer, AepError):
+            return answer
+        if len(group) == 1:  # refused on its own: that message's permanent rejection, with AEP's reason
+            return _all_failed(group, answer.status, answer.message, retryable=False)
+        if delivery.split_budget < 2:
+            reason = f"{answer.message}; AEP refused the request as a whole and the split budget is spent"
+            return _all_failed(group, answer.status, reason, retryable=True)
+        delivery.split_budget -= 2
+        delivery.ledger.split()
+        logger.info(
+            "AEP refused a request as a whole; sending its halves",
+            extra={"status": answer.status, "messages": len(group), "request_id": answer.request_id},
+        )
+        middle = len(group) // 2
+        return self._send_group(group[:middle], delivery) + self._send_group(group[middle:], delivery)
+
+    def _post(self, group: list[int], delivery: _Delivery) -> list[MessageResult] | AepError:
+        """One request: a result per message, or the error of a whole-request refusal worth splitting."""
         # Past the deadline the transport raises a retryable AepTimeoutError: every message fails, retryable.
-        headers = {"Content-Type": "application/json"}
-        if flow_id:
-            headers["x-adobe-flow-id"] = flow_id
+        started = time.perf_counter()
         try:
             response = self._t.request(
                 "POST",
-                f"{self._base}/batch/{quote(inlet_id, safe='')}",
-                headers=headers,
-                data=request_body([encoded[index] for index in group]),
-                authenticated=authenticated,
+                f"{self._base}/batch/{quote(delivery.inlet_id, safe='')}",
+                headers=self._headers(delivery.flow_id),
+                data=request_body([delivery.encoded[index] for index in group]),
+                authenticated=delivery.authenticated,
                 refresh_on=(401, 403),
-                deadline=deadline,
+                deadline=delivery.deadline,
                 context="stream messages",
             )
         except AepError as exc:
-            return _all_failed(group, exc.status, exc.message, retryable=exc.retryable)
+            if exc.status in SPLIT_STATUSES:
+                return exc
+            retryable = exc.retryable or exc.status in TRANSIENT_REQUEST_STATUSES
+            return _all_failed(group, exc.status, exc.message, retryable=retryable)
+        finally:
+            delivery.ledger.request((time.perf_counter() - started) * 1000)
         try:
             parsed = StreamBatchResponse.model_validate(response.json())
         except ValueError:
             return _all_failed(group, response.status_code, "unreadable streaming response", retryable=True)
+        if len(parsed.responses) != len(group):
+            # Never matched by position: which entry belongs to which message is unknown.
+            answered = len(parsed.responses)
+            reason = f"AEP answered {answered} results for {len(group)} messages; the request is retried"
+            logger.warning("streaming answer does not match the request", extra={"reason": reason})
+            return _all_failed(group, response.status_code, reason, retryable=True)
         results = []
-        for position, index in enumerate(group):
-            if position >= len(parsed.responses):
-                results.append(
-                    MessageResult(
-                        index=index,
-                        ok=False,
-                        reason="AEP returned no result for this message",
-                        retryable=True,
-                    )
-                )
-                continue
-            entry = parsed.responses[position]
+        for index, entry in zip(group, parsed.responses, strict=True):
             status = entry.status_code
             if entry.xaction_id and (status is None or status < 400):
                 results.append(
@@ -299,9 +374,7 @@ class StreamingApi:
         sync_validation: bool = False,
     ) -> StreamSingleResponse:
         """``POST /collection/{inlet}``. Raises the typed AepError when AEP refuses the message."""
-        headers = {"Content-Type": "application/json"}
-        if flow_id:
-            headers["x-adobe-flow-id"] = flow_id
+        headers = self._headers(flow_id)
         data = encode(message)
         if len(data) > MAX_REQUEST_BYTES:
             raise error_class_for(413)(f"message is {len(data)} bytes; over the 1 MB limit", status=413)
