@@ -111,14 +111,14 @@ def test_a_function_role_holds_exactly_what_its_function_does(
         {
             "Sid": "DeadLetterRejects",
             "Effect": "Allow",
-            "Action": "sqs:SendMessage",
+            "Action": ["sqs:SendMessage", "sqs:GetQueueAttributes"],
             "Resource": {"Fn::GetAtt": [dlq, "Arn"]},
         },
         {
             "Sid": "DeadLetterOverflow",
             "Effect": "Allow",
             "Action": "s3:PutObject",
-            "Resource": {"Fn::Sub": "${DeadLetterOverflowBucket.Arn}/*"},
+            "Resource": {"Fn::Sub": "${DeadLetterOverflowBucket.Arn}/dead-letters/*"},
         },
         {
             "Sid": "ReadCredentials",
@@ -420,3 +420,18 @@ def test_an_alarm_email_subscribes_only_when_given(template):
             "Endpoint": {"Ref": "AlarmEmail"},
         },
     }
+
+
+def test_the_overflow_grant_covers_exactly_the_keys_the_function_writes(translated):
+    from stream_ingest.dead_letters import OverflowStore
+
+    key = OverflowStore("bucket", lambda: None).key_for("a/b message")
+    granted = [
+        s["Resource"]["Fn::Sub"]
+        for s in role_statements(translated["Resources"]["StreamIngestRole"])
+        if s["Sid"] == "DeadLetterOverflow"
+    ]
+
+    assert granted == ["${DeadLetterOverflowBucket.Arn}/dead-letters/*"]
+    assert key.startswith("dead-letters/")
+    assert "/" not in key.removeprefix("dead-letters/")
