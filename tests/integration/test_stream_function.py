@@ -177,7 +177,7 @@ def test_revoked_token_is_refreshed_once_on_an_authenticated_inlet(invoke, admin
         "STREAM_DATASET_ID": CALLERS,
         "STREAM_INLET_AUTHENTICATED": "true",
         "STREAM_RECORD_CLASS": "profile",
-        "STREAM_FLOW_ID": "",
+        "STREAM_FLOW_ID": "d8a6f005-0000-4000-8000-00000000ca11",  # the callers inlet's dataflow
     }
     profile = {
         "_id": "caller-1",

@@ -20,7 +20,9 @@ TARGET = Target(
     flow_id="flow-1",
     org_id="ORG@AdobeOrg",
 )
-SETTINGS = StreamSettings(inlet_id="inlet", dataset_id=TARGET.dataset_id, dlq_url="https://sqs/dlq")
+SETTINGS = StreamSettings(
+    inlet_id="inlet", dataset_id=TARGET.dataset_id, flow_id="flow-1", dlq_url="https://sqs/dlq"
+)
 
 
 def body_of(name: str) -> str:
@@ -134,6 +136,7 @@ def test_profile_records_need_no_id_or_timestamp_and_use_descriptor_identity():
     settings = StreamSettings(
         inlet_id="i",
         dataset_id=TARGET.dataset_id,
+        flow_id="flow-1",
         dlq_url="q",
         record_class="profile",
         identity_field="_acme.loyalty.email",
@@ -157,6 +160,7 @@ def test_identity_settings_go_together():
             {
                 "STREAM_INLET_ID": "i",
                 "STREAM_DATASET_ID": "d",
+                "STREAM_FLOW_ID": "f",
                 "STREAM_DLQ_URL": "q",
                 "STREAM_IDENTITY_FIELD": "_acme.email",
             }

@@ -112,10 +112,15 @@ def allowed_namespaces(codes: Iterable[str]) -> frozenset[str]:
     return frozenset(code.strip().lower() for code in codes)
 
 
+def is_namespace_code(text: str) -> bool:
+    """Whether ``text`` has the shape of a namespace code (a letter, then letters, digits, ``_ . -``)."""
+    return _NAMESPACE_CODE.fullmatch(text) is not None
+
+
 def namespace_label(namespace: str) -> str:
     """The namespace as it may appear in a reason or a log: the code itself when the key looks like a code
     (codes are not personal data), a placeholder otherwise (a key could be an e-mail address)."""
-    return namespace if _NAMESPACE_CODE.fullmatch(namespace) else _NOT_A_CODE
+    return namespace if is_namespace_code(namespace) else _NOT_A_CODE
 
 
 def check_namespace(namespace: str, allowed: Set[str]) -> None:

@@ -1,0 +1,109 @@
+"""The streaming function's settings: the required flow id (item 17), the namespace allow-list (item 11)."""
+
+from __future__ import annotations
+
+import pytest
+
+from aep import AepConfigError
+from stream_ingest.settings import StreamSettings
+
+BASE = {
+    "STREAM_INLET_ID": "inlet",
+    "STREAM_DATASET_ID": "dataset",
+    "STREAM_FLOW_ID": "flow-1",
+    "STREAM_DLQ_URL": "https://sqs/dlq",
+}
+
+
+def without(name: str) -> dict[str, str]:
+    return {key: value for key, value in BASE.items() if key != name}
+
+
+@pytest.mark.parametrize("environ", [without("STREAM_FLOW_ID"), {**BASE, "STREAM_FLOW_ID": "  "}])
+def test_the_flow_id_is_required_and_named(environ):
+    with pytest.raises(AepConfigError) as caught:
+        StreamSettings.from_env(environ)
+
+    assert str(caught.value) == "invalid configuration: STREAM_FLOW_ID is required"
+
+
+def test_the_flow_id_is_read():
+    assert StreamSettings.from_env(BASE).flow_id == "flow-1"
+
+
+def test_default_namespaces_are_phone_email_ecid():
+    settings = StreamSettings.from_env(BASE)
+
+    assert settings.allowed_namespaces is None
+    assert settings.namespaces == frozenset({"phone", "email", "ecid"})
+
+
+def test_default_namespaces_include_the_identity_field_namespace():
+    settings = StreamSettings.from_env(
+        {**BASE, "STREAM_IDENTITY_FIELD": "_acme.crm", "STREAM_IDENTITY_NAMESPACE": "CRMID"}
+    )
+
+    assert settings.namespaces == frozenset({"phone", "email", "ecid", "crmid"})
+
+
+def test_configured_namespaces_replace_the_default():
+    settings = StreamSettings.from_env({**BASE, "STREAM_ALLOWED_NAMESPACES": " CRMID ,, Phone_E.164,"})
+
+    assert settings.allowed_namespaces == ("CRMID", "Phone_E.164")
+    assert settings.namespaces == frozenset({"crmid", "phone_e.164"})
+
+
+def test_configured_namespaces_must_include_the_identity_field_namespace():
+    with pytest.raises(AepConfigError) as caught:
+        StreamSettings.from_env(
+            {
+                **BASE,
+                "STREAM_ALLOWED_NAMESPACES": "Phone",
+                "STREAM_IDENTITY_FIELD": "_acme.crm",
+                "STREAM_IDENTITY_NAMESPACE": "CRMID",
+            }
+        )
+
+    assert str(caught.value) == (
+        "invalid configuration: STREAM_ALLOWED_NAMESPACES must include STREAM_IDENTITY_NAMESPACE (CRMID)"
+    )
+
+
+def test_the_identity_field_namespace_matches_the_list_case_insensitively():
+    settings = StreamSettings.from_env(
+        {
+            **BASE,
+            "STREAM_ALLOWED_NAMESPACES": "crmid",
+            "STREAM_IDENTITY_FIELD": "_acme.crm",
+            "STREAM_IDENTITY_NAMESPACE": "CRMID",
+        }
+    )
+
+    assert settings.namespaces == frozenset({"crmid"})
+
+
+@pytest.mark.parametrize("value", [",", " , ,"])
+def test_an_allow_list_without_codes_is_refused(value):
+    with pytest.raises(AepConfigError) as caught:
+        StreamSettings.from_env({**BASE, "STREAM_ALLOWED_NAMESPACES": value})
+
+    assert str(caught.value) == (
+        "invalid configuration: STREAM_ALLOWED_NAMESPACES must name at least one namespace"
+    )
+
+
+@pytest.mark.parametrize("value", ["Phone,e mail", "Phone,jane@example.com", "Phone,1234"])
+def test_an_allow_list_entry_that_is_no_code_is_refused(value):
+    with pytest.raises(AepConfigError) as caught:
+        StreamSettings.from_env({**BASE, "STREAM_ALLOWED_NAMESPACES": value})
+
+    assert str(caught.value) == (
+        "invalid configuration: STREAM_ALLOWED_NAMESPACES must be namespace codes separated by commas"
+    )
+
+
+def test_the_function_refuses_to_start_without_a_flow_id():
+    from stream_ingest import service
+
+    with pytest.raises(AepConfigError, match=r"^invalid configuration: STREAM_FLOW_ID is required$"):
+        service.build_runtime(without("STREAM_FLOW_ID"), client=None)
