@@ -141,15 +141,18 @@ def test_an_entity_nested_deeper_is_refused():
 
 
 def test_lists_count_as_levels():
+    def ending_in_a_list(levels: int) -> Any:
+        node: Any = [1]
+        for _ in range(levels - 1):
+            node = {"n": node}
+        return node
+
     record = bare()
-    record["_acme"] = [nest(MAX_DEPTH - 2)]
+    record["_acme"] = ending_in_a_list(MAX_DEPTH - 1)
 
     assert isinstance(run(json.dumps(record)), Prepared)
-    record["_acme"] = [nest(MAX_DEPTH - 1)]
-    assert rejection(json.dumps(record)) == (
-        "body.xdmEntity",
-        "xdmEntity is nested more than 100 levels deep",
-    )
+    record["_acme"] = ending_in_a_list(MAX_DEPTH)
+    assert rejection(json.dumps(record)) == ("body.xdmEntity", TOO_DEEP_ENTITY)
 
 
 SURROGATE = "message has a lone surrogate escape (\\ud800-\\udfff), which is not valid Unicode"

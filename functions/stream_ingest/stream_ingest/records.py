@@ -120,14 +120,18 @@ def _empty(value: Any) -> bool:
     return value is None or (not value and isinstance(value, (str, list, dict)))
 
 
+def _too_deep() -> _Refusal:
+    return _Refusal("body.xdmEntity", f"xdmEntity is nested more than {MAX_DEPTH} levels deep")
+
+
 def clean(value: Any, depth: int = 1) -> Any:
     """Drop null and empty values, recursively (AEP refuses them; omitting the field is the rule).
 
     ``depth`` is the level of ``value``; an object or array deeper than MAX_DEPTH is refused.
     """
-    if isinstance(value, (dict, list)) and depth > MAX_DEPTH:
-        raise _Refusal("body.xdmEntity", f"xdmEntity is nested more than {MAX_DEPTH} levels deep")
     if isinstance(value, dict):
+        if depth > MAX_DEPTH:
+            raise _too_deep()
         out = {}
         for key, item in value.items():
             kept = clean(item, depth + 1) if isinstance(item, (dict, list)) else item
@@ -135,6 +139,8 @@ def clean(value: Any, depth: int = 1) -> Any:
                 out[key] = kept
         return out
     if isinstance(value, list):
+        if depth > MAX_DEPTH:
+            raise _too_deep()
         items = [clean(item, depth + 1) if isinstance(item, (dict, list)) else item for item in value]
         return [item for item in items if not _empty(item)]
     return value

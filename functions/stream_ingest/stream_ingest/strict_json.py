@@ -29,7 +29,10 @@ def _float(text: str) -> float:
     return value
 
 
+_DECODER = json.JSONDecoder(parse_constant=_constant, parse_float=_float)  # one, not one per call
+
+
 def loads(text: str) -> Any:
     """``json.loads`` that refuses non-JSON constants and infinite numbers with StrictJsonError (a
     ValueError, as every other parse error: ``json.JSONDecodeError``, too many digits in an integer)."""
-    return json.loads(text, parse_constant=_constant, parse_float=_float)
+    return _DECODER.decode(text)
