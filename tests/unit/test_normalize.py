@@ -210,6 +210,7 @@ def test_a_key_that_is_no_namespace_code_is_refused_without_echoing_it():
         ("Phone", "Phone"),
         ("Phone_E.164", "Phone_E.164"),
         ("Email_LC_SHA256", "Email_LC_SHA256"),
+        ("Acme-CRM", "Acme-CRM"),
         ("x" * 64, "x" * 64),
         ("x" * 65, "(a key that is not a namespace code)"),
         ("14155550100", "(a key that is not a namespace code)"),
@@ -225,3 +226,30 @@ def test_namespace_label_only_echoes_what_looks_like_a_code(key, label):
 
 def test_without_an_allow_list_every_namespace_passes():
     assert normalize_identity("Anything", "v") == "v"
+
+
+def test_the_namespace_is_trimmed_before_the_allow_list_check():
+    allowed = allowed_namespaces(["CRMID"])
+
+    assert normalize_identity(" crmid ", "v", allowed=allowed) == "v"
+
+
+def test_an_empty_allow_list_allows_nothing():
+    with pytest.raises(IdentityError, match=r"^namespace Phone is not on the allowed list$"):
+        normalize_identity("Phone", "+14155550100", allowed=frozenset())
+
+
+def test_national_numbers_default_to_the_us():
+    assert normalize_phone("(415) 555-0100") == "+14155550100"
+
+
+@pytest.mark.parametrize("namespace", ["Phone", "phone_e.164", "PHONE_E164"])
+def test_every_phone_namespace_is_normalised_as_a_phone(namespace):
+    assert normalize_identity(namespace, "415.555.0100") == "+14155550100"
+
+
+def test_an_empty_value_of_another_namespace_is_refused_with_its_reason():
+    with pytest.raises(IdentityError) as caught:
+        normalize_identity("ECID", " \t ")
+
+    assert str(caught.value) == "identity value is empty"

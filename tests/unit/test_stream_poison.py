@@ -480,3 +480,10 @@ def test_encoding_refuses_non_json_numbers(value):
 
     with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
         encode({"a": value})
+
+
+def test_an_identity_map_of_the_wrong_type_is_refused_by_its_field():
+    record = bare()
+    record["identityMap"] = "Phone"
+
+    assert rejection(json.dumps(record)) == ("identityMap", "identityMap: Input should be a valid dictionary")

@@ -107,3 +107,92 @@ def test_the_function_refuses_to_start_without_a_flow_id():
 
     with pytest.raises(AepConfigError, match=r"^invalid configuration: STREAM_FLOW_ID is required$"):
         service.build_runtime(without("STREAM_FLOW_ID"), client=None)
+
+
+def test_every_variable_is_read_into_its_field():
+    settings = StreamSettings.from_env(
+        {
+            **BASE,
+            "STREAM_SCHEMA_REF": "https://ns.adobe.com/acme/schemas/s",
+            "STREAM_INLET_AUTHENTICATED": "true",
+            "STREAM_RECORD_CLASS": "profile",
+            "STREAM_IDENTITY_FIELD": "_acme.email",
+            "STREAM_IDENTITY_NAMESPACE": "Email",
+            "STREAM_ALLOWED_NAMESPACES": "Email,ECID",
+            "STREAM_DEFAULT_PHONE_REGION": "GB",
+            "STREAM_CONCURRENCY": "3",
+            "STREAM_MAX_MESSAGES_PER_REQUEST": "50",
+            "STREAM_DEADLINE_SAFETY_SECONDS": "1.5",
+            "STREAM_MAX_CLOCK_SKEW_SECONDS": "5",
+        }
+    )
+
+    assert settings.model_dump() == {
+        "inlet_id": "inlet",
+        "dataset_id": "dataset",
+        "schema_ref": "https://ns.adobe.com/acme/schemas/s",
+        "flow_id": "flow-1",
+        "inlet_authenticated": True,
+        "record_class": "profile",
+        "identity_field": "_acme.email",
+        "identity_namespace": "Email",
+        "allowed_namespaces": ("Email", "ECID"),
+        "default_phone_region": "GB",
+        "dlq_url": "https://sqs/dlq",
+        "concurrency": 3,
+        "max_messages_per_request": 50,
+        "deadline_safety_seconds": 1.5,
+        "max_clock_skew_seconds": 5.0,
+    }
+
+
+def test_defaults():
+    assert StreamSettings.from_env(BASE).model_dump() == {
+        "inlet_id": "inlet",
+        "dataset_id": "dataset",
+        "schema_ref": None,
+        "flow_id": "flow-1",
+        "inlet_authenticated": False,
+        "record_class": "experienceevent",
+        "identity_field": None,
+        "identity_namespace": None,
+        "allowed_namespaces": None,
+        "default_phone_region": "US",
+        "dlq_url": "https://sqs/dlq",
+        "concurrency": 8,
+        "max_messages_per_request": 2000,
+        "deadline_safety_seconds": 3.0,
+        "max_clock_skew_seconds": 60.0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "good", "bad"),
+    [
+        ("STREAM_CONCURRENCY", ["1", "64"], ["0", "65"]),
+        ("STREAM_MAX_MESSAGES_PER_REQUEST", ["1", "10000"], ["0", "10001"]),
+        ("STREAM_DEADLINE_SAFETY_SECONDS", ["0"], ["-0.1"]),
+        ("STREAM_MAX_CLOCK_SKEW_SECONDS", ["0"], ["-1"]),
+        ("STREAM_DEFAULT_PHONE_REGION", ["FR"], ["fr", "FRA", "F"]),
+        ("STREAM_RECORD_CLASS", ["profile", "experienceevent"], ["event"]),
+    ],
+)
+def test_bounds(name, good, bad):
+    for value in good:
+        StreamSettings.from_env({**BASE, name: value})
+    for value in bad:
+        with pytest.raises(AepConfigError, match=f"^invalid configuration: {name} "):
+            StreamSettings.from_env({**BASE, name: value})
+
+
+@pytest.mark.parametrize(
+    "extra", [{"STREAM_IDENTITY_NAMESPACE": "Email"}, {"STREAM_IDENTITY_FIELD": "_acme.email"}]
+)
+def test_the_identity_settings_go_together_exactly(extra):
+    with pytest.raises(AepConfigError) as caught:
+        StreamSettings.from_env({**BASE, **extra})
+
+    assert str(caught.value) == (
+        "invalid configuration: STREAM_IDENTITY_NAMESPACE and STREAM_IDENTITY_FIELD go together"
+        " (set both or neither)"
+    )

@@ -290,9 +290,7 @@ def _validate(entity: dict[str, Any], settings: StreamSettings, now: datetime) -
         seconds=settings.max_clock_skew_seconds
     ):
         return "timestamp", "timestamp: is in the future"
-    has_map = (
-        bool(parsed.identity_map) and any(parsed.identity_map.values()) if parsed.identity_map else False
-    )
+    has_map = bool(parsed.identity_map)  # cleaned: no empty namespace list is left
     has_field = bool(settings.identity_field and _get(entity, settings.identity_field))
     if not has_map and not has_field:
         where = f"identityMap or {settings.identity_field}" if settings.identity_field else "identityMap"

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from functools import cached_property
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from aep.config import parse_env
 from aep.normalize import DEFAULT_NAMESPACES, allowed_namespaces, is_namespace_code
@@ -47,7 +47,7 @@ class StreamSettings(BaseModel):
     inlet_authenticated: bool = False
     record_class: Literal["experienceevent", "profile"] = "experienceevent"
     identity_field: str | None = None
-    identity_namespace: str | None = None
+    identity_namespace: str | None = Field(default=None, validate_default=True)
     allowed_namespaces: tuple[str, ...] | None = None
     default_phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
     dlq_url: str = Field(min_length=1)
@@ -55,6 +55,13 @@ class StreamSettings(BaseModel):
     max_messages_per_request: int = Field(default=2000, ge=1, le=10_000)
     deadline_safety_seconds: float = Field(default=3.0, ge=0)
     max_clock_skew_seconds: float = Field(default=60.0, ge=0)
+
+    @field_validator("identity_namespace")
+    @classmethod
+    def _identity_pair(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if bool(info.data.get("identity_field")) != bool(value):
+            raise ValueError("and STREAM_IDENTITY_FIELD go together (set both or neither)")
+        return value
 
     @field_validator("allowed_namespaces", mode="before")
     @classmethod
@@ -84,12 +91,6 @@ class StreamSettings(BaseModel):
             return allowed_namespaces(self.allowed_namespaces)
         extra = (self.identity_namespace,) if self.identity_namespace else ()
         return allowed_namespaces((*DEFAULT_NAMESPACES, *extra))
-
-    @model_validator(mode="after")
-    def _identity_pair(self) -> StreamSettings:
-        if bool(self.identity_field) != bool(self.identity_namespace):
-            raise ValueError("STREAM_IDENTITY_FIELD and STREAM_IDENTITY_NAMESPACE go together")
-        return self
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> StreamSettings:

@@ -42,7 +42,6 @@ _PARSE_REASONS = {
     NumberParseException.TOO_LONG: "phone number is too long for its country",
 }
 _POSSIBILITY_REASONS = {
-    ValidationResult.INVALID_COUNTRY_CODE: "phone number has an unknown country code",
     ValidationResult.TOO_SHORT: "phone number is too short for its country",
     ValidationResult.TOO_LONG: "phone number is too long for its country",
     ValidationResult.INVALID_LENGTH: "phone number has an impossible length for its country",
@@ -73,7 +72,7 @@ def normalize_phone(value: str, default_region: str = "US") -> str:
     if text.startswith("00"):
         text = "+" + text[2:]
     try:
-        number = phonenumbers.parse(text, None if text.startswith("+") else default_region)
+        number = phonenumbers.parse(text, default_region)  # the region is ignored after a "+"
     except NumberParseException as exc:
         raise IdentityError(_PARSE_REASONS.get(exc.error_type, "not a phone number")) from None
     possibility = phonenumbers.is_possible_number_with_reason(number)
