@@ -196,3 +196,16 @@ def test_the_identity_settings_go_together_exactly(extra):
         "invalid configuration: STREAM_IDENTITY_NAMESPACE and STREAM_IDENTITY_FIELD go together"
         " (set both or neither)"
     )
+
+
+def test_ids_of_one_character_are_ids_and_empty_ones_are_not():
+    one = StreamSettings(
+        inlet_id="i", dataset_id="d", flow_id="f", dlq_url="q", allowed_namespaces=("Phone",)
+    )
+
+    assert (one.inlet_id, one.dataset_id, one.flow_id, one.dlq_url) == ("i", "d", "f", "q")
+    assert one.namespaces == frozenset({"phone"})
+    for field in ("inlet_id", "dataset_id", "flow_id", "dlq_url"):
+        values = {"inlet_id": "i", "dataset_id": "d", "flow_id": "f", "dlq_url": "q", field: ""}
+        with pytest.raises(ValueError, match="at least 1 character"):
+            StreamSettings(**values)
