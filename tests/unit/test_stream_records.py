@@ -359,3 +359,51 @@ def test_the_size_limit_is_exact():
     assert run(json.dumps(record)) == Rejected(
         "m1", f"message is {size} bytes; AEP accepts at most 1 MB per request", None, 413
     )
+
+
+# Types AEP's XDM validation would refuse after accepting the request (the record would then reach neither
+# AEP's dataset nor our DLQ): refused here instead, not coerced.
+RFC3339 = "timestamp: must be an RFC 3339 date-time string with a timezone, such as 2026-11-29T09:30:00Z"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        1764400000,
+        1764400000.5,
+        "1764400000",
+        "2026-11-29",
+        "2026-11-29T09:30:00",
+        True,
+        " 2026-11-29T09:30:00Z",
+    ],
+)
+def test_a_timestamp_must_be_an_rfc3339_string_with_a_timezone(value):
+    record = record_of()
+    record["timestamp"] = value
+
+    assert run(json.dumps(record)) == Rejected("m1", RFC3339, "timestamp")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["2026-11-29T09:30:00Z", "2026-11-29T09:30:00.123Z", "2026-11-29T10:30:00+01:00", "2026-11-29t09:30:00z"],
+)
+def test_rfc3339_timestamps_are_accepted_as_written(value):
+    record = record_of()
+    record["timestamp"] = value
+
+    result = run(json.dumps(record))
+
+    assert isinstance(result, Prepared)
+    assert result.message["body"]["xdmEntity"]["timestamp"] == value
+
+
+@pytest.mark.parametrize("value", ["yes", 1, "true"])
+def test_primary_must_be_a_boolean(value):
+    record = record_of()
+    record["identityMap"]["Phone"][0]["primary"] = value
+
+    assert run(json.dumps(record)) == Rejected(
+        "m1", "identityMap.Phone.0.primary: Input should be a valid boolean", "identityMap.Phone.0.primary"
+    )

@@ -16,14 +16,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import traceback
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
-from pydantic_core import ErrorDetails
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, ValidationError
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from aep.normalize import IdentityError, check_namespace, namespace_label, normalize_identity
 from aep.streaming import MAX_REQUEST_BYTES, encode
@@ -100,10 +101,23 @@ class _Refusal(Exception):
         self.reason = reason
 
 
+#: RFC 3339 section 5.6 date-time, as XDM's ``timestamp`` requires (pydantic alone would also take a
+#: number or a string of digits as Unix time, and a date without time; AEP would refuse them later).
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339(value: Any) -> Any:
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise PydanticCustomError(
+            "rfc3339", "must be an RFC 3339 date-time string with a timezone, such as 2026-11-29T09:30:00Z"
+        )
+    return value
+
+
 class _Identity(BaseModel):
     model_config = ConfigDict(extra="allow")
     id: str = Field(min_length=1)
-    primary: bool | None = None
+    primary: StrictBool | None = None
 
 
 class _Record(BaseModel):
@@ -113,7 +127,7 @@ class _Record(BaseModel):
 
 class _Event(_Record):
     id: str | None = Field(default=None, alias="_id", min_length=1)
-    timestamp: AwareDatetime
+    timestamp: Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
 
 
 def _empty(value: Any) -> bool:
