@@ -166,7 +166,7 @@ def main() -> int:  # noqa: PLR0915 - a benchmark script, step by step
             service.handle({"Records": event["Records"][:10]}, Context(), NoMetrics(), runtime)  # type: ignore[arg-type]
 
             # the same messages, prepared once, packed as the function packs them: the ceiling's requests
-            target = Target(inlet.id, dataset.id, dataset.schema_ref, inlet.flow_id, config.org_id)
+            target = Target(inlet.id, dataset.id, dataset.schema_ref, runtime.settings.flow_id, config.org_id)
             prepared = [
                 prepare(f"m{n}", body, group=None, settings=runtime.settings, target=target)
                 for n, body in enumerate(bodies)

@@ -138,8 +138,8 @@ def test_mixed_batch_lands_each_record_where_it_belongs(invoke, emulator, admin,
     assert letters[ids[8]]["aep.error.field"] == "identityMap"
     assert "future" in letters[ids[9]]["aep.error.reason"]
     assert letters[ids[10]]["aep.error.status"] == "413"
-    assert letters[ids[11]]["aep.error.stage"] == "aep"
-    assert "schemaRef does not match" in letters[ids[11]]["aep.error.reason"]
+    assert letters[ids[11]]["aep.error.stage"] == "connector"  # refused before sending (issue 7, item 14)
+    assert letters[ids[11]]["aep.error.reason"] == "header.schemaRef.id and body.xdmMeta.schemaRef.id differ"
     assert letters[ids[7]]["body"] == bodies[7]  # the original body, ready for a redrive
     assert admin.streamed() == {"accepted": {CALL_EVENTS: 6}, "failed": []}
     events = {e.event_id: e.entity for e in emulator.state.profiles.events("Phone", PHONE)}
@@ -189,7 +189,7 @@ def test_revoked_token_is_refreshed_once_on_an_authenticated_inlet(invoke, admin
         "STREAM_DATASET_ID": CALLERS,
         "STREAM_INLET_AUTHENTICATED": "true",
         "STREAM_RECORD_CLASS": "profile",
-        "STREAM_FLOW_ID": "",
+        "STREAM_FLOW_ID": "d8a6f005-0000-4000-8000-00000000ca11",  # the callers inlet's dataflow
     }
     profile = {
         "_id": "caller-1",

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
-from aep.streaming import encode
-from stream_ingest.records import Prepared, Rejected, Target, clean, prepare
+from aep.streaming import MAX_REQUEST_BYTES, encode
+from stream_ingest.records import Prepared, Rejected, Target, clean, deterministic_id, prepare
 from stream_ingest.settings import StreamSettings
 from tests.support.events import load_event
 
@@ -20,7 +22,9 @@ TARGET = Target(
     flow_id="flow-1",
     org_id="ORG@AdobeOrg",
 )
-SETTINGS = StreamSettings(inlet_id="inlet", dataset_id=TARGET.dataset_id, dlq_url="https://sqs/dlq")
+SETTINGS = StreamSettings(
+    inlet_id="inlet", dataset_id=TARGET.dataset_id, flow_id="flow-1", dlq_url="https://sqs/dlq"
+)
 
 
 def body_of(name: str) -> str:
@@ -134,6 +138,7 @@ def test_profile_records_need_no_id_or_timestamp_and_use_descriptor_identity():
     settings = StreamSettings(
         inlet_id="i",
         dataset_id=TARGET.dataset_id,
+        flow_id="flow-1",
         dlq_url="q",
         record_class="profile",
         identity_field="_acme.loyalty.email",
@@ -157,6 +162,7 @@ def test_identity_settings_go_together():
             {
                 "STREAM_INLET_ID": "i",
                 "STREAM_DATASET_ID": "d",
+                "STREAM_FLOW_ID": "f",
                 "STREAM_DLQ_URL": "q",
                 "STREAM_IDENTITY_FIELD": "_acme.email",
             }
@@ -169,3 +175,235 @@ def test_bare_records_are_encoded_exactly_as_the_full_message_would_be():
         assert isinstance(result, Prepared)
         assert result.encoded == encode(result.message)
         assert json.loads(result.encoded) == result.message
+
+
+# Pinned behaviour (exact reasons, boundaries, shapes): what users read in the DLQ and what AEP receives.
+
+
+def record_of(name: str = "sqs-bare-record.json") -> dict[str, Any]:
+    return dict(json.loads(body_of(name)))
+
+
+def test_a_bare_record_travels_in_the_configured_envelope():
+    result = run(body_of("sqs-bare-record.json"))
+
+    assert isinstance(result, Prepared)
+    schema = {"id": TARGET.schema_ref, "contentType": "application/vnd.adobe.xed-full+json;version=1"}
+    body = result.message["body"]
+    assert list(body) == ["xdmMeta", "xdmEntity"]
+    assert body["xdmMeta"] == {"schemaRef": schema}
+    assert result.group is None
+    assert result.message_id == "m1"
+
+
+def test_the_group_travels_with_the_prepared_message():
+    result = prepare(
+        "m1", body_of("sqs-bare-record.json"), group="g-1", settings=SETTINGS, target=TARGET, now=NOW
+    )
+
+    assert isinstance(result, Prepared)
+    assert result.group == "g-1"
+
+
+def test_the_deterministic_id_hashes_the_canonical_form():
+    record = {"b": 1, "a": "é", "c": [1, {"y": 2, "x": 3}]}
+    canonical = '{"a":"é","b":1,"c":[1,{"x":3,"y":2}]}'
+
+    assert deterministic_id(record, "ds") == hashlib.sha256(f"ds|{canonical}".encode()).hexdigest()
+
+
+def test_a_one_character_id_is_an_id():
+    record = record_of()
+    record["_id"] = "a"
+
+    result = run(json.dumps(record))
+
+    assert isinstance(result, Prepared)
+    assert result.message["body"]["xdmEntity"]["_id"] == "a"
+
+
+def test_a_message_with_an_empty_header_keeps_its_body_fields():
+    entity = record_of()
+    message = {"header": {}, "body": {"xdmEntity": entity, "extra": {"kept": 1}}}
+
+    result = run(json.dumps(message))
+
+    assert isinstance(result, Prepared)
+    assert result.message["body"]["extra"] == {"kept": 1}
+    assert result.message["header"]["flowId"] == TARGET.flow_id
+
+
+def test_a_header_without_a_body_is_refused():
+    message = json.loads(body_of("sqs-xdm-message.json"))
+    del message["body"]
+
+    result = run(json.dumps(message))
+
+    assert result == Rejected("m1", "a streaming message needs header and body.xdmEntity objects", "body")
+
+
+def test_a_message_for_another_dataset_is_refused_with_its_reason():
+    message = json.loads(body_of("sqs-xdm-message.json"))
+    message["header"]["datasetId"] = "another"
+
+    assert run(json.dumps(message)) == Rejected(
+        "m1", "header.datasetId is not the dataset of this inlet", "header.datasetId"
+    )
+
+
+def test_a_timestamp_exactly_at_the_allowed_skew_is_accepted_and_one_second_later_refused():
+    record = record_of()
+    record["timestamp"] = "2026-11-29T12:01:00Z"  # NOW + 60 s, the default skew
+    assert isinstance(run(json.dumps(record)), Prepared)
+
+    record["timestamp"] = "2026-11-29T12:01:01Z"
+    assert run(json.dumps(record)) == Rejected("m1", "timestamp: is in the future", "timestamp")
+
+
+def test_a_record_without_identity_is_refused_with_its_reason():
+    record = record_of()
+    del record["identityMap"]
+
+    assert run(json.dumps(record)) == Rejected(
+        "m1", "the record has no identity (identityMap)", "identityMap"
+    )
+
+
+def test_a_record_without_identity_names_the_identity_field_too():
+    settings = StreamSettings(
+        inlet_id="i",
+        dataset_id=TARGET.dataset_id,
+        flow_id="f",
+        dlq_url="q",
+        identity_field="_acme.email",
+        identity_namespace="Email",
+    )
+    record = record_of()
+    del record["identityMap"]
+
+    assert run(json.dumps(record), settings) == Rejected(
+        "m1", "the record has no identity (identityMap or _acme.email)", "identityMap"
+    )
+
+
+def test_an_invalid_identity_field_is_refused_with_its_reason():
+    settings = StreamSettings(
+        inlet_id="i",
+        dataset_id=TARGET.dataset_id,
+        flow_id="f",
+        dlq_url="q",
+        record_class="profile",
+        identity_field="_acme.loyalty.email",
+        identity_namespace="Email",
+    )
+    record = {"_acme": {"loyalty": {"email": "cy@@example.com"}}}
+
+    assert run(json.dumps(record), settings) == Rejected(
+        "m1", "_acme.loyalty.email: email address must have exactly one @", "_acme.loyalty.email"
+    )
+
+
+def test_an_invalid_identity_entry_is_refused_with_its_reason():
+    record = record_of()
+    record["identityMap"] = {"Email": [{"id": "jane@doe@example.com"}]}
+
+    assert run(json.dumps(record)) == Rejected(
+        "m1", "identityMap.Email.0.id: email address must have exactly one @", "identityMap.Email.0.id"
+    )
+
+
+def test_an_identity_list_of_the_wrong_type_under_a_personal_key_is_not_echoed():
+    record = record_of()
+    record["identityMap"] = {"jane@example.com": "x"}
+
+    result = run(json.dumps(record))
+
+    assert isinstance(result, Rejected)
+    assert result.field == "identityMap.(a key that is not a namespace code)"
+
+
+def test_lists_nest_their_items_one_level_deeper():
+    from stream_ingest.records import MAX_DEPTH
+
+    node: dict[str, Any] = {"v": 1}
+    for _ in range(MAX_DEPTH - 3):
+        node = {"n": node}
+    record = record_of()
+    record["_acme"] = [node]  # entity 1, list 2, then MAX_DEPTH - 2 objects
+
+    assert isinstance(run(json.dumps(record)), Prepared)
+    record["_acme"] = [{"n": node}]
+    assert isinstance(run(json.dumps(record)), Rejected)
+
+
+def test_clean_keeps_scalars():
+    assert clean(3) == 3
+    assert clean("x") == "x"
+
+
+def test_the_size_limit_is_exact():
+    record = record_of()
+    record["_acme"]["call"]["intent"] = ""
+    record["_acme"]["call"]["note"] = "x"
+    first = run(json.dumps(record))
+    assert isinstance(first, Prepared)
+    room = MAX_REQUEST_BYTES - len(b'{"messages":[]}') - len(first.encoded)
+    record["_acme"]["call"]["note"] = "x" * (1 + room)  # exactly 1,000,000 bytes as one request
+
+    fits = run(json.dumps(record))
+
+    assert isinstance(fits, Prepared)
+    assert len(fits.encoded) + len(b'{"messages":[]}') == MAX_REQUEST_BYTES
+    record["_acme"]["call"]["note"] = "x" * (2 + room)
+    size = len(fits.encoded) + 1
+    assert run(json.dumps(record)) == Rejected(
+        "m1", f"message is {size} bytes; AEP accepts at most 1 MB per request", None, 413
+    )
+
+
+# Types AEP's XDM validation would refuse after accepting the request (the record would then reach neither
+# AEP's dataset nor our DLQ): refused here instead, not coerced.
+RFC3339 = "timestamp: must be an RFC 3339 date-time string with a timezone, such as 2026-11-29T09:30:00Z"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        1764400000,
+        1764400000.5,
+        "1764400000",
+        "2026-11-29",
+        "2026-11-29T09:30:00",
+        True,
+        " 2026-11-29T09:30:00Z",
+    ],
+)
+def test_a_timestamp_must_be_an_rfc3339_string_with_a_timezone(value):
+    record = record_of()
+    record["timestamp"] = value
+
+    assert run(json.dumps(record)) == Rejected("m1", RFC3339, "timestamp")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["2026-11-29T09:30:00Z", "2026-11-29T09:30:00.123Z", "2026-11-29T10:30:00+01:00", "2026-11-29t09:30:00z"],
+)
+def test_rfc3339_timestamps_are_accepted_as_written(value):
+    record = record_of()
+    record["timestamp"] = value
+
+    result = run(json.dumps(record))
+
+    assert isinstance(result, Prepared)
+    assert result.message["body"]["xdmEntity"]["timestamp"] == value
+
+
+@pytest.mark.parametrize("value", ["yes", 1, "true"])
+def test_primary_must_be_a_boolean(value):
+    record = record_of()
+    record["identityMap"]["Phone"][0]["primary"] = value
+
+    assert run(json.dumps(record)) == Rejected(
+        "m1", "identityMap.Phone.0.primary: Input should be a valid boolean", "identityMap.Phone.0.primary"
+    )

@@ -5,27 +5,42 @@ Accepted bodies: a complete streaming message (``header`` + ``body.xdmEntity``),
 null and empty values are removed (AEP refuses them), an ExperienceEvent needs a string ``_id`` (a
 deterministic one is derived from the content when missing, so a redelivered record is the same event) and
 an RFC 3339 ``timestamp`` not in the future, every record needs an identity, identity values are
-normalised, and a message over AEP's 1 MB request limit is refused.
+normalised (namespaces on the allow-list), and a message over AEP's 1 MB request limit is refused.
+
+A record's fate is its own: whatever one body holds (NaN, a lone surrogate, nesting a thousand deep, a
+header field of the wrong type), :func:`prepare` returns its rejection with a reason and never raises.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import re
+import traceback
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
-from pydantic_core import ErrorDetails
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, ValidationError
+from pydantic_core import ErrorDetails, PydanticCustomError
 
-from aep.normalize import IdentityError, normalize_identity
+from aep.normalize import IdentityError, check_namespace, namespace_label, normalize_identity
 from aep.streaming import MAX_REQUEST_BYTES, encode
+from stream_ingest import strict_json
+from stream_ingest.envelope import CONTENT_TYPE, check_types, schema_ref
 from stream_ingest.settings import StreamSettings
 
-CONTENT_TYPE = "application/vnd.adobe.xed-full+json;version=1"
+logger = logging.getLogger(__name__)
+
 _ENVELOPE_OVERHEAD = len(b'{"messages":[]}')
+#: Levels of objects and arrays in an xdmEntity, the entity itself being the first. XDM records are a
+#: handful deep; the limit keeps every later step (validation, encoding) far from Python's recursion limit.
+MAX_DEPTH = 100
+TOO_DEEP = "message is nested too deeply"
+SURROGATE = "message has a lone surrogate escape (\\ud800-\\udfff), which is not valid Unicode"
+UNEXPECTED = "the message could not be prepared (an unexpected error; see the function's logs)"
 
 
 @dataclass(frozen=True)
@@ -35,15 +50,18 @@ class Target:
     inlet_id: str
     dataset_id: str
     schema_ref: str
-    flow_id: str | None
+    flow_id: str
     org_id: str
 
     def envelope(self, entity: dict[str, Any]) -> dict[str, Any]:
         """The streaming message around a bare record."""
         schema = {"id": self.schema_ref, "contentType": CONTENT_TYPE}
-        header: dict[str, Any] = {"schemaRef": schema, "imsOrgId": self.org_id, "datasetId": self.dataset_id}
-        if self.flow_id:
-            header["flowId"] = self.flow_id
+        header: dict[str, Any] = {
+            "schemaRef": schema,
+            "imsOrgId": self.org_id,
+            "datasetId": self.dataset_id,
+            "flowId": self.flow_id,
+        }
         return {"header": header, "body": {"xdmMeta": {"schemaRef": schema}, "xdmEntity": entity}}
 
     @cached_property
@@ -74,10 +92,32 @@ class Rejected:
     status: int | None = None
 
 
+class _Refusal(Exception):
+    """This record's rejection, raised from deep inside its preparation."""
+
+    def __init__(self, field: str | None, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+
+
+#: RFC 3339 section 5.6 date-time, as XDM's ``timestamp`` requires (pydantic alone would also take a
+#: number or a string of digits as Unix time, and a date without time; AEP would refuse them later).
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339(value: Any) -> Any:
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise PydanticCustomError(
+            "rfc3339", "must be an RFC 3339 date-time string with a timezone, such as 2026-11-29T09:30:00Z"
+        )
+    return value
+
+
 class _Identity(BaseModel):
     model_config = ConfigDict(extra="allow")
     id: str = Field(min_length=1)
-    primary: bool | None = None
+    primary: StrictBool | None = None
 
 
 class _Record(BaseModel):
@@ -87,24 +127,35 @@ class _Record(BaseModel):
 
 class _Event(_Record):
     id: str | None = Field(default=None, alias="_id", min_length=1)
-    timestamp: AwareDatetime
+    timestamp: Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
 
 
 def _empty(value: Any) -> bool:
     return value is None or (not value and isinstance(value, (str, list, dict)))
 
 
-def clean(value: Any) -> Any:
-    """Drop null and empty values, recursively (AEP refuses them; omitting the field is the rule)."""
+def _too_deep() -> _Refusal:
+    return _Refusal("body.xdmEntity", f"xdmEntity is nested more than {MAX_DEPTH} levels deep")
+
+
+def clean(value: Any, depth: int = 1) -> Any:
+    """Drop null and empty values, recursively (AEP refuses them; omitting the field is the rule).
+
+    ``depth`` is the level of ``value``; an object or array deeper than MAX_DEPTH is refused.
+    """
     if isinstance(value, dict):
+        if depth > MAX_DEPTH:
+            raise _too_deep()
         out = {}
         for key, item in value.items():
-            kept = clean(item) if isinstance(item, (dict, list)) else item
+            kept = clean(item, depth + 1) if isinstance(item, (dict, list)) else item
             if not _empty(kept):
                 out[key] = kept
         return out
     if isinstance(value, list):
-        items = [clean(item) if isinstance(item, (dict, list)) else item for item in value]
+        if depth > MAX_DEPTH:
+            raise _too_deep()
+        items = [clean(item, depth + 1) if isinstance(item, (dict, list)) else item for item in value]
         return [item for item in items if not _empty(item)]
     return value
 
@@ -116,14 +167,18 @@ def deterministic_id(record: dict[str, Any], dataset_id: str) -> str:
 
 
 def _unwrap(body: str) -> Any:
-    data = json.loads(body)
+    data = strict_json.loads(body)
     if isinstance(data, dict) and data.get("Type") == "Notification" and isinstance(data.get("Message"), str):
-        return json.loads(data["Message"])  # an SNS notification delivered to SQS without raw delivery
+        # an SNS notification delivered to SQS without raw delivery
+        return strict_json.loads(data["Message"])
     return data
 
 
 def _field_of(error: ErrorDetails) -> str:
-    return ".".join(str(part) for part in error["loc"])
+    parts = [str(part) for part in error["loc"]]
+    if len(parts) > 1 and parts[0] == "identityMap":
+        parts[1] = namespace_label(parts[1])  # a key may be anything, an e-mail address too
+    return ".".join(parts)
 
 
 def prepare(
@@ -135,9 +190,48 @@ def prepare(
     target: Target,
     now: datetime | None = None,
 ) -> Prepared | Rejected:
-    """Parse, validate and normalise one SQS message body into a streaming message."""
+    """Parse, validate and normalise one SQS message body into a streaming message, or its rejection.
+
+    Never raises: whatever goes wrong with one body is that body's rejection (an unexpected error too,
+    logged by type and place, never with the record's content).
+    """
+    try:
+        return _prepare(
+            message_id, body, group, settings=settings, target=target, now=now or datetime.now(UTC)
+        )
+    except _Refusal as exc:
+        return Rejected(message_id, exc.reason, exc.field)
+    except RecursionError:
+        return Rejected(message_id, TOO_DEEP)
+    except UnicodeEncodeError:
+        return Rejected(message_id, SURROGATE)
+    except Exception as exc:  # the per-record guard: one body must never fail the batch
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        # Type and place only, no traceback: an exception's text may quote the record (an identity value).
+        logger.error(
+            "unexpected error while preparing a message",
+            extra={
+                "message_id": message_id,
+                "error_type": type(exc).__name__,
+                "where": f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}",
+            },
+        )
+        return Rejected(message_id, UNEXPECTED)
+
+
+def _prepare(
+    message_id: str,
+    body: str,
+    group: str | None,
+    *,
+    settings: StreamSettings,
+    target: Target,
+    now: datetime,
+) -> Prepared | Rejected:
     try:
         data = _unwrap(body)
+    except strict_json.StrictJsonError as exc:
+        return Rejected(message_id, str(exc))
     except ValueError:
         return Rejected(message_id, "message body is not JSON")
     if not isinstance(data, dict):
@@ -150,6 +244,9 @@ def prepare(
             or not isinstance(payload.get("xdmEntity"), dict)
         ):
             return Rejected(message_id, "a streaming message needs header and body.xdmEntity objects", "body")
+        problem = check_types(header, payload)
+        if problem is not None:
+            return Rejected(message_id, problem[1], problem[0])
         if header.get("datasetId", target.dataset_id) != target.dataset_id:
             return Rejected(
                 message_id, "header.datasetId is not the dataset of this inlet", "header.datasetId"
@@ -158,7 +255,7 @@ def prepare(
     else:
         header, payload, entity = {}, {}, data
     entity = clean(entity)
-    problem = _validate(entity, settings, now or datetime.now(UTC))
+    problem = _validate(entity, settings, now)
     if problem is None:
         problem = _normalise_identities(entity, settings)
     if problem is not None:
@@ -168,21 +265,16 @@ def prepare(
         entity["_id"] = deterministic_id(entity, target.dataset_id)
     if not header and not payload:
         return _sized(message_id, target.envelope(entity), group, target.encode_bare(entity))
-    schema = {
-        "id": str((header.get("schemaRef") or {}).get("id") or target.schema_ref),
-        "contentType": CONTENT_TYPE,
-    }
-    if isinstance(header.get("schemaRef"), dict) and header["schemaRef"].get("contentType"):
-        schema["contentType"] = str(header["schemaRef"]["contentType"])
+    schema = schema_ref(header, payload, target.schema_ref, target.dataset_id)
+    if isinstance(schema, tuple):
+        return Rejected(message_id, schema[1], schema[0])
     message_header = {
         **header,
         "schemaRef": schema,
         "imsOrgId": header.get("imsOrgId") or target.org_id,
         "datasetId": target.dataset_id,
+        "flowId": header.get("flowId") or target.flow_id,
     }
-    flow = header.get("flowId") or target.flow_id
-    if flow:
-        message_header["flowId"] = flow
     message = {
         "header": message_header,
         "body": {**payload, "xdmMeta": {"schemaRef": schema}, "xdmEntity": entity},
@@ -212,9 +304,7 @@ def _validate(entity: dict[str, Any], settings: StreamSettings, now: datetime) -
         seconds=settings.max_clock_skew_seconds
     ):
         return "timestamp", "timestamp: is in the future"
-    has_map = (
-        bool(parsed.identity_map) and any(parsed.identity_map.values()) if parsed.identity_map else False
-    )
+    has_map = bool(parsed.identity_map)  # cleaned: no empty namespace list is left
     has_field = bool(settings.identity_field and _get(entity, settings.identity_field))
     if not has_map and not has_field:
         where = f"identityMap or {settings.identity_field}" if settings.identity_field else "identityMap"
@@ -233,7 +323,14 @@ def _get(record: dict[str, Any], path: str) -> Any:
 
 def _normalise_identities(entity: dict[str, Any], settings: StreamSettings) -> tuple[str, str] | None:
     region = settings.default_phone_region
+    allowed = settings.namespaces
     for namespace, entries in (entity.get("identityMap") or {}).items():
+        try:
+            check_namespace(namespace, allowed)
+        except IdentityError as exc:
+            label = namespace_label(namespace)
+            field = f"identityMap.{label}" if label == namespace else "identityMap"
+            return field, f"{field}: {exc}"
         for index, entry in enumerate(entries):
             try:
                 entry["id"] = normalize_identity(namespace, entry["id"], region)

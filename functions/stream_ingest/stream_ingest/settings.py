@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from functools import cached_property
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from aep.config import parse_env
+from aep.normalize import DEFAULT_NAMESPACES, allowed_namespaces, is_namespace_code
 
 ENVIRONMENT = {
     "STREAM_INLET_ID": "inlet_id",
@@ -18,6 +20,7 @@ ENVIRONMENT = {
     "STREAM_RECORD_CLASS": "record_class",
     "STREAM_IDENTITY_FIELD": "identity_field",
     "STREAM_IDENTITY_NAMESPACE": "identity_namespace",
+    "STREAM_ALLOWED_NAMESPACES": "allowed_namespaces",
     "STREAM_DEFAULT_PHONE_REGION": "default_phone_region",
     "STREAM_DLQ_URL": "dlq_url",
     "STREAM_DLQ_OVERFLOW_BUCKET": "dlq_overflow_bucket",
@@ -29,18 +32,24 @@ ENVIRONMENT = {
 
 
 class StreamSettings(BaseModel):
-    """Where records go (inlet, dataset, schema, flow), how identities are read, where rejects go."""
+    """Where records go (inlet, dataset, schema, flow), how identities are read, where rejects go.
+
+    ``flow_id`` is required: AEP's streaming message header requires ``flowId`` (the dataflow's id).
+    ``allowed_namespaces`` (comma-separated codes) lists the identityMap namespaces a record may use; unset,
+    it is :data:`aep.normalize.DEFAULT_NAMESPACES` plus ``identity_namespace``.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     inlet_id: str = Field(min_length=1)
     dataset_id: str = Field(min_length=1)
     schema_ref: str | None = None
-    flow_id: str | None = None
+    flow_id: str = Field(min_length=1)
     inlet_authenticated: bool = False
     record_class: Literal["experienceevent", "profile"] = "experienceevent"
     identity_field: str | None = None
-    identity_namespace: str | None = None
+    identity_namespace: str | None = Field(default=None, validate_default=True)
+    allowed_namespaces: tuple[str, ...] | None = None
     default_phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
     dlq_url: str = Field(min_length=1)
     dlq_overflow_bucket: str | None = None  # dead letters too large for SQS: body here, pointer in the DLQ
@@ -49,11 +58,41 @@ class StreamSettings(BaseModel):
     deadline_safety_seconds: float = Field(default=3.0, ge=0)
     max_clock_skew_seconds: float = Field(default=60.0, ge=0)
 
-    @model_validator(mode="after")
-    def _identity_pair(self) -> StreamSettings:
-        if bool(self.identity_field) != bool(self.identity_namespace):
-            raise ValueError("STREAM_IDENTITY_FIELD and STREAM_IDENTITY_NAMESPACE go together")
-        return self
+    @field_validator("identity_namespace")
+    @classmethod
+    def _identity_pair(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if bool(info.data.get("identity_field")) != bool(value):
+            raise ValueError("and STREAM_IDENTITY_FIELD go together (set both or neither)")
+        return value
+
+    @field_validator("allowed_namespaces", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(code.strip() for code in value.split(",") if code.strip())
+        return value
+
+    @field_validator("allowed_namespaces")
+    @classmethod
+    def _codes(cls, value: tuple[str, ...] | None, info: ValidationInfo) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("must name at least one namespace")
+        if not all(is_namespace_code(code) for code in value):
+            raise ValueError("must be namespace codes separated by commas")
+        identity = info.data.get("identity_namespace")
+        if identity and identity.strip().lower() not in allowed_namespaces(value):
+            raise ValueError(f"must include STREAM_IDENTITY_NAMESPACE ({identity})")
+        return value
+
+    @cached_property
+    def namespaces(self) -> frozenset[str]:
+        """The identityMap namespaces records may use (lowercased codes, for aep.normalize)."""
+        if self.allowed_namespaces is not None:
+            return allowed_namespaces(self.allowed_namespaces)
+        extra = (self.identity_namespace,) if self.identity_namespace else ()
+        return allowed_namespaces((*DEFAULT_NAMESPACES, *extra))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> StreamSettings:

@@ -50,7 +50,7 @@ _ENVELOPE = len(_PREFIX) + len(_SUFFIX)
 
 def encode(message: Mapping[str, Any]) -> bytes:
     """Compact UTF-8 JSON, as it will travel."""
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
 def pack(
