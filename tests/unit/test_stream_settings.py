@@ -124,6 +124,7 @@ def test_every_variable_is_read_into_its_field():
             "STREAM_MAX_MESSAGES_PER_REQUEST": "50",
             "STREAM_DEADLINE_SAFETY_SECONDS": "1.5",
             "STREAM_MAX_CLOCK_SKEW_SECONDS": "5",
+            "STREAM_DLQ_OVERFLOW_BUCKET": "overflow-bucket",
         }
     )
 
@@ -139,6 +140,7 @@ def test_every_variable_is_read_into_its_field():
         "allowed_namespaces": ("Email", "ECID"),
         "default_phone_region": "GB",
         "dlq_url": "https://sqs/dlq",
+        "dlq_overflow_bucket": "overflow-bucket",
         "concurrency": 3,
         "max_messages_per_request": 50,
         "deadline_safety_seconds": 1.5,
@@ -159,6 +161,7 @@ def test_defaults():
         "allowed_namespaces": None,
         "default_phone_region": "US",
         "dlq_url": "https://sqs/dlq",
+        "dlq_overflow_bucket": None,
         "concurrency": 8,
         "max_messages_per_request": 2000,
         "deadline_safety_seconds": 3.0,
