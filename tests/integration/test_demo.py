@@ -19,7 +19,8 @@ STORY = [
     "   (415) 555-0100 (default region US): 5 records in, 0 to retry",
     "   020 7183 8750 (default region GB): 4 records in, 0 to retry",
     "   01 42 68 53 00 (default region FR): 4 records in, 0 to retry",
-    "   dead-lettered, original body kept, reason: identityMap.Phone.0.id: phone number has characters other than digits, spaces and + ( ) - . /",
+    "   dead-lettered, original body kept, reason: identityMap.Phone.0.id: "
+    "phone number has characters other than digits, spaces and + ( ) - . /",
     "   AEP accepted 12 call events",
     "3. A caller rings again: the IVR looks up the unified profile by phone number",
     "demo OK",
