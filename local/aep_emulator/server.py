@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 from aep_emulator import batch_api, gateway, profile_api, streaming_api
 from aep_emulator.config import SandboxConfig, load_config
 from aep_emulator.state import State
-from aep_emulator.web import Request, Response, Router, json_response, make_server
+from aep_emulator.web import TIMEOUT_SECONDS, Request, Response, Router, json_response, make_server
 
 MAX_URL = 2000
 
@@ -20,7 +20,13 @@ MAX_URL = 2000
 class Emulator:
     """Serves IMS (/ims), Platform (/data) and Streaming (/collection) on one loopback port."""
 
-    def __init__(self, config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        config: SandboxConfig | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        timeout_seconds: float = TIMEOUT_SECONDS,
+    ) -> None:
         self.state = State(config or load_config())
         if self.state.config.faults:
             self.state.faults.configure(self.state.config.faults)
@@ -39,7 +45,7 @@ class Emulator:
         self._admin.add("GET", r"/_admin/faults", lambda r: json_response(200, self.state.faults.describe()))
         self._admin.add("POST", r"/_admin/revoke", self._revoke)
         self._admin.add("GET", r"/_admin/streamed", self._streamed)
-        self._server = make_server(host, port, self.dispatch)
+        self._server = make_server(host, port, self.dispatch, timeout_seconds)
         self._thread: threading.Thread | None = None
 
     @property
@@ -63,6 +69,7 @@ class Emulator:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        self.state.files.close()
 
     # -- dispatch -------------------------------------------------------------------------------------
     def dispatch(self, request: Request) -> Response:
@@ -83,7 +90,7 @@ class Emulator:
                 "route": route,
                 "status": 0 if response.drop else response.status,
                 "ms": round((time.perf_counter() - started) * 1000, 3),
-                "bytes": len(request.body),
+                "bytes": request.size,
                 "time": time.time(),
             }
         )
@@ -214,9 +221,11 @@ class Emulator:
 
 
 @contextmanager
-def running(config: SandboxConfig | None = None, port: int = 0) -> Iterator[Emulator]:
+def running(
+    config: SandboxConfig | None = None, port: int = 0, timeout_seconds: float = TIMEOUT_SECONDS
+) -> Iterator[Emulator]:
     """An emulator on a free loopback port for the duration of the block."""
-    emulator = Emulator(config, port=port).start()
+    emulator = Emulator(config, port=port, timeout_seconds=timeout_seconds).start()
     try:
         yield emulator
     finally:
