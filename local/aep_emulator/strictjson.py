@@ -27,7 +27,7 @@ class Invalid:
 
 
 def _constant(name: str) -> Invalid:
-    return Invalid(f"{name} is not valid JSON")
+    return Invalid(f"{name} is not allowed")
 
 
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any] | Invalid:

@@ -77,7 +77,7 @@ class AepClient:
         )
         self.batches = BatchApi(self.transport, settings.platform_url)
         self.catalog = CatalogApi(self.transport, settings.platform_url)
-        self.streaming = StreamingApi(self.transport, settings.streaming_url)
+        self.streaming = StreamingApi(self.transport, settings.streaming_url, settings.sandbox_name)
         self.profiles = ProfileApi(self.transport, settings.platform_url)
         self.identities = IdentityApi(self.transport, settings.platform_url)
 

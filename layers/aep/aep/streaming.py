@@ -175,9 +175,11 @@ class StreamSender:
 
 
 class StreamingApi:
-    def __init__(self, transport: Transport, streaming_url: str) -> None:
+    def __init__(self, transport: Transport, streaming_url: str, sandbox_name: str = "prod") -> None:
         self._t = transport
         self._base = streaming_url.rstrip("/") + "/collection"
+        # The spec requires x-sandbox-name on every streaming call, authenticated inlet or not.
+        self._sandbox = sandbox_name
 
     def sender(
         self,
@@ -239,7 +241,7 @@ class StreamingApi:
         deadline: Deadline | None,
     ) -> list[MessageResult]:
         # Past the deadline the transport raises a retryable AepTimeoutError: every message fails, retryable.
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", "x-sandbox-name": self._sandbox}
         if flow_id:
             headers["x-adobe-flow-id"] = flow_id
         try:
@@ -299,7 +301,7 @@ class StreamingApi:
         sync_validation: bool = False,
     ) -> StreamSingleResponse:
         """``POST /collection/{inlet}``. Raises the typed AepError when AEP refuses the message."""
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", "x-sandbox-name": self._sandbox}
         if flow_id:
             headers["x-adobe-flow-id"] = flow_id
         data = encode(message)
