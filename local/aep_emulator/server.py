@@ -77,23 +77,28 @@ class Emulator:
             found = self._admin.find(request.method, request.path)
             return found[0](request) if found else json_response(404, {"message": "unknown admin path"})
         started = time.perf_counter()
-        route = "?"
-        response = self.state.faults.apply(request)
-        if response is None:
+        decision = self.state.faults.apply(request)
+        served: int | None = None
+        if decision.response is None:
             response, route = self._serve(request)
+            if decision.drop_after:  # processed, effects kept; the answer is lost on the way
+                served, response = response.status, Response(0, drop=True)
         else:
-            route = "fault"
-        self.state.record(
-            {
-                "method": request.method,
-                "path": request.path,
-                "route": route,
-                "status": 0 if response.drop else response.status,
-                "ms": round((time.perf_counter() - started) * 1000, 3),
-                "bytes": request.size,
-                "time": time.time(),
-            }
-        )
+            response, route = decision.response, "fault"
+        entry: dict[str, Any] = {
+            "method": request.method,
+            "path": request.path,
+            "route": route,
+            "status": 0 if response.drop else response.status,
+            "ms": round((time.perf_counter() - started) * 1000, 3),
+            "bytes": request.size,
+            "time": time.time(),
+        }
+        if decision.kind:
+            entry["fault"] = decision.kind
+        if served is not None:
+            entry["served"] = served
+        self.state.record(entry)
         return response
 
     def _serve(self, request: Request) -> tuple[Response, str]:
@@ -195,7 +200,7 @@ class Emulator:
     def _set_faults(self, request: Request) -> Response:
         try:
             self.state.faults.configure(request.json())
-        except (TypeError, ValueError) as exc:
+        except ValueError as exc:
             return json_response(400, {"message": f"bad fault spec: {exc}"})
         return json_response(200, {"rules": self.state.faults.describe()})
 
