@@ -20,6 +20,7 @@ What this module guarantees, and ``tests/contract/test_emulator_http.py`` proves
 
 from __future__ import annotations
 
+import io
 import re
 import socket
 import tempfile
@@ -234,7 +235,9 @@ class Reader:
         chunked, length = framing(head)
         if length > limit:
             raise HttpError(413, f"the body is over {limit} bytes")
-        if (chunked or length) and head.expects_continue():
+        if not chunked and not length:
+            return io.BytesIO(), 0
+        if head.expects_continue():
             on_continue()
         spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - caller closes
         try:
