@@ -284,6 +284,100 @@ def test_a_malformed_request_gets_an_answer_and_a_close(emu, raw, status, title,
         refused_and_closed(wire, status, title, detail)
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GET /_admin/faults HTTP/1.1\nHost: h\n\n",  # bare LF line ends (RFC 9112 2.2 allows them)
+        b"GET http://h/_admin/faults HTTP/1.1\r\nHost: h\r\n\r\n",  # absolute form
+        b"\r\n" * 9 + b"GET /_admin/faults HTTP/1.1\r\nHost: h\r\n\r\n",
+        b"GET /_admin/faults HTTP/1.1\r\nHost: h\r\nX-Empty:\r\nX-Tab:\tv\t\r\n\r\n",
+        b"GET /_admin/faults HTTP/1.1\r\nHost: h\r\n"
+        + b"".join(b"X-H%d: v\r\n" % n for n in range(99))
+        + b"\r\n",
+    ],
+)
+def test_well_formed_variants_are_served(emu, raw):
+    with Wire(emu.url) as wire:
+        wire.send(raw)
+        answer = wire.answer()
+
+    assert (answer.status, answer.json()) == (200, [])
+
+
+def test_ten_empty_lines_before_a_request_are_too_many(emu):
+    with Wire(emu.url) as wire:
+        wire.send(b"\r\n" * 10 + b"GET /_admin/faults HTTP/1.1\r\nHost: h\r\n\r\n")
+        refused_and_closed(wire, 400, "Bad Request", "malformed request line")
+
+
+def test_a_header_line_over_the_limit_is_431(emu):
+    with Wire(emu.url) as wire:
+        wire.send(f"GET /ims HTTP/1.1\r\nHost: h\r\nX-Big: {'v' * 17_000}\r\n\r\n".encode())
+        refused_and_closed(wire, 431, "Request Header Fields Too Large", "a header line is over 16384 bytes")
+
+
+def test_a_request_cut_inside_its_header_is_400(emu):
+    with Wire(emu.url) as wire:
+        wire.send(b"GET /ims HTTP/1.1\r\nHost: h\r\nX-Half: y")
+        wire.sock.shutdown(1)
+        refused_and_closed(wire, 400, "Bad Request", "the request ended inside its header")
+
+
+def test_a_body_shorter_than_its_content_length_is_400(emu):
+    with Wire(emu.url) as wire:
+        wire.send(request("POST", "/ims/token/v3", wire.host, {"Content-Length": "10"}) + b"abc")
+        wire.sock.shutdown(1)
+        refused_and_closed(wire, 400, "Bad Request", "the body ended early")
+
+
+def test_a_chunk_size_line_over_the_limit_is_400(emu):
+    headers = {"Transfer-Encoding": "chunked"}
+    with Wire(emu.url) as wire:
+        wire.send(request("POST", "/ims/token/v3", wire.host, headers) + b"1" + b"0" * 17_000 + b"\r\n")
+        refused_and_closed(wire, 400, "Bad Request", "malformed chunked body: a line is too long")
+
+
+def test_more_than_a_hundred_trailer_lines_is_431(emu):
+    trailer = "\r\n".join(f"X-T{n}: v" for n in range(101))
+    headers = {"Transfer-Encoding": "chunked"}
+    with Wire(emu.url) as wire:
+        wire.send(request("POST", "/ims/token/v3", wire.host, headers) + chunked(b"x=1", trailer=trailer))
+        refused_and_closed(wire, 431, "Request Header Fields Too Large", "more than 100 trailer lines")
+
+
+def test_http_1_0_keep_alive_is_honoured(emu):
+    with Wire(emu.url) as wire:
+        wire.send(b"GET /_admin/faults HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        first = wire.answer()
+        wire.send(b"GET /_admin/faults HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")
+        second = wire.answer()
+
+    assert (first.status, second.status) == (200, 200)
+    assert "connection" not in first.headers
+
+
+def test_head_gets_the_headers_without_the_body(emu):
+    with Wire(emu.url) as wire:
+        wire.send(request("HEAD", "/_admin/faults", wire.host))
+        head = wire.answer(head_only=True)
+        wire.send(request("GET", "/_admin/faults", wire.host))
+        get = wire.answer()
+
+    assert (head.status, head.body) == (405, b"")
+    assert head.headers["content-length"] == str(
+        len(json.dumps({"title": "Method not allowed", "status": 405}))
+    )
+    assert (get.status, get.body) == (200, b"[]")
+
+
+def test_expect_without_a_body_gets_no_interim_answer(emu):
+    with Wire(emu.url) as wire:
+        wire.send(request("GET", "/_admin/faults", wire.host, {"Expect": "100-continue"}))
+        answer = wire.answer()
+
+    assert (answer.status, answer.body) == (200, b"[]")
+
+
 def test_too_many_header_lines_is_431(emu):
     headers = "".join(f"X-H{n}: v\r\n" for n in range(101))
 

@@ -55,8 +55,11 @@ class Wire:
         line, self._buffer = self._buffer.split(b"\r\n", 1)
         return line
 
-    def answer(self) -> Answer:
-        """The next complete response on this connection (a ConnectionError if the server closed first)."""
+    def answer(self, head_only: bool = False) -> Answer:
+        """The next complete response on this connection (a ConnectionError if the server closed first).
+
+        ``head_only`` for the answer to a HEAD request: its Content-Length announces a body never sent.
+        """
         if not self._buffer and not self._fill():
             raise ConnectionError("connection closed without an answer")
         version, status, reason = self._line().decode("latin-1").split(" ", 2)
@@ -65,7 +68,7 @@ class Wire:
         while line := self._line():
             name, _, value = line.decode("latin-1").partition(":")
             headers[name.strip().lower()] = value.strip()
-        length = int(headers.get("content-length", "0"))
+        length = 0 if head_only else int(headers.get("content-length", "0"))
         while len(self._buffer) < length:
             if not self._fill():
                 raise ConnectionError("connection closed mid-body")
