@@ -45,7 +45,7 @@ class Emulator:
         self._admin.add("GET", r"/_admin/faults", lambda r: json_response(200, self.state.faults.describe()))
         self._admin.add("POST", r"/_admin/revoke", self._revoke)
         self._admin.add("GET", r"/_admin/streamed", self._streamed)
-        self._server = make_server(host, port, self.dispatch, timeout_seconds)
+        self._server = make_server(host, port, self.dispatch, timeout_seconds, self._refused)
         self._thread: threading.Thread | None = None
 
     @property
@@ -100,6 +100,11 @@ class Emulator:
             entry["served"] = served
         self.state.record(entry)
         return response
+
+    def _refused(self, method: str, path: str, status: int, detail: str) -> None:
+        """A request refused by the HTTP layer (framing, timeout) is logged like any other."""
+        entry = {"method": method, "path": path, "route": "http", "status": status, "detail": detail}
+        self.state.record({**entry, "ms": 0.0, "bytes": 0, "time": time.time()})
 
     def _serve(self, request: Request) -> tuple[Response, str]:
         if len(request.raw_path) > MAX_URL:

@@ -109,6 +109,7 @@ class _Handler(socketserver.BaseRequestHandler):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         reader = Reader(sock, self.server.timeout_seconds)
         while True:
+            head: Head | None = None
             try:
                 head = reader.head()
                 if head is None:
@@ -116,10 +117,10 @@ class _Handler(socketserver.BaseRequestHandler):
                 stream, size = reader.body(head, MAX_BODY, lambda: sock.sendall(CONTINUE))
             except RequestTimeout as exc:
                 if exc.started:
-                    _refuse(sock, 408, "the request was not received in time")
+                    self._refuse(sock, head, 408, "the request was not received in time")
                 return
             except HttpError as exc:
-                _refuse(sock, exc.status, exc.detail)
+                self._refuse(sock, head, exc.status, exc.detail)
                 return
             try:
                 response = self._dispatch(head, stream, size)
@@ -137,6 +138,12 @@ class _Handler(socketserver.BaseRequestHandler):
             if not keep:
                 _linger_close(sock)
                 return
+
+    def _refuse(self, sock: socket.socket, head: Head | None, status: int, detail: str) -> None:
+        if self.server.on_refusal is not None:  # logged before the answer leaves: the client may look next
+            path = head.target.partition("?")[0] if head else "?"
+            self.server.on_refusal(head.method if head else "?", path, status, detail)
+        _refuse(sock, status, detail)
 
     def _dispatch(self, head: Head, stream: IO[bytes], size: int) -> Response:
         target = head.target
@@ -205,14 +212,27 @@ class _Server(socketserver.ThreadingTCPServer):
     request_queue_size = 256
 
     def __init__(
-        self, address: tuple[str, int], dispatch: Callable[[Request], Response], timeout_seconds: float
+        self,
+        address: tuple[str, int],
+        dispatch: Callable[[Request], Response],
+        timeout_seconds: float,
+        on_refusal: Refusal | None,
     ) -> None:
         self.dispatch = dispatch
         self.timeout_seconds = timeout_seconds
+        self.on_refusal = on_refusal
         super().__init__(address, _Handler)
 
 
+#: Told of each request refused at the HTTP level: (method, path, status, detail); "?" when unknown.
+Refusal = Callable[[str, str, int, str], None]
+
+
 def make_server(
-    host: str, port: int, dispatch: Callable[[Request], Response], timeout_seconds: float = TIMEOUT_SECONDS
+    host: str,
+    port: int,
+    dispatch: Callable[[Request], Response],
+    timeout_seconds: float = TIMEOUT_SECONDS,
+    on_refusal: Refusal | None = None,
 ) -> _Server:
-    return _Server((host, port), dispatch, timeout_seconds)
+    return _Server((host, port), dispatch, timeout_seconds, on_refusal)

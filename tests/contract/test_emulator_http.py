@@ -190,6 +190,18 @@ def test_content_length_and_transfer_encoding_together_is_400_and_closes(emu, au
         )
 
     assert input_files(emu, auth, batch) == []
+    [logged] = [
+        e
+        for e in requests.get(f"{emu.url}/_admin/requests", timeout=5).json()
+        if e["route"] == "http" and batch in e["path"]
+    ]
+    assert {k: logged[k] for k in ("method", "path", "route", "status", "detail")} == {
+        "method": "PUT",
+        "path": file_target(batch),
+        "route": "http",
+        "status": 400,
+        "detail": "Content-Length and Transfer-Encoding must not be sent together",
+    }
 
 
 @pytest.mark.parametrize("coding", ["gzip", "gzip, chunked", "chunked, gzip", "chunked, chunked", "identity"])
@@ -376,6 +388,21 @@ def test_expect_without_a_body_gets_no_interim_answer(emu):
         answer = wire.answer()
 
     assert (answer.status, answer.body) == (200, b"[]")
+
+
+def test_a_refused_request_line_is_logged_with_unknown_method_and_path(emu):
+    with Wire(emu.url) as wire:
+        wire.send(b"BROKEN-LINE-FOR-THE-LOG\r\n\r\n")
+        refused_and_closed(wire, 400, "Bad Request", "malformed request line")
+
+    log = requests.get(f"{emu.url}/_admin/requests", timeout=5).json()
+    assert {
+        "method": "?",
+        "path": "?",
+        "route": "http",
+        "status": 400,
+        "detail": "malformed request line",
+    }.items() <= log[-1].items()
 
 
 def test_too_many_header_lines_is_431(emu):
