@@ -553,3 +553,37 @@ def test_a_large_put_and_patch_do_not_hold_the_body_in_memory(emu, auth):
         "big.json": str(SIZE),
         "large.json": str(SIZE),
     }
+
+
+def test_uploaded_files_are_on_disk_and_removed_by_reset_and_stop():
+    with running() as emulator:
+        client = emulator.config.clients[0]
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": client.client_id,
+            "client_secret": client.client_secret,
+            "scope": "openid",
+        }
+        token = requests.post(f"{emulator.url}/ims/token/v3", data=form, timeout=5).json()["access_token"]
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "x-api-key": client.client_id,
+            "x-gw-ims-org-id": emulator.config.org_id,
+        }
+        batch = new_batch(emulator, headers)
+        data = ndjson([call_event(PHONE, 7)])
+        requests.put(
+            emulator.url + file_target(batch),
+            data=data,
+            headers={**headers, "Content-Type": "application/octet-stream"},
+            timeout=5,
+        ).raise_for_status()
+        stored = emulator.state.batches[batch].files["a.json"].path
+        on_disk = stored.read_bytes()
+        requests.post(f"{emulator.url}/_admin/reset", timeout=5).raise_for_status()
+        after_reset = stored.exists()
+        folder = stored.parent
+        folder_during_run = folder.is_dir()
+
+    assert on_disk == data
+    assert (after_reset, folder_during_run, folder.exists()) == (False, True, False)
