@@ -127,11 +127,14 @@ def put_file(state: State, request: Request) -> Response:
     stored = state.files.new_file()
     request.stream.seek(0)
     size = state.files.write(stored, request.stream)  # outside the lock: a 256 MB copy takes a while
-    with state.lock:
+    with state.lock:  # checked again: the batch may have changed while the bytes were copied
         if batch.status != "loading":
             state.files.remove(stored)
             detail = f"Batch {batch.id} is {batch.status}; files can no longer change."
             return _problem(400, "Bad request", detail)
+        if path not in batch.files and len(batch.files) >= MAX_FILES:
+            state.files.remove(stored)
+            return _problem(400, "Bad request", f"A batch holds at most {MAX_FILES} files.")
         previous = batch.files.get(path)
         batch.files[path] = BatchFile(stored, size)
     if previous is not None:

@@ -51,11 +51,13 @@ def _profile_entry(
     }
 
 
-def _by_xid(state: State, entity_id: str) -> tuple[str, str] | Response:
+def _by_xid(
+    state: State, entity_id: str, refusal: str = "entityIdNS is required unless entityId is an XID"
+) -> tuple[str, str] | Response:
     """An entityId given without entityIdNS must be an XID (profile.yaml: "if not an XID, entityIdNS is
     required"): the identity it stands for, or the 400/404 answer."""
     if not XID.fullmatch(entity_id):
-        return _error(400, "entityIdNS is required unless entityId is an XID")
+        return _error(400, refusal)
     found = state.profiles.resolve_xid(entity_id)
     if found is None:
         return _error(404, "XDM objects not found")
@@ -93,8 +95,13 @@ def get_entities(state: State, request: Request) -> Response:
 def _events(state: State, request: Request) -> Response:
     q = request.query
     entity_id, namespace = q.get("relatedEntityId"), q.get("relatedEntityIdNS")
-    if not entity_id or not namespace:
-        return _error(400, "relatedEntityId and relatedEntityIdNS are required")
+    if not entity_id:
+        return _error(400, "relatedEntityId is required")
+    if not namespace:
+        resolved = _by_xid(state, entity_id, "relatedEntityIdNS is required unless relatedEntityId is an XID")
+        if isinstance(resolved, Response):
+            return resolved
+        namespace, entity_id = resolved
     events = state.profiles.events(namespace, entity_id)
     start_ms, end_ms = q.get("startTime"), q.get("endTime")
     if start_ms:

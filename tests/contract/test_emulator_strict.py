@@ -350,3 +350,24 @@ def test_an_unknown_xid_is_404_and_a_non_xid_without_namespace_is_400(emu, auth,
         400,
         {"message": "entityIdNS is required unless entityId is an XID", "statusCode": "400"},
     )
+
+
+def test_experience_events_by_xid_without_a_namespace(emu, auth, xid):
+    params = {
+        "schema.name": "_xdm.context.experienceevent",
+        "relatedSchema.name": "_xdm.context.profile",
+        "relatedEntityId": xid,
+    }
+    url = f"{emu.url}/data/core/ups/access/entities"
+
+    answer = requests.get(url, headers=auth, params=params, timeout=5)
+    phone = requests.get(url, headers=auth, params={**params, "relatedEntityId": PHONE}, timeout=5)
+
+    assert answer.status_code == 200
+    children = answer.json()["children"]
+    assert f"call-{PHONE}-14" in [child["entityId"] for child in children]
+    assert {child["relatedEntityId"] for child in children} == {xid}
+    assert (phone.status_code, phone.json()) == (
+        400,
+        {"message": "relatedEntityIdNS is required unless relatedEntityId is an XID", "statusCode": "400"},
+    )
