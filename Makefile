@@ -87,7 +87,8 @@ AEPP_VENV := .aepp-venv
 $(AEPP_VENV)/bin/python:
 	$(PYTHON) -m venv $(AEPP_VENV)
 	$(AEPP_VENV)/bin/python -m pip install -q --no-deps aepp==0.6.0
-	$(AEPP_VENV)/bin/python -m pip install -q requests deprecation tenacity pathlib2 pandas rich
+	$(AEPP_VENV)/bin/python -m pip install -q requests==2.34.2 deprecation==2.1.0 tenacity==9.2.1 \
+		pathlib2==2.3.7.post1 pandas==3.1.1 rich==15.0.0
 
 aepp-check: install $(AEPP_VENV)/bin/python
 	PYTHONPATH=layers/aep:local:. $(BIN)/python bench/aepp_check.py $(AEPP_VENV)/bin/python

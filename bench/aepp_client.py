@@ -1,7 +1,9 @@
 """Runs inside aepp's own virtualenv (see bench/aepp_check.py): drives the emulator with aepp 0.6.0.
 
 Input: AEMU_URL, AEMU_ORG, AEMU_CLIENT, AEMU_SECRET, AEMU_DATASET, AEMU_INLET, AEMU_FLOW, AEMU_PHONE,
-AEMU_SCHEMA. Prints one JSON line with what aepp got back.
+AEMU_SCHEMA. Prints one JSON line: ``{"steps": {step: what aepp returned}}``, one entry per aepp call, so
+bench/aepp_check.py can judge every return value (aepp reports most HTTP errors in its return value, not
+by raising: ``{"error": ...}``).
 """
 
 import json
@@ -39,10 +41,15 @@ records = [
     for n in range(3)
 ]
 
+steps = {}
 ing = ingestion.DataIngestion()
 batch = ing.createBatch(datasetId=env["AEMU_DATASET"], multiline=True, enableDiagnostic=True)
-ing.uploadSmallFile(batchId=batch["id"], datasetId=env["AEMU_DATASET"], filePath="aepp.json", data=records)
-ing.uploadSmallFileFinish(batchId=batch["id"])
+steps["createBatch"] = batch
+batch_id = batch.get("id", "missing") if isinstance(batch, dict) else "missing"
+steps["uploadSmallFile"] = ing.uploadSmallFile(
+    batchId=batch_id, datasetId=env["AEMU_DATASET"], filePath="aepp.json", data=records
+)
+steps["uploadSmallFileFinish"] = ing.uploadSmallFileFinish(batchId=batch_id)
 
 messages = [
     {
@@ -56,7 +63,8 @@ messages = [
     }
     for n in range(2)
 ]
-stream = ing.streamMessages(inletId=env["AEMU_INLET"], data=messages, flowId=env["AEMU_FLOW"])
-
-profile = customerprofile.Profile().getEntity(entityId=phone, entityIdNS="Phone")
-print(json.dumps({"batch": batch, "stream": stream, "profile": profile}))
+steps["streamMessages"] = ing.streamMessages(
+    inletId=env["AEMU_INLET"], data=messages, flowId=env["AEMU_FLOW"]
+)
+steps["getEntity"] = customerprofile.Profile().getEntity(entityId=phone, entityIdNS="Phone")
+print(json.dumps({"steps": steps}, default=repr))

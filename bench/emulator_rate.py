@@ -85,7 +85,7 @@ def main() -> int:
             results[f"stream_post_{threads}_threads_rps"] = round(
                 measure(
                     f"{emu.url}/collection/batch/{inlet.id}",
-                    {"Content-Type": "application/json"},
+                    {"Content-Type": "application/json", "x-sandbox-name": "prod"},
                     threads,
                     stream_body,
                 )

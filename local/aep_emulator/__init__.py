@@ -1,7 +1,11 @@
 """An offline Adobe Experience Platform: IMS, Platform and Streaming APIs on one loopback port.
 
-Behaviour follows Adobe's published API documentation and OpenAPI specs. It never imports the ``aep``
-client package: the two are checked against each other, not derived from each other.
+Behaviour follows Adobe's published API documentation and OpenAPI specs, and is strict where AEP is, so
+that a green test means AEP would agree: HTTP/1.1 framing as a strict front end reads it (``http11``),
+strict JSON (``strictjson``: no NaN, Infinity or duplicate keys), the documented headers and status codes.
+Faults (``faults``: status, drop, drop_after, latency; seeded, per path) are set through
+``POST /_admin/faults`` or the sandbox file. It never imports the ``aep`` client package: the two are
+checked against each other, not derived from each other.
 """
 
 from aep_emulator.config import SandboxConfig, load_config

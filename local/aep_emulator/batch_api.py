@@ -118,15 +118,29 @@ def put_file(state: State, request: Request) -> Response:
         return error or _problem(500, "error", "")
     if (request.header("content-type") or "").split(";")[0].strip() != "application/octet-stream":
         return _problem(415, "Unsupported media type", "Files must be sent as application/octet-stream.")
-    if len(request.body) > SINGLE_PUT_LIMIT:
+    if request.size > SINGLE_PUT_LIMIT:
         return _problem(413, "Payload too large", "Files over 256 MB must use the large file upload API.")
     path = request.params["path"]
     with state.lock:
         if path not in batch.files and len(batch.files) >= MAX_FILES:
             return _problem(400, "Bad request", f"A batch holds at most {MAX_FILES} files.")
-        created = path not in batch.files
-        batch.files[path] = BatchFile(bytearray(request.body))
-    return Response(201 if created else 200)
+    stored = state.files.new_file()
+    request.stream.seek(0)
+    size = state.files.write(stored, request.stream)  # outside the lock: a 256 MB copy takes a while
+    with state.lock:  # checked again: the batch may have changed while the bytes were copied
+        if batch.status != "loading":
+            state.files.remove(stored)
+            detail = f"Batch {batch.id} is {batch.status}; files can no longer change."
+            return _problem(400, "Bad request", detail)
+        if path not in batch.files and len(batch.files) >= MAX_FILES:
+            state.files.remove(stored)
+            return _problem(400, "Bad request", f"A batch holds at most {MAX_FILES} files.")
+        previous = batch.files.get(path)
+        batch.files[path] = BatchFile(stored, size)
+    if previous is not None:
+        state.files.remove(previous.path)
+    # Adobe's guide answers a small-file upload with 200 OK, new file or replaced (aep-api.md 2.2).
+    return Response(200)
 
 
 def file_action(state: State, request: Request) -> Response:
@@ -139,7 +153,10 @@ def file_action(state: State, request: Request) -> Response:
         if action == "INITIALIZE":
             if path not in batch.files and len(batch.files) >= MAX_FILES:
                 return _problem(400, "Bad request", f"A batch holds at most {MAX_FILES} files.")
-            batch.files[path] = BatchFile(large=True, complete=False)
+            previous = batch.files.get(path)
+            if previous is not None:
+                state.files.remove(previous.path)
+            batch.files[path] = BatchFile(state.files.new_file(), large=True, complete=False)
             return Response(201)
         if action == "COMPLETE":
             entry = batch.files.get(path)
@@ -153,10 +170,10 @@ def file_action(state: State, request: Request) -> Response:
                         400, "Bad request", f"Chunks of {path} are {kind} at byte {min(start, expected)}."
                     )
                 expected = entry.parts[start] + 1
-            if expected != len(entry.data):
+            if expected != entry.size:
                 return _problem(400, "Bad request", f"Chunks of {path} are missing after byte {expected}.")
             entry.complete = True
-            return json_response(201, {"name": path, "sizeInBytes": len(entry.data)})
+            return json_response(201, {"name": path, "sizeInBytes": entry.size})
     return _problem(400, "Bad request", "action must be INITIALIZE or COMPLETE.")
 
 
@@ -168,18 +185,19 @@ def patch_file(state: State, request: Request) -> Response:
     if not match:
         return _problem(400, "Bad request", "Content-Range must be 'bytes start-end/total'.")
     start, end = int(match[1]), int(match[2])
-    if end < start or end - start + 1 != len(request.body):
+    if end < start or end - start + 1 != request.size:
         return _problem(400, "Bad request", "Content-Range does not match the body length.")
-    if len(request.body) > MAX_PART:
+    if request.size > MAX_PART:
         return _problem(413, "Payload too large", f"A part may be at most {MAX_PART} bytes.")
     path = request.params["path"]
     with state.lock:
         entry = batch.files.get(path)
         if entry is None or not entry.large:
             return _problem(404, "Not found", f"Large file {path} was not initialized.")
-        if len(entry.data) < end + 1:
-            entry.data.extend(b"\0" * (end + 1 - len(entry.data)))
-        entry.data[start : end + 1] = request.body
+    request.stream.seek(0)
+    state.files.write(entry.path, request.stream, start)  # outside the lock; parts may arrive in parallel
+    with state.lock:
+        entry.size = max(entry.size, end + 1)
         entry.parts[start] = end
     return Response(200, headers={"Range": f"bytes={start}-{end}"})
 
@@ -238,12 +256,12 @@ def _process(state: State, batch: Batch) -> None:  # noqa: PLR0915 - one pass ov
     good: list[dict[str, Any]] = []
     empty_files = 0
     for path, entry in batch.files.items():
-        size += len(entry.data)
-        if not entry.data:
+        size += entry.size
+        if not entry.size:
             empty_files += 1
             continue
         try:
-            rows, corrupt = parse_file(bytes(entry.data), fmt, multi, dataset)
+            rows, corrupt = parse_file(entry.path, fmt, multi, dataset)
         except Exception:  # an unreadable Parquet file, say
             rows, corrupt = [], [f"<unreadable {fmt} file>"]
         for text in corrupt:
@@ -442,6 +460,6 @@ def export_meta(state: State, request: Request) -> Response:
             return _problem(404, "Not found", f"{path} not found.")
         return text_response(200, "".join(json.dumps(row) + "\n" for row in rows), "application/json-lines")
     if path == "input_files":
-        data = [{"name": name, "length": str(len(entry.data))} for name, entry in batch.files.items()]
+        data = [{"name": name, "length": str(entry.size)} for name, entry in batch.files.items()]
         return json_response(200, {"_page": {"count": len(data), "limit": 100}, "data": data})
     return _problem(400, "Bad request", "Unknown meta path.")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from aep_emulator import strictjson
+from aep_emulator.faults import FaultSpec, one_line
 
 DEFAULT_CONFIG = Path(__file__).with_name("sandbox.default.json")
 FieldType = Literal["string", "integer", "number", "boolean", "date-time", "object", "array"]
@@ -73,7 +75,7 @@ class SandboxConfig(Strict):
     datasets: list[Dataset]
     inlets: list[Inlet] = Field(default_factory=list)
     # Fault injection from the start, in the admin endpoint's format: {"seed": 7, "rules": [...]}.
-    faults: dict[str, Any] | None = None
+    faults: FaultSpec | None = None
 
     @model_validator(mode="after")
     def _references(self) -> SandboxConfig:
@@ -90,6 +92,27 @@ class SandboxConfig(Strict):
         return next((i for i in self.inlets if i.id == inlet_id), None)
 
 
+class ConfigError(ValueError):
+    """A sandbox file that cannot be used; the message is one line that names the file."""
+
+
 def load_config(path: str | Path | None = None) -> SandboxConfig:
-    """Read a sandbox file (JSON); the default one ships beside this module."""
-    return SandboxConfig.model_validate(json.loads(Path(path or DEFAULT_CONFIG).read_text()))
+    """Read a sandbox file (strict JSON); the default one ships beside this module.
+
+    Raises ConfigError (one line) when the file cannot be read, is not JSON, or is not a valid sandbox.
+    """
+    file = Path(path or DEFAULT_CONFIG)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read sandbox file {file}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"sandbox file {file} is not UTF-8 text") from exc
+    try:
+        data = strictjson.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"sandbox file {file} is not valid JSON: {exc}") from exc
+    try:
+        return SandboxConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"sandbox file {file} is invalid: {one_line(exc)}") from exc

@@ -8,7 +8,8 @@ from aep_emulator.state import State, Token
 from aep_emulator.web import Request, Response, json_response
 
 
-def _gateway_error(code: str, message: str) -> Response:
+def gateway_error(code: str, message: str) -> Response:
+    """An Adobe I/O gateway refusal: ``{"error_code", "message"}``."""
     # The HTTP status of each code is not documented; its first three digits match the status seen in use.
     return json_response(int(code[:3]), {"error_code": code, "message": message})
 
@@ -26,20 +27,20 @@ def valid_token(state: State, request: Request) -> Token | None:
 def check(state: State, request: Request) -> Response | None:
     """None when the request may proceed; else the gateway's refusal."""
     if not request.header("authorization"):
-        return _gateway_error("403010", "Oauth token is missing.")
+        return gateway_error("403010", "Oauth token is missing.")
     token = valid_token(state, request)
     if token is None:
-        return _gateway_error("401013", "Oauth token is not valid")
+        return gateway_error("401013", "Oauth token is not valid")
     api_key = request.header("x-api-key")
     if not api_key:
-        return _gateway_error("403000", "Api Key is required")
+        return gateway_error("403000", "Api Key is required")
     if api_key != token.client_id:
-        return _gateway_error("403003", "Api Key is invalid")
+        return gateway_error("403003", "Api Key is invalid")
     org = request.header("x-gw-ims-org-id")
     if not org:
-        return _gateway_error("400003", "Missing header")
+        return gateway_error("400003", "Missing header")
     if org != state.config.org_id:
-        return _gateway_error("403025", "Profile is not valid")
+        return gateway_error("403025", "Profile is not valid")
     sandbox = request.header("x-sandbox-name") or "prod"
     if sandbox not in state.config.sandboxes:
         return json_response(

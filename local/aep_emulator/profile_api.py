@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from aep_emulator.profiles import filter_fields
+from aep_emulator.profiles import XID, filter_fields
 from aep_emulator.state import State
 from aep_emulator.web import Request, Response, Router, json_response
 
@@ -51,6 +51,19 @@ def _profile_entry(
     }
 
 
+def _by_xid(
+    state: State, entity_id: str, refusal: str = "entityIdNS is required unless entityId is an XID"
+) -> tuple[str, str] | Response:
+    """An entityId given without entityIdNS must be an XID (profile.yaml: "if not an XID, entityIdNS is
+    required"): the identity it stands for, or the 400/404 answer."""
+    if not XID.fullmatch(entity_id):
+        return _error(400, refusal)
+    found = state.profiles.resolve_xid(entity_id)
+    if found is None:
+        return _error(404, "XDM objects not found")
+    return found
+
+
 def get_entities(state: State, request: Request) -> Response:
     q = request.query
     schema = q.get("schema.name")
@@ -59,8 +72,13 @@ def get_entities(state: State, request: Request) -> Response:
     if schema == EVENT:
         return _events(state, request)
     entity_id, namespace = q.get("entityId"), q.get("entityIdNS")
-    if not entity_id or not namespace:
-        return _error(400, "entityId and entityIdNS are required")
+    if not entity_id:
+        return _error(400, "entityId is required")
+    if not namespace:
+        resolved = _by_xid(state, entity_id)
+        if isinstance(resolved, Response):
+            return resolved
+        namespace, entity_id = resolved
     if state.profiles.linked(namespace, entity_id) > MAX_LINKED:
         return _error(
             422,
@@ -77,8 +95,13 @@ def get_entities(state: State, request: Request) -> Response:
 def _events(state: State, request: Request) -> Response:
     q = request.query
     entity_id, namespace = q.get("relatedEntityId"), q.get("relatedEntityIdNS")
-    if not entity_id or not namespace:
-        return _error(400, "relatedEntityId and relatedEntityIdNS are required")
+    if not entity_id:
+        return _error(400, "relatedEntityId is required")
+    if not namespace:
+        resolved = _by_xid(state, entity_id, "relatedEntityIdNS is required unless relatedEntityId is an XID")
+        if isinstance(resolved, Response):
+            return resolved
+        namespace, entity_id = resolved
     events = state.profiles.events(namespace, entity_id)
     start_ms, end_ms = q.get("startTime"), q.get("endTime")
     if start_ms:
@@ -133,9 +156,15 @@ def post_entities(state: State, request: Request) -> Response:
     for identity in body["identities"]:
         value = identity.get("entityId") if isinstance(identity, dict) else None
         ns = ((identity.get("entityIdNS") or {}).get("code")) if isinstance(identity, dict) else None
-        if not value or not ns:
-            return _error(400, "every identity needs entityId and entityIdNS.code")
-        entry = _profile_entry(state, ns, value, fields)
+        if not isinstance(value, str) or not value:
+            return _error(400, "every identity needs entityId")
+        if not ns:
+            if not XID.fullmatch(value):
+                return _error(400, "entityIdNS.code is required unless entityId is an XID")
+            ns, key = state.profiles.resolve_xid(value) or ("", value)
+            entry = _profile_entry(state, ns, key, fields) if ns else None
+        else:
+            entry = _profile_entry(state, ns, value, fields)
         if entry is None:
             answer[value] = {
                 "entityId": value,

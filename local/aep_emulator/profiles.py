@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -95,6 +96,14 @@ class ProfileStore:
                 return None
             return _xid(self._find(key))
 
+    def resolve_xid(self, xid: str) -> tuple[str, str] | None:
+        """The (namespace, id) of the profile whose XID is ``xid``, or None."""
+        with self._lock:
+            for node in list(self._parent):
+                if self._find(node) == node and _xid(node) == xid:
+                    return node
+        return None
+
     def linked(self, namespace: str, value: str) -> int:
         with self._lock:
             key = _key(namespace, value)
@@ -136,6 +145,10 @@ class ProfileStore:
                 "events": len(self._events),
                 "profile_fragments": len(self._fragments),
             }
+
+
+#: The XIDs this store mints: 30 characters of URL-safe base64 (Adobe's examples look alike).
+XID = re.compile(r"[A-Za-z0-9_-]{30}")
 
 
 def _xid(root: Identity) -> str:

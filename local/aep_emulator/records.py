@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import csv
-import io
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from aep_emulator import strictjson
 from aep_emulator.config import Dataset
 
 IDENTITY_MAP = "identityMap"
@@ -121,32 +121,39 @@ def validate(record: Any, dataset: Dataset, now: datetime | None = None) -> list
     return problems
 
 
-def parse_file(data: bytes, fmt: str, multi_line: bool, dataset: Dataset) -> tuple[list[Any], list[str]]:
-    """Rows of a file, and the text of rows that could not be parsed (for parsing_errors)."""
+def parse_file(path: Path, fmt: str, multi_line: bool, dataset: Dataset) -> tuple[list[Any], list[str]]:
+    """Rows of a stored file, and the text of rows that could not be parsed (for parsing_errors).
+
+    JSON is strict (no NaN, Infinity or duplicate keys). Single-line JSON is read a line at a time: lines
+    end at LF only, so a U+2028 inside a string does not split a record.
+    """
     fmt = fmt.lower()
     if fmt == "parquet":
         import pyarrow.parquet as pq  # noqa: PLC0415 - only batch ingestion of Parquet needs it
 
-        table = pq.read_table(io.BytesIO(data))
+        table = pq.read_table(path)
         return [_drop_nulls(row) for row in table.to_pylist()], []
-    text = data.decode("utf-8", errors="replace")
     if fmt == "csv":
-        return [_csv_row(row, dataset) for row in csv.DictReader(io.StringIO(text))], []
+        with path.open(encoding="utf-8", errors="replace", newline="") as table_text:
+            return [_csv_row(row, dataset) for row in csv.DictReader(table_text)], []
     if multi_line:
+        text = path.read_bytes().decode("utf-8", errors="replace")
         try:
-            payload = json.loads(text)
+            payload = strictjson.loads(text)
         except ValueError:
             return [], [text[:1000]]
         return (payload if isinstance(payload, list) else [payload]), []
     rows: list[Any] = []
     corrupt: list[str] = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            corrupt.append(line[:1000])
+    with path.open("rb") as lines:
+        for raw in lines:
+            line = raw.decode("utf-8", errors="replace")
+            if not line.strip():
+                continue
+            try:
+                rows.append(strictjson.loads(line))
+            except ValueError:
+                corrupt.append(line.rstrip("\r\n")[:1000])
     return rows, corrupt
 
 

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 from aep_emulator import batch_api, gateway, profile_api, streaming_api
 from aep_emulator.config import SandboxConfig, load_config
 from aep_emulator.state import State
-from aep_emulator.web import Request, Response, Router, json_response, make_server
+from aep_emulator.web import TIMEOUT_SECONDS, Request, Response, Router, json_response, make_server
 
 MAX_URL = 2000
 
@@ -20,7 +20,13 @@ MAX_URL = 2000
 class Emulator:
     """Serves IMS (/ims), Platform (/data) and Streaming (/collection) on one loopback port."""
 
-    def __init__(self, config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        config: SandboxConfig | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        timeout_seconds: float = TIMEOUT_SECONDS,
+    ) -> None:
         self.state = State(config or load_config())
         if self.state.config.faults:
             self.state.faults.configure(self.state.config.faults)
@@ -39,7 +45,7 @@ class Emulator:
         self._admin.add("GET", r"/_admin/faults", lambda r: json_response(200, self.state.faults.describe()))
         self._admin.add("POST", r"/_admin/revoke", self._revoke)
         self._admin.add("GET", r"/_admin/streamed", self._streamed)
-        self._server = make_server(host, port, self.dispatch)
+        self._server = make_server(host, port, self.dispatch, timeout_seconds, self._refused)
         self._thread: threading.Thread | None = None
 
     @property
@@ -63,6 +69,7 @@ class Emulator:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        self.state.files.close()
 
     # -- dispatch -------------------------------------------------------------------------------------
     def dispatch(self, request: Request) -> Response:
@@ -70,24 +77,34 @@ class Emulator:
             found = self._admin.find(request.method, request.path)
             return found[0](request) if found else json_response(404, {"message": "unknown admin path"})
         started = time.perf_counter()
-        route = "?"
-        response = self.state.faults.apply(request)
-        if response is None:
+        decision = self.state.faults.apply(request)
+        served: int | None = None
+        if decision.response is None:
             response, route = self._serve(request)
+            if decision.drop_after:  # processed, effects kept; the answer is lost on the way
+                served, response = response.status, Response(0, drop=True)
         else:
-            route = "fault"
-        self.state.record(
-            {
-                "method": request.method,
-                "path": request.path,
-                "route": route,
-                "status": 0 if response.drop else response.status,
-                "ms": round((time.perf_counter() - started) * 1000, 3),
-                "bytes": len(request.body),
-                "time": time.time(),
-            }
-        )
+            response, route = decision.response, "fault"
+        entry: dict[str, Any] = {
+            "method": request.method,
+            "path": request.path,
+            "route": route,
+            "status": 0 if response.drop else response.status,
+            "ms": round((time.perf_counter() - started) * 1000, 3),
+            "bytes": request.size,
+            "time": time.time(),
+        }
+        if decision.kind:
+            entry["fault"] = decision.kind
+        if served is not None:
+            entry["served"] = served
+        self.state.record(entry)
         return response
+
+    def _refused(self, method: str, path: str, status: int, detail: str) -> None:
+        """A request refused by the HTTP layer (framing, timeout) is logged like any other."""
+        entry = {"method": method, "path": path, "route": "http", "status": status, "detail": detail}
+        self.state.record({**entry, "ms": 0.0, "bytes": 0, "time": time.time()})
 
     def _serve(self, request: Request) -> tuple[Response, str]:
         if len(request.raw_path) > MAX_URL:
@@ -188,7 +205,7 @@ class Emulator:
     def _set_faults(self, request: Request) -> Response:
         try:
             self.state.faults.configure(request.json())
-        except (TypeError, ValueError) as exc:
+        except ValueError as exc:
             return json_response(400, {"message": f"bad fault spec: {exc}"})
         return json_response(200, {"rules": self.state.faults.describe()})
 
@@ -214,9 +231,11 @@ class Emulator:
 
 
 @contextmanager
-def running(config: SandboxConfig | None = None, port: int = 0) -> Iterator[Emulator]:
+def running(
+    config: SandboxConfig | None = None, port: int = 0, timeout_seconds: float = TIMEOUT_SECONDS
+) -> Iterator[Emulator]:
     """An emulator on a free loopback port for the duration of the block."""
-    emulator = Emulator(config, port=port).start()
+    emulator = Emulator(config, port=port, timeout_seconds=timeout_seconds).start()
     try:
         yield emulator
     finally:

@@ -8,10 +8,12 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aep_emulator.config import SandboxConfig
 from aep_emulator.faults import Faults
+from aep_emulator.filestore import FileStore
 from aep_emulator.profiles import ProfileStore
 
 
@@ -25,7 +27,8 @@ class Token:
 
 @dataclass
 class BatchFile:
-    data: bytearray = field(default_factory=bytearray)
+    path: Path  # on disk, in the state's FileStore
+    size: int = 0
     parts: dict[int, int] = field(default_factory=dict)  # start -> end (inclusive), large-file protocol
     large: bool = False
     complete: bool = True
@@ -56,6 +59,7 @@ class State:
     config: SandboxConfig
     faults: Faults = field(default_factory=Faults)
     profiles: ProfileStore = field(default_factory=ProfileStore)
+    files: FileStore = field(default_factory=FileStore)
     tokens: dict[str, Token] = field(default_factory=dict)
     batches: dict[str, Batch] = field(default_factory=dict)
     streamed: Counter[str] = field(default_factory=Counter)
@@ -92,6 +96,7 @@ class State:
             self.faults.clear()
             self.profiles = ProfileStore()
             self.batches.clear()
+            self.files.clear()
             self.streamed.clear()
             self.streamed_failed.clear()
             self.log.clear()

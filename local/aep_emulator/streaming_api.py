@@ -8,12 +8,12 @@ on the single-message endpoint makes schema validation synchronous.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
+from aep_emulator import strictjson
 from aep_emulator.config import Inlet
-from aep_emulator.gateway import valid_token
+from aep_emulator.gateway import gateway_error, valid_token
 from aep_emulator.records import validate
 from aep_emulator.state import State
 from aep_emulator.web import Request, Response, Router, json_response
@@ -65,7 +65,11 @@ def _precheck(state: State, request: Request) -> tuple[Inlet | None, Response | 
                     "report": {"message": "Provided authorization token is invalid or expired"},
                 },
             )
-    if len(request.body) > MAX_REQUEST_BYTES:
+    if not request.header("x-sandbox-name"):
+        # The spec requires x-sandbox-name on every call, authenticated inlet or not; the troubleshooting
+        # guide's request-header table gives the missing-header error.
+        return None, gateway_error("400003", "Missing header")
+    if request.size > MAX_REQUEST_BYTES:
         return None, json_response(
             413,
             {
@@ -126,6 +130,14 @@ def _envelope_error(state: State, inlet: Inlet, message: Any, flow_header: str |
     return None
 
 
+def _message_error(state: State, inlet: Inlet, message: Any, flow_header: str | None) -> str | None:
+    """Why one message is refused (its JSON, then its envelope), or None."""
+    invalid = strictjson.first_invalid(message)
+    if invalid is not None:
+        return f"{_prefix(inlet.id, state)} Message is not valid JSON: {invalid.reason}"
+    return _envelope_error(state, inlet, message, flow_header)
+
+
 def _accept(state: State, inlet: Inlet, entity: dict[str, Any], xaction: str) -> list[str]:
     """Schema-validate asynchronously (as AEP does): good records reach the profile store."""
     dataset = state.config.dataset(inlet.dataset_id)
@@ -147,39 +159,41 @@ def _accept(state: State, inlet: Inlet, entity: dict[str, Any], xaction: str) ->
     return [p.message for p in problems]
 
 
+def _invalid_body(state: State, inlet: Inlet, reason: str) -> Response:
+    return json_response(
+        400,
+        {
+            "type": _INLET_TYPE,
+            "status": 400,
+            "title": "Invalid XDM Message Format",
+            "report": {"message": f"{_prefix(inlet.id, state)} {reason}"},
+        },
+    )
+
+
 def batch(state: State, request: Request) -> Response:
     inlet, error = _precheck(state, request)
     if error or inlet is None:
         return error or json_response(500, {})
     try:
-        payload = json.loads(request.body)
+        payload = strictjson.loads_marked(request.body)
     except ValueError:
-        return json_response(
-            400,
-            {
-                "type": _INLET_TYPE,
-                "status": 400,
-                "title": "Invalid XDM Message Format",
-                "report": {"message": f"{_prefix(inlet.id, state)} The request body is not JSON"},
-            },
-        )
+        return _invalid_body(state, inlet, "The request body is not JSON")
     messages = payload.get("messages") if isinstance(payload, dict) else None
+    outside = {k: v for k, v in payload.items() if k != "messages"} if isinstance(payload, dict) else payload
+    refused = strictjson.first_invalid(outside)
+    if isinstance(messages, strictjson.Invalid):
+        refused = messages
+    if refused is not None:
+        return _invalid_body(state, inlet, f"The request body is not valid JSON: {refused.reason}")
     if not isinstance(messages, list):
-        return json_response(
-            400,
-            {
-                "type": _INLET_TYPE,
-                "status": 400,
-                "title": "Invalid XDM Message Format",
-                "report": {"message": f"{_prefix(inlet.id, state)} messages must be an array"},
-            },
-        )
+        return _invalid_body(state, inlet, "messages must be an array")
     received = int(time.time() * 1000)
     batch_id = f"{received}:{state.next_id() % 10000:04d}:{len(messages)}"
     responses: list[dict[str, Any]] = []
     flow_header = request.header("x-adobe-flow-id")
     for index, message in enumerate(messages):
-        problem = _envelope_error(state, inlet, message, flow_header)
+        problem = _message_error(state, inlet, message, flow_header)
         if problem:
             responses.append({"statusCode": 400, "message": problem})
             continue
@@ -196,10 +210,10 @@ def single(state: State, request: Request) -> Response:
     if error or inlet is None:
         return error or json_response(500, {})
     try:
-        message = json.loads(request.body)
+        message = strictjson.loads_marked(request.body)
     except ValueError:
         message = None
-    problem = _envelope_error(state, inlet, message, request.header("x-adobe-flow-id"))
+    problem = _message_error(state, inlet, message, request.header("x-adobe-flow-id"))
     if problem:
         return json_response(
             400,

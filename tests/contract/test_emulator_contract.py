@@ -13,6 +13,7 @@ from tests.contract import models as m
 from tests.integration.conftest import CALL_EVENTS, CALLERS_INLET, EVENTS_INLET, call_event, envelope, ndjson
 
 PHONE = "+14155550111"
+SANDBOX = {"x-sandbox-name": "prod"}  # every streaming call carries it (streaming-ingestion.yaml)
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +112,7 @@ def test_batch_lifecycle_contract(emu, headers):
     )
 
     assert wrong_type.status_code == 415
-    assert put.status_code in (200, 201)
+    assert put.status_code == 200
     assert (done.status_code, again.status_code) == (200, 200)
     statuses = []
     for _ in range(3):
@@ -163,21 +164,26 @@ def test_dataset_lookup_contract(emu, headers):
 def test_streaming_contracts(emu, headers):
     good = envelope(emu, CALL_EVENTS, call_event(PHONE, 2))
     multi = requests.post(
-        f"{emu.url}/collection/batch/{EVENTS_INLET}", json={"messages": [good, {"x": 1}]}, timeout=5
+        f"{emu.url}/collection/batch/{EVENTS_INLET}",
+        json={"messages": [good, {"x": 1}]},
+        headers=SANDBOX,
+        timeout=5,
     )
-    single = requests.post(f"{emu.url}/collection/{EVENTS_INLET}", json=good, timeout=5)
+    single = requests.post(f"{emu.url}/collection/{EVENTS_INLET}", json=good, headers=SANDBOX, timeout=5)
     too_big = requests.post(
         f"{emu.url}/collection/batch/{EVENTS_INLET}",
         timeout=5,
         data=json.dumps({"messages": [{"pad": "x" * 1_000_001}]}),
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **SANDBOX},
     )
-    no_auth = requests.post(f"{emu.url}/collection/batch/{CALLERS_INLET}", json={"messages": []}, timeout=5)
+    no_auth = requests.post(
+        f"{emu.url}/collection/batch/{CALLERS_INLET}", json={"messages": []}, headers=SANDBOX, timeout=5
+    )
     bad_auth = requests.post(
         f"{emu.url}/collection/batch/{CALLERS_INLET}",
         json={"messages": []},
         timeout=5,
-        headers={"Authorization": "Bearer expired"},
+        headers={"Authorization": "Bearer expired", **SANDBOX},
     )
 
     assert multi.status_code == 207
@@ -195,6 +201,7 @@ def test_profile_contracts(emu, headers):
     requests.post(
         f"{emu.url}/collection/{EVENTS_INLET}",
         json=envelope(emu, CALL_EVENTS, call_event(PHONE, 3)),
+        headers=SANDBOX,
         timeout=5,
     )
     url = f"{emu.url}/data/core/ups/access/entities"
@@ -280,6 +287,7 @@ def test_sync_validation_failure_shape(emu, headers):
     answer = requests.post(
         f"{emu.url}/collection/{EVENTS_INLET}?syncValidation=true",
         json=envelope(emu, CALL_EVENTS, bad),
+        headers=SANDBOX,
         timeout=5,
     )
 
@@ -296,7 +304,12 @@ def test_sync_validation_failure_shape(emu, headers):
 def test_profile_422_shape_over_fifty_linked_identities(emu, headers):
     record = call_event("+14155550122", 5)
     record["identityMap"]["ECID"] = [{"id": f"ecid-{n}"} for n in range(51)]
-    requests.post(f"{emu.url}/collection/{EVENTS_INLET}", json=envelope(emu, CALL_EVENTS, record), timeout=5)
+    requests.post(
+        f"{emu.url}/collection/{EVENTS_INLET}",
+        json=envelope(emu, CALL_EVENTS, record),
+        headers=SANDBOX,
+        timeout=5,
+    ).raise_for_status()
 
     answer = requests.get(
         f"{emu.url}/data/core/ups/access/entities",
