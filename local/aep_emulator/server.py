@@ -226,7 +226,12 @@ class Emulator:
     def _streamed(self, request: Request) -> Response:
         with self.state.lock:
             return json_response(
-                200, {"accepted": dict(self.state.streamed), "failed": list(self.state.streamed_failed)}
+                200,
+                {
+                    "accepted": dict(self.state.streamed),
+                    "failed": list(self.state.streamed_failed),
+                    "duplicates": sum(n - 1 for n in self.state.streamed_ids.values()),
+                },
             )
 
 

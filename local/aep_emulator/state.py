@@ -64,6 +64,8 @@ class State:
     batches: dict[str, Batch] = field(default_factory=dict)
     streamed: Counter[str] = field(default_factory=Counter)
     streamed_failed: list[dict[str, Any]] = field(default_factory=list)
+    # How many times each accepted record ``_id`` arrived: more than once is a duplicate delivery.
+    streamed_ids: Counter[str] = field(default_factory=Counter)
     log: list[dict[str, Any]] = field(default_factory=list)
     counters: Counter[str] = field(default_factory=Counter)
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -99,5 +101,6 @@ class State:
             self.files.clear()
             self.streamed.clear()
             self.streamed_failed.clear()
+            self.streamed_ids.clear()
             self.log.clear()
             self.counters.clear()

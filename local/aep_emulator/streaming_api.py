@@ -154,6 +154,9 @@ def _accept(state: State, inlet: Inlet, entity: dict[str, Any], xaction: str) ->
             )
         else:
             state.streamed[dataset.id] += 1
+            record_id = entity.get("_id")
+            if isinstance(record_id, str):
+                state.streamed_ids[record_id] += 1
     if not problems and dataset.profile_enabled:
         state.profiles.ingest(entity, dataset)
     return [p.message for p in problems]
