@@ -7,10 +7,10 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from aep.errors import AepError, AepValidationError
+from aep.errors import AepValidationError
 from aep.http import Transport
 from aep.models import Batch, InputFormat
-from aep.sources import ByteSource, read_exactly
+from aep.sources import ByteSource, SizedStream
 
 logger = logging.getLogger(__name__)
 
@@ -80,24 +80,47 @@ class BatchApi:
             self.upload_large(batch_id, dataset_id, file_path, source, chunk_size=chunk_size)
 
     def put_file(self, batch_id: str, dataset_id: str, file_path: str, source: ByteSource) -> None:
-        """``PUT .../files/{path}`` streaming the source (re-opened on each retry)."""
-        if source.size == 0:
-            raise AepValidationError(f"{file_path}: AEP rejects empty files")
-        streams: list[Any] = []
+        """``PUT .../files/{path}`` streaming the source (re-opened on each retry).
 
-        def body() -> Any:
-            stream = source.open(0)
+        The body is framed by ``Content-Length`` (the source's size) and read in bounded blocks.
+        """
+        size = source.size
+        if size == 0:
+            raise AepValidationError(f"{file_path}: AEP rejects empty files")
+        self._send_range(
+            "PUT",
+            self.file_url(batch_id, dataset_id, file_path),
+            source,
+            0,
+            size,
+            name=file_path,
+            headers={"Content-Type": "application/octet-stream"},
+            context="upload file",
+        )
+
+    def _send_range(
+        self,
+        method: str,
+        url: str,
+        source: ByteSource,
+        offset: int,
+        length: int,
+        *,
+        name: str,
+        headers: dict[str, str],
+        context: str,
+    ) -> None:
+        """Send ``length`` bytes of ``source`` from ``offset`` as one body, re-read on every attempt."""
+        total = source.size
+        streams: list[SizedStream] = []
+
+        def body() -> SizedStream:
+            stream = SizedStream(source, offset, length, name=name, total=total)
             streams.append(stream)
             return stream
 
         try:
-            self._t.request(
-                "PUT",
-                self.file_url(batch_id, dataset_id, file_path),
-                headers={"Content-Type": "application/octet-stream", "Content-Length": str(source.size)},
-                body=body,
-                context="upload file",
-            )
+            self._t.request(method, url, headers=headers, body=body, context=context)
         finally:
             for stream in streams:
                 stream.close()
@@ -115,7 +138,8 @@ class BatchApi:
         """The large-file protocol: INITIALIZE, PATCH parts with ``Content-Range``, COMPLETE.
 
         With ``resume=True`` the file is not initialised again: ``HEAD`` tells how many bytes AEP holds and
-        the upload continues from there. Memory use is one part (``chunk_size`` bytes).
+        the upload continues from there. Each part is streamed from the source (re-opened at the part's
+        offset on every attempt) with a ``Content-Length``: memory use is one read block, not one part.
         """
         if not 0 < chunk_size <= MAX_CHUNK_SIZE:
             raise ValueError(f"chunk_size must be between 1 and {MAX_CHUNK_SIZE}")
@@ -126,25 +150,24 @@ class BatchApi:
         else:
             self._t.request("POST", url, params={"action": "INITIALIZE"}, context="initialize large file")
         total = source.size
-        with source.open(start) as stream:
-            offset = start
-            while offset < total:
-                part = read_exactly(stream, min(chunk_size, total - offset))
-                if not part:
-                    raise AepError(f"{file_path}: source ended at byte {offset} of {total}")
-                end = offset + len(part) - 1
-                self._t.request(
-                    "PATCH",
-                    url,
-                    headers={
-                        "Content-Type": "application/octet-stream",
-                        "Content-Range": f"bytes {offset}-{end}/{total}",
-                    },
-                    data=part,
-                    context="upload file part",
-                )
-                logger.debug("uploaded part", extra={"start": offset, "end": end, "total": total})
-                offset = end + 1
+        offset = start
+        while offset < total:
+            end = min(offset + chunk_size, total) - 1
+            self._send_range(
+                "PATCH",
+                url,
+                source,
+                offset,
+                end - offset + 1,
+                name=file_path,
+                headers={
+                    "Content-Type": "application/octet-stream",
+                    "Content-Range": f"bytes {offset}-{end}/{total}",
+                },
+                context="upload file part",
+            )
+            logger.debug("uploaded part", extra={"start": offset, "end": end, "total": total})
+            offset = end + 1
         self._t.request("POST", url, params={"action": "COMPLETE"}, context="complete large file")
 
     def uploaded_bytes(self, batch_id: str, dataset_id: str, file_path: str) -> int:
