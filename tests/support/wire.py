@@ -48,7 +48,8 @@ class WireReply:
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
-    drip_seconds: float | None = None  # send the whole answer one byte at a time, this far apart
+    drip_seconds: float | None = None  # send the answer one byte at a time, this far apart
+    drip_from: int = 0  # bytes sent at once before the drip starts
     raw: bytes | None = None  # send these bytes verbatim instead of a well-formed answer
     drop: bool = False  # read the request, then close the connection without answering
 
@@ -146,7 +147,9 @@ def _handler(server: WireServer) -> type[socketserver.StreamRequestHandler]:
                     if reply.drip_seconds is None:
                         self.wfile.write(data)
                     else:
-                        for index in range(len(data)):
+                        self.wfile.write(data[: reply.drip_from])
+                        self.wfile.flush()
+                        for index in range(reply.drip_from, len(data)):
                             self.wfile.write(data[index : index + 1])
                             self.wfile.flush()
                             time.sleep(reply.drip_seconds)

@@ -188,6 +188,8 @@ class Transport:
                     _ = response.content  # read the whole answer under the wall clock
                 finally:
                     response.close()
+                if wall is not None and wall.fired:  # cut short: what was read is not the answer
+                    raise TimeoutError
         except Exception as exc:  # every failure of the exchange becomes a typed error
             if wall is not None and wall.fired:
                 failure: AepError = AepTimeoutError(f"{context}: deadline reached during the exchange")
