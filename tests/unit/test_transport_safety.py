@@ -26,7 +26,7 @@ from aep.errors import error_from_exception
 from aep.http import Transport
 from tests.conftest import CLIENT_SECRET, exact_policy, make_client, token_reply
 from tests.support.recorder import Recorder, Reply, serve
-from tests.support.wire import WireReply, WireServer, wire_server
+from tests.support.wire import Script, WireReply, wire_server
 
 
 @pytest.fixture
@@ -191,7 +191,7 @@ def test_an_aep_error_maps_to_itself():
 # --- item 3: the deadline is a wall-clock bound --------------------------------------------------
 
 
-def dripping(body_only: bool) -> WireServer:
+def dripping(body_only: bool) -> Script:
     body = b'{"pad": "' + b"x" * 400 + b'"}'
     head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
 
