@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from typing import Any
 from urllib.parse import quote
 
-from aep.errors import AepValidationError
+from aep.catalog import CatalogApi
+from aep.errors import AepError, AepValidationError
 from aep.http import Transport
-from aep.models import Batch, InputFormat
+from aep.layout import is_multi_line_json
+from aep.models import Batch, BatchState, InputFormat
 from aep.sources import ByteSource, SizedStream
 
 logger = logging.getLogger(__name__)
@@ -24,39 +27,135 @@ MAX_CHUNK_SIZE = 512_000_000
 _RANGE_RE = re.compile(r"(\d+)\s*-\s*(\d+)")
 
 
+#: Prefix of the external ids this client gives its batches when the caller gives none.
+EXTERNAL_ID_PREFIX = "aep-aws-"
+
+
+class _LostBatchFound(Exception):
+    def __init__(self, batch: Batch) -> None:
+        super().__init__(batch.id)
+        self.batch = batch
+
+
+def _may_have_been_processed(error: AepError) -> bool:
+    """No answer, or a 5xx: AEP may have acted on the request. A 4xx/429 refusal means it did not."""
+    return error.status is None or error.status >= 500
+
+
 class BatchApi:
     def __init__(self, transport: Transport, platform_url: str) -> None:
         self._t = transport
         self._base = platform_url.rstrip("/") + IMPORT_PATH
+        self._catalog = CatalogApi(transport, platform_url)
 
     def create(
         self,
         dataset_id: str,
         input_format: InputFormat = "json",
         *,
-        multi_line_json: bool = False,
+        multi_line_json: bool | None = None,
+        sample: ByteSource | None = None,
         error_diagnostics: bool = True,
         partial_ingestion_percent: int | None = None,
         external_id: str | None = None,
         tags: dict[str, Any] | None = None,
     ) -> Batch:
-        """``POST /batches``. Raises AepValidationError when AEP refuses the definition."""
+        """``POST /batches``. Raises AepValidationError when AEP refuses the definition.
+
+        JSON layout: ``multi_line_json`` when given; else read from ``sample``'s bytes (a file of the
+        batch, see :func:`aep.layout.is_multi_line_json`); else NDJSON (AEP's default).
+
+        The batch carries an ``externalId`` (``external_id``, or a fresh unique one). When an attempt's
+        answer is lost (no answer, or a 5xx: AEP may have created the batch), the batch that attempt
+        created is looked up in Catalog by that id before the next attempt, and after the last one, and
+        reused if found (it is empty and still ``loading``): no orphan batch is left behind.
+        """
         fmt: dict[str, Any] = {"format": input_format}
         if input_format == "json":
+            if multi_line_json is None:
+                multi_line_json = is_multi_line_json(sample) if sample is not None else False
             fmt["isMultiLineJson"] = multi_line_json
+        external_id = external_id or f"{EXTERNAL_ID_PREFIX}{uuid.uuid4().hex}"
         body: dict[str, Any] = {
             "datasetId": dataset_id,
             "inputFormat": fmt,
             "enableErrorDiagnostics": error_diagnostics,
+            "externalId": external_id,
         }
         if partial_ingestion_percent is not None:
             body["partialIngestionPercent"] = partial_ingestion_percent
-        if external_id:
-            body["externalId"] = external_id
         if tags:
             body["tags"] = tags
-        response = self._t.request("POST", f"{self._base}/batches", json=body, context="create batch")
+
+        def look_for_lost_batch(error: AepError) -> None:
+            if _may_have_been_processed(error):
+                found = self._created_by_lost_attempt(dataset_id, external_id, strict=False)
+                if found is not None:
+                    raise _LostBatchFound(found)
+
+        try:
+            response = self._t.request(
+                "POST",
+                f"{self._base}/batches",
+                json=body,
+                context="create batch",
+                before_retry=look_for_lost_batch,
+            )
+        except _LostBatchFound as lost:
+            return lost.batch
+        except AepError as error:
+            if not _may_have_been_processed(error):
+                raise
+            found = self._created_by_lost_attempt(dataset_id, external_id, strict=True, failure=error)
+            if found is None:
+                raise
+            return found
         return Batch.model_validate(response.json())
+
+    def _created_by_lost_attempt(
+        self, dataset_id: str, external_id: str, *, strict: bool, failure: AepError | None = None
+    ) -> Batch | None:
+        """The loading batch an earlier attempt created, if Catalog knows it; extra ones are aborted.
+
+        A failed lookup is logged and counts as "not found" (``strict=False``: the next attempt
+        follows) or re-raises ``failure`` (``strict=True``: nothing else will look).
+        """
+        try:
+            candidates = self._catalog.batches_by_external_id(external_id, dataset_id)
+        except AepError as lookup_error:
+            logger.warning("lost batch lookup failed", extra={"error": type(lookup_error).__name__})
+            if strict and failure is not None:
+                raise failure from None
+            return None
+        loading = [batch for batch in candidates if batch.state is BatchState.LOADING]
+        if not loading:
+            return None
+        keep, *extra = loading
+        for duplicate in extra:
+            try:
+                self.abort(duplicate.id)
+            except AepError:
+                logger.warning("could not abort a duplicate batch", extra={"batch": duplicate.id})
+        logger.info("reusing the batch of a lost create answer", extra={"batch": keep.id})
+        return keep
+
+    def ingest(
+        self,
+        dataset_id: str,
+        file_path: str,
+        source: ByteSource,
+        input_format: InputFormat = "json",
+        *,
+        multi_line_json: bool | None = None,
+        **create: Any,
+    ) -> Batch:
+        """Create a batch for one file (JSON layout read from the file), upload it, complete the batch."""
+        batch = self.create(
+            dataset_id, input_format, multi_line_json=multi_line_json, sample=source, **create
+        )
+        self.upload(batch.id, dataset_id, file_path, source)
+        self.complete(batch.id)
+        return batch
 
     def file_url(self, batch_id: str, dataset_id: str, file_path: str) -> str:
         name = quote(file_path.lstrip("/"), safe="/=")

@@ -38,6 +38,27 @@ class CatalogApi:
         """``GET /batches/{id}``. Raises AepNotFoundError when unknown."""
         return Batch.model_validate(self._keyed("batches", batch_id, "batch status"))
 
+    def batches_by_external_id(self, external_id: str, dataset_id: str) -> list[Batch]:
+        """``GET /batches?externalId=...&dataSet=...``: the batches of ``dataset_id`` with that external id.
+
+        The answer is checked here too (same external id, same dataset), oldest first.
+        """
+        response = self._t.request(
+            "GET",
+            f"{self._catalog}/batches",
+            params={"externalId": external_id, "dataSet": dataset_id, "limit": "10"},
+            context="find batch by external id",
+        )
+        payload = response.json()
+        found: list[Batch] = []
+        for key, entry in payload.items() if isinstance(payload, dict) else ():
+            if not isinstance(entry, dict):
+                continue
+            batch = Batch.model_validate({**entry, "id": key})
+            if batch.external_id == external_id and batch.dataset_id in (None, dataset_id):
+                found.append(batch)
+        return sorted(found, key=lambda batch: batch.created or 0)
+
     def wait_for_batch(self, batch_id: str, *, timeout: float, poll_interval: float = 5.0) -> Batch:
         """Poll until the batch reaches a final state. Raises AepTimeoutError after ``timeout`` seconds."""
         clock = self._t.clock

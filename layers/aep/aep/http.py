@@ -84,12 +84,15 @@ class Transport:
         ok: Collection[int] = OK_STATUSES,
         deadline: Deadline | None = None,
         context: str = "",
+        before_retry: Callable[[AepError], None] | None = None,
     ) -> requests.Response:
         """Send one logical request, retrying transient failures.
 
         ``body`` is a factory called on every attempt (a fresh stream for uploads); ``data``/``json`` are
-        replayed as they are. Raises the :class:`AepError` subclass for the last failure; the wait before
-        each retry never runs past ``deadline`` (or the transport's invocation deadline).
+        replayed as they are. ``before_retry`` is called with the failure before each retry (after its
+        wait): it may raise to stop the retries, e.g. when it finds the earlier attempt did succeed.
+        Raises the :class:`AepError` subclass for the last failure; the wait before each retry never
+        runs past ``deadline`` (or the transport's invocation deadline).
         """
         deadline = deadline.earliest(self.deadline) if deadline is not None else self.deadline
         context = context or f"{method} {_path_of(url)}"
@@ -148,6 +151,8 @@ class Transport:
                 },
             )
             self.clock.sleep(wait)
+            if before_retry is not None:
+                before_retry(error)
 
     def _exchange(
         self,
