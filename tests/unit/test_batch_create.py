@@ -308,3 +308,42 @@ def test_create_reads_the_layout_from_a_sample_and_an_explicit_flag_wins(clock):
         {"format": "json", "isMultiLineJson": False},
         {"format": "parquet"},
     ]
+
+
+def test_a_failed_lookup_after_the_last_attempt_raises_that_attempts_error(clock):
+    aep = FakeAep("drop-after")
+    real = aep.__call__
+
+    def no_catalog(request: WireRequest) -> WireReply:
+        if request.path == LIST:
+            return WireReply(400, b'{"title": "bad"}')
+        return real(request)
+
+    with wire_server(no_catalog) as server:
+        with pytest.raises(AepTimeoutError) as caught:
+            BatchApi(Transport(policy=exact_policy(1), clock=clock), server.url).create(DATASET, "json")
+
+        assert [r.path for r in server.requests] == [CREATE, LIST]
+    assert caught.value.message == "create batch: no answer (ConnectionError)"
+
+
+def test_an_abort_that_fails_still_reuses_the_oldest(clock):
+    aep = FakeAep("drop-before")
+    aep.seed("older", "mine")
+    aep.seed("newer", "mine")
+    real = aep.__call__
+
+    def no_abort(request: WireRequest) -> WireReply:
+        if "action=ABORT" in request.target:
+            return WireReply(400, b'{"title": "cannot abort"}')
+        return real(request)
+
+    with wire_server(no_abort) as server:
+        batch = BatchApi(Transport(policy=exact_policy(), clock=clock), server.url).create(
+            DATASET, "json", external_id="mine"
+        )
+
+        assert [r.target.split("/")[-1] for r in server.requests if "action=" in r.target] == [
+            "newer?action=ABORT"
+        ]
+    assert batch.id == "older"

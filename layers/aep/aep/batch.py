@@ -89,7 +89,7 @@ class BatchApi:
 
         def look_for_lost_batch(error: AepError) -> None:
             if _may_have_been_processed(error):
-                found = self._created_by_lost_attempt(dataset_id, external_id, strict=False)
+                found = self._created_by_lost_attempt(dataset_id, external_id)
                 if found is not None:
                     raise _LostBatchFound(found)
 
@@ -106,25 +106,25 @@ class BatchApi:
         except AepError as error:
             if not _may_have_been_processed(error):
                 raise
-            found = self._created_by_lost_attempt(dataset_id, external_id, strict=True, failure=error)
+            found = self._created_by_lost_attempt(dataset_id, external_id, failure=error)
             if found is None:
                 raise
             return found
         return Batch.model_validate(response.json())
 
     def _created_by_lost_attempt(
-        self, dataset_id: str, external_id: str, *, strict: bool, failure: AepError | None = None
+        self, dataset_id: str, external_id: str, *, failure: AepError | None = None
     ) -> Batch | None:
         """The loading batch an earlier attempt created, if Catalog knows it; extra ones are aborted.
 
-        A failed lookup is logged and counts as "not found" (``strict=False``: the next attempt
-        follows) or re-raises ``failure`` (``strict=True``: nothing else will look).
+        A failed lookup is logged and counts as "not found" (another attempt follows), or, after the
+        last attempt, re-raises that attempt's ``failure``.
         """
         try:
             candidates = self._catalog.batches_by_external_id(external_id, dataset_id)
         except AepError as lookup_error:
             logger.warning("lost batch lookup failed", extra={"error": type(lookup_error).__name__})
-            if strict and failure is not None:
+            if failure is not None:
                 raise failure from None
             return None
         loading = [batch for batch in candidates if batch.state is BatchState.LOADING]
