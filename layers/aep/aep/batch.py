@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from aep.catalog import CatalogApi
 from aep.errors import AepError, AepValidationError
-from aep.http import Transport
+from aep.http import Transport, json_of, model_of
 from aep.layout import is_multi_line_json
 from aep.models import Batch, BatchState, InputFormat
 from aep.sources import ByteSource, SizedStream
@@ -110,7 +110,7 @@ class BatchApi:
             if found is None:
                 raise
             return found
-        return Batch.model_validate(response.json())
+        return model_of(Batch, json_of(response, "create batch"), "create batch", response.status_code)
 
     def _created_by_lost_attempt(
         self, dataset_id: str, external_id: str, *, failure: AepError | None = None

@@ -14,11 +14,12 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Collection, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import requests
+from pydantic import BaseModel
 
-from aep.errors import AepError, AepTimeoutError, error_from_exception, error_from_response
+from aep.errors import AepError, AepTimeoutError, AepTransportError, error_from_exception, error_from_response
 from aep.retry import RetryPolicy
 from aep.timing import Clock, Deadline, SystemClock
 from aep.wallclock import WallClock, WatchedAdapter, mount
@@ -204,6 +205,29 @@ class Transport:
                 raise
             raise failure from None
         return response
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def json_of(response: requests.Response, context: str) -> Any:
+    """The answer's JSON. Raises AepTransportError (not retryable) when the answer is not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        raise AepTransportError(
+            f"{context}: the answer is not JSON", retryable=False, status=response.status_code
+        ) from None
+
+
+def model_of(model: type[M], data: Any, context: str, status: int | None = None) -> M:
+    """``data`` read into ``model``. Raises AepTransportError (not retryable) when it does not fit."""
+    try:
+        return model.model_validate(data)
+    except ValueError:
+        raise AepTransportError(
+            f"{context}: the answer is not a valid {model.__name__}", retryable=False, status=status
+        ) from None
 
 
 def _path_of(url: str) -> str:
