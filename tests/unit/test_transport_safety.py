@@ -110,7 +110,7 @@ def test_an_invalid_header_value_is_typed_and_never_quotes_the_token(recorder, c
 
 BAD_CHUNK = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
 TRUNCATED = b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"a"'
-BAD_GZIP = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 5\r\n\r\nhello"
+BAD_GZIP = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Encoding: gzip\r\nContent-Length: 5\r\n\r\nhello"
 NOT_HTTP = b"NOT HTTP AT ALL\r\n\r\n"
 
 
@@ -216,7 +216,7 @@ def test_a_dripped_answer_cannot_keep_the_call_past_the_deadline(body_only):
 
     assert caught.value.message == "GET /x: deadline reached during the exchange"
     assert caught.value.__cause__ is None
-    assert 0.45 <= elapsed < 1.5
+    assert 0.45 <= elapsed < 3.0  # the drip alone would take over 8 s
     assert len(server.requests) == 1
 
 

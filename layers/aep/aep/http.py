@@ -193,6 +193,8 @@ class Transport:
                 try:
                     _ = response.content  # read the whole answer under the wall clock
                 finally:
+                    # Releases the connection, or discards it when the answer broke off or was garbled:
+                    # it is never reused for the next attempt.
                     response.close()
                 if wall is not None and wall.fired:  # cut short: what was read is not the answer
                     raise TimeoutError
