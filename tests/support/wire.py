@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import socket
 import socketserver
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -161,15 +162,27 @@ def _handler(server: WireServer) -> type[socketserver.StreamRequestHandler]:
     return Handler
 
 
+class _Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    tls: ssl.SSLContext | None = None
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, address = super().get_request()
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_side=True)
+        return sock, address
+
+
 @contextmanager
-def wire_server(script: Script) -> Iterator[WireServer]:
-    """Serve ``script`` on 127.0.0.1 (a fresh port) for the duration of the block."""
+def wire_server(script: Script, tls: ssl.SSLContext | None = None) -> Iterator[WireServer]:
+    """Serve ``script`` on 127.0.0.1 (a fresh port) for the duration of the block; over TLS with ``tls``."""
     state = WireServer(script)
-    tcp = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _handler(state))
-    tcp.daemon_threads = True
+    tcp = _Server(("127.0.0.1", 0), _handler(state))
+    tcp.tls = tls
     thread = threading.Thread(target=tcp.serve_forever, daemon=True)
     thread.start()
-    state.url = f"http://127.0.0.1:{tcp.server_address[1]}"
+    scheme = "https" if tls is not None else "http"
+    state.url = f"{scheme}://127.0.0.1:{tcp.server_address[1]}"
     try:
         yield state
     finally:

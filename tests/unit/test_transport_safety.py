@@ -6,6 +6,9 @@ malformed and dripped ones.
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
+import ssl
 import time
 import traceback
 from collections.abc import Iterator
@@ -230,3 +233,59 @@ def test_an_answer_within_the_deadline_is_returned_whole():
 
     assert response.json() == {"ok": True}
     assert again.json() == {"ok": True}
+
+
+@pytest.fixture
+def tls(tmp_path, monkeypatch) -> ssl.SSLContext:
+    """A self-signed certificate for 127.0.0.1, trusted by requests through REQUESTS_CA_BUNDLE."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert_file))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+def test_the_wall_clock_bounds_https_exchanges_too(tls):
+    clock = SystemClock()
+    transport = Transport(policy=exact_policy(), clock=clock, read_timeout=5.0)
+
+    with wire_server(lambda _request: WireReply(200, b'{"ok": true}'), tls) as server:
+        assert server.url.startswith("https://")
+        ok = transport.request("GET", f"{server.url}/x", deadline=Deadline.after(10, clock))
+    with wire_server(dripping(body_only=True), tls) as server:
+        started = time.monotonic()
+        with pytest.raises(AepTimeoutError) as caught:
+            transport.request("GET", f"{server.url}/x", deadline=Deadline.after(0.5, clock))
+        elapsed = time.monotonic() - started
+
+    assert ok.json() == {"ok": True}
+    assert caught.value.message == "GET /x: deadline reached during the exchange"
+    assert 0.45 <= elapsed < 3.0
