@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from aep import AepThrottledError, AepTimeoutError, BytesSource
+from aep import AepThrottledError, AepTimeoutError, AepValidationError, BytesSource
 from aep.batch import EXTERNAL_ID_PREFIX, BatchApi
 from aep.http import Transport
 from aep.models import BatchState
@@ -38,12 +38,19 @@ class FakeAep:
         self.lookups: list[dict[str, list[str]]] = []
         self.aborted: list[str] = []
 
-    def seed(self, batch_id: str, external_id: str, status: str = "loading", dataset: str = DATASET) -> None:
+    def seed(
+        self,
+        batch_id: str,
+        external_id: str,
+        status: str = "loading",
+        dataset: str | None = DATASET,
+        created: int | None = None,
+    ) -> None:
         self.batches[batch_id] = {
             "status": status,
             "externalId": external_id,
-            "relatedObjects": [{"type": "dataSet", "id": dataset}],
-            "created": len(self.batches) + 1,
+            "relatedObjects": [{"type": "dataSet", "id": dataset}] if dataset else [],
+            "created": created or len(self.batches) + 1,
         }
 
     def __call__(self, request: WireRequest) -> WireReply:
@@ -54,13 +61,16 @@ class FakeAep:
                 return WireReply(drop=True)
             if fault == "429":
                 return WireReply(429, b'{"title": "Too many requests", "status": 429}')
+            if fault == "400":
+                return WireReply(400, b'{"title": "Bad request", "status": 400}')
             body = json.loads(request.body)
             batch_id = f"batch-{len(self.batches) + 1}"
             self.seed(batch_id, body["externalId"], dataset=body["datasetId"])
             if fault == "drop-after":
                 return WireReply(drop=True)
-            if fault == "503-after":
-                return WireReply(503, b'{"title": "unavailable", "status": 503}')
+            if fault in ("500-after", "503-after"):
+                status = int(fault[:3])
+                return WireReply(status, b'{"title": "unavailable", "status": %d}' % status)
             view = {
                 "id": batch_id,
                 "status": "loading",
@@ -119,8 +129,9 @@ def test_a_lost_create_answer_reuses_the_batch_that_attempt_created(clock):
     assert clock.sleeps == pytest.approx([0.2])
 
 
-def test_a_5xx_after_processing_is_looked_up_too(clock):
-    aep = FakeAep("503-after")
+@pytest.mark.parametrize("fault", ["500-after", "503-after"])
+def test_a_5xx_after_processing_is_looked_up_too(clock, fault):
+    aep = FakeAep(fault)
     for batches, server in run(aep, clock):
         batch = batches.create(DATASET, "json")
 
@@ -191,14 +202,34 @@ def test_only_a_loading_batch_with_our_external_id_and_dataset_is_reused(clock):
 
 def test_two_batches_from_lost_attempts_keep_the_oldest_and_abort_the_other(clock):
     aep = FakeAep("drop-before")
-    aep.seed("older", "mine")
-    aep.seed("newer", "mine")
+    aep.seed("newer", "mine", created=20)
+    aep.seed("older", "mine", created=10)
     for batches, server in run(aep, clock):
         batch = batches.create(DATASET, "json", external_id="mine")
 
         assert len(creates(server)) == 1
     assert batch.id == "older"
     assert aep.aborted == ["newer"]
+
+
+def test_a_refused_create_is_not_looked_up(clock):
+    aep = FakeAep("400")
+    for batches, server in run(aep, clock):
+        with pytest.raises(AepValidationError):
+            batches.create(DATASET, "json")
+
+        assert len(creates(server)) == 1
+    assert aep.lookups == []
+
+
+def test_a_batch_catalog_lists_without_a_dataset_is_still_ours(clock):
+    aep = FakeAep("drop-before")
+    aep.seed("no-related-objects", "mine", dataset=None)
+    for batches, server in run(aep, clock):
+        batch = batches.create(DATASET, "json", external_id="mine")
+
+        assert len(creates(server)) == 1
+    assert batch.id == "no-related-objects"
 
 
 def test_a_failed_lookup_lets_the_next_attempt_go(clock):
@@ -239,6 +270,8 @@ NDJSON = b'{"a": 1}\n{"a": 2}\n'
         (b'{"a": {"b": [1, 2]}}\n{"c": 3}', False),
         (b'\n\n{"a": "}\\"{[", "b": 2}\n{"c": "\\\\"}\n', False),
         (b'{"a": "\\\\"}\n', False),
+        (b'{"a": {"b": [1, 2]}, "x":\n1}', True),
+        (b'{"a": [1]}\n{"b": 2}', False),
         (b"", False),
         (b"  \n ", False),
         (b"not json\n", False),

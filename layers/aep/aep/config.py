@@ -44,7 +44,7 @@ ENVIRONMENT = {
 
 def _is_loopback(host: str) -> bool:
     """True for ``localhost`` and loopback IP literals (``[::1]``, ``127.0.0.0/8``, IPv4-mapped)."""
-    if host.lower() in _LOOPBACK_NAMES:
+    if host in _LOOPBACK_NAMES:  # parse_url lower-cases the host
         return True
     try:
         address = ipaddress.ip_address(host.removeprefix("[").removesuffix("]"))
