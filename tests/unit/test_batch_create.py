@@ -380,3 +380,35 @@ def test_an_abort_that_fails_still_reuses_the_oldest(clock):
             "newer?action=ABORT"
         ]
     assert batch.id == "older"
+
+
+def test_an_unreadable_gzip_is_a_typed_error():
+    from aep import AepSourceError
+    from aep.layout import is_multi_line_json
+
+    with pytest.raises(AepSourceError) as caught:
+        is_multi_line_json(BytesSource(b"\x1f\x8b" + b"\x00" * 20))
+
+    assert caught.value.retryable is False
+    assert caught.value.message == "not a readable gzip file (BadGzipFile)"
+
+    with pytest.raises(AepSourceError) as truncated:
+        is_multi_line_json(BytesSource(gzip.compress(ARRAY)[:12]))
+    assert truncated.value.message == "not a readable gzip file (EOFError)"
+
+
+def test_a_failing_source_while_sniffing_is_a_typed_error():
+    from aep import AepSourceError
+    from aep.layout import is_multi_line_json
+
+    class Broken:
+        size = 10
+
+        def open(self, offset: int = 0) -> Any:
+            raise OSError("s3://bucket/key unreachable")
+
+    with pytest.raises(AepSourceError) as caught:
+        is_multi_line_json(Broken())
+
+    assert caught.value.retryable is True
+    assert caught.value.message == "reading the source failed (OSError)"

@@ -10,10 +10,12 @@ multi-line. Only the first record is read, in blocks, never more than :data:`SNI
 from __future__ import annotations
 
 import gzip
+import zlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from aep.sources import READ_BLOCK, ByteSource
+from aep.errors import AepError, AepSourceError
+from aep.sources import READ_BLOCK, ByteSource, retryable_read_failure
 
 GZIP_MAGIC = b"\x1f\x8b"
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -23,7 +25,23 @@ _WHITESPACE = b" \t\r\n"
 
 
 def is_multi_line_json(source: ByteSource, *, limit: int = SNIFF_LIMIT) -> bool:
-    """True when ``source`` holds a JSON array or a multi-line object; False for NDJSON (or empty)."""
+    """True when ``source`` holds a JSON array or a multi-line object; False for NDJSON (or empty).
+
+    Raises AepSourceError when the source cannot be read, or is gzipped and cannot be decompressed.
+    """
+    try:
+        return _sniff(source, limit)
+    except AepError:
+        raise
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise AepSourceError(f"not a readable gzip file ({type(exc).__name__})", retryable=False) from exc
+    except Exception as exc:
+        raise AepSourceError(
+            f"reading the source failed ({type(exc).__name__})", retryable=retryable_read_failure(exc)
+        ) from exc
+
+
+def _sniff(source: ByteSource, limit: int) -> bool:
     with source.open(0) as raw:
         magic = raw.read(2)
     with source.open(0) as raw:

@@ -99,7 +99,7 @@ class SizedStream:
         except Exception as exc:
             raise AepSourceError(
                 f"{self._name}: reading the source failed ({type(exc).__name__})",
-                retryable=_retryable_read_failure(exc),
+                retryable=retryable_read_failure(exc),
             ) from exc
         if not piece:
             raise AepSourceError(
@@ -114,7 +114,7 @@ class SizedStream:
             self._stream.close()
 
 
-def _retryable_read_failure(exc: Exception) -> bool:
+def retryable_read_failure(exc: Exception) -> bool:
     """A botocore ``ClientError`` is retryable only for a 5xx or throttling; anything else (a reset
     connection, a read timeout) may well pass on the next attempt."""
     response = getattr(exc, "response", None)
