@@ -44,6 +44,7 @@ def routes(router: Router, state: State) -> None:
     router.add("HEAD", file_route, lambda r: head_file(state, r))
     router.add("POST", base + r"/(?P<batch>[^/]+)", lambda r: batch_action(state, r))
     router.add("GET", r"/data/foundation/catalog/batches/(?P<batch>[^/]+)", lambda r: catalog_batch(state, r))
+    router.add("GET", r"/data/foundation/catalog/batches", lambda r: catalog_batches(state, r))
     router.add(
         "GET", r"/data/foundation/catalog/dataSets/(?P<dataset>[^/]+)", lambda r: catalog_dataset(state, r)
     )
@@ -403,6 +404,31 @@ def catalog_batch(state: State, request: Request) -> Response:
             view.pop("metrics", None)
             view.pop("errors", None)
     return json_response(200, {batch.id: view})
+
+
+def catalog_batches(state: State, request: Request) -> Response:
+    """``GET /batches`` filtered by ``externalId``, ``dataSet`` and ``status``; at most ``limit`` (<= 100)."""
+    try:
+        limit = int(request.query.get("limit") or 100)
+    except ValueError:
+        return _problem(400, "Bad request", "limit must be an integer.")
+    if not 1 <= limit <= 100:
+        return _problem(400, "Bad request", "limit must be between 1 and 100.")
+    filters = {name: request.query.get(name) for name in ("externalId", "dataSet", "status")}
+    with state.lock:
+        chosen = [
+            b
+            for b in sorted(state.batches.values(), key=lambda b: b.created_ms)
+            if filters["externalId"] in (None, b.external_id)
+            and filters["dataSet"] in (None, b.dataset_id)
+            and filters["status"] in (None, b.status)
+        ][:limit]
+        views: dict[str, Any] = {}
+        for batch in chosen:
+            view = _batch_view(batch)
+            view["imsOrg"] = state.config.org_id
+            views[batch.id] = view
+    return json_response(200, views)
 
 
 def catalog_dataset(state: State, request: Request) -> Response:

@@ -415,3 +415,44 @@ def test_token_is_fetched_once_for_many_calls(client, recorder):
         client.identities.namespaces()
 
     assert len(recorder.calls("POST", "/ims/token/v3")) == 1
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ("<html>ok</html>", "create batch: the answer is not JSON"),
+        ({"status": "loading"}, "create batch: the answer is not a valid Batch"),
+    ],
+)
+def test_an_unreadable_create_answer_is_a_typed_error(client, recorder, answer, message):
+    from aep import AepTransportError
+
+    recorder.on("POST", "/data/foundation/import/batches", Reply(201, answer))
+
+    with pytest.raises(AepTransportError) as caught:
+        client.batches.create(DATASET, "json")
+
+    assert caught.value.message == message
+    assert caught.value.status == 201
+    assert caught.value.retryable is False
+    assert caught.value.__cause__ is None
+    assert len(recorder.calls("POST", "/batches")) == 1
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ("not json", "batch status: the answer is not JSON"),
+        ({BATCH: {"status": {"not": "a string"}}}, "batch status: the answer is not a valid Batch"),
+    ],
+)
+def test_an_unreadable_catalog_answer_is_a_typed_error(client, recorder, answer, message):
+    from aep import AepTransportError
+
+    recorder.on("GET", f"/data/foundation/catalog/batches/{BATCH}", Reply(200, answer))
+
+    with pytest.raises(AepTransportError) as caught:
+        client.catalog.batch(BATCH)
+
+    assert caught.value.message == message
+    assert caught.value.retryable is False

@@ -136,3 +136,70 @@ def test_client_from_env_names_an_unreadable_secret(aws):
         AepConfigError, match="cannot read credentials secret 'aep/credentials': ResourceNotFound"
     ):
         AepClient.from_env(REQUIRED, secrets_client=lambda: boto3.client("secretsmanager"))
+
+
+# Item 2: plain http only to loopback, judged by the parser requests connects with (urllib3's parse_url).
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://host\\@127.0.0.1",  # urlsplit says 127.0.0.1; requests connects to "host"
+        "http://127.0.0.1\\@evil.example",  # a backslash anywhere: parsers disagree on it
+        "http://127.0.0.1@evil.example",  # userinfo: the host is evil.example
+        "http://127.0.0.1:8787@evil.example",
+        "http://127.0.0.1%2F@evil.example",
+        "http://user:pw@127.0.0.1:8787",  # userinfo refused even to loopback
+        "https://user@platform.adobe.io",  # and over https
+        "http://evil.example#@127.0.0.1",
+        "http://evil.example?@127.0.0.1",
+        "http://127.0.0.1 .evil.example",
+        "http://127.0.0.1\tevil.example",
+        "http:\\\\127.0.0.1",
+        "http://localhost.evil.example",
+        "http://127.1",  # numeric shorthand: refused rather than guessed
+        "http://0x7f000001",
+        "http://[::ffff:8.8.8.8]",
+        "ftp://127.0.0.1",
+        "http://",
+    ],
+)
+def test_hostile_urls_are_refused(url):
+    with pytest.raises(AepConfigError) as caught:
+        AepSettings.from_env({**REQUIRED, "AEP_PLATFORM_URL": url})
+
+    assert "AEP_PLATFORM_URL" in str(caught.value)
+    assert "evil" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "kept"),
+    [
+        ("http://127.0.0.1:8787/", "http://127.0.0.1:8787"),
+        ("http://127.0.0.5:8787", "http://127.0.0.5:8787"),
+        ("http://localhost:8787", "http://localhost:8787"),
+        ("http://LOCALHOST:8787", "http://LOCALHOST:8787"),
+        ("http://[::1]:8787", "http://[::1]:8787"),
+        ("http://[::ffff:127.0.0.1]:8787", "http://[::ffff:127.0.0.1]:8787"),
+        ("https://platform.adobe.io", "https://platform.adobe.io"),
+        ("https://proxy.example/aep/", "https://proxy.example/aep"),
+    ],
+)
+def test_loopback_http_and_any_https_are_accepted(url, kept):
+    assert AepSettings.from_env({**REQUIRED, "AEP_PLATFORM_URL": url}).platform_url == kept
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://platform.adobe.io", "must use https (plain http is only allowed to a loopback address)"),
+        ("http://a:b@127.0.0.1", "must not carry user information"),
+        ("http://127.0.0.1\\@x", "must not contain a backslash, space or control character"),
+        ("https://platform.adobe.io/?a=1", "must not carry a query or fragment"),
+        ("https://platform.adobe.io/#a", "must not carry a query or fragment"),
+        ("platform.adobe.io", "must be an absolute http(s) URL"),
+    ],
+)
+def test_refusals_name_their_reason(url, reason):
+    with pytest.raises(AepConfigError) as caught:
+        AepSettings.from_env({**REQUIRED, "AEP_IMS_URL": url})
+
+    assert str(caught.value) == f"invalid configuration: AEP_IMS_URL {reason}"

@@ -166,3 +166,44 @@ def test_str_carries_status_code_and_request_id():
 
     assert str(error) == "batch status: Oauth token is not valid status=401 code=401013 request_id=r1"
     assert not error.retryable
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (299, "AepError"),
+        (300, "AepRedirectError"),
+        (302, "AepRedirectError"),
+        (399, "AepRedirectError"),
+        (400, "AepValidationError"),
+    ],
+)
+def test_redirect_statuses_have_their_own_class(status, cls):
+    from aep.errors import error_class_for
+
+    assert error_class_for(status).__name__ == cls
+
+
+def test_a_redirect_error_keeps_no_body_and_no_location():
+    from aep.errors import AepRedirectError, error_from_response
+
+    response = requests.Response()
+    response.status_code = 302
+    response.headers["Location"] = "https://evil.example/steal"
+    response.headers["x-request-id"] = "req-1"
+    response._content = b'{"message": "go to https://evil.example/steal"}'
+
+    error = error_from_response(response, "GET /x")
+
+    assert type(error) is AepRedirectError
+    assert error.retryable is False
+    assert error.body is None
+    assert error.code is None
+    assert error.request_id == "req-1"
+    assert (
+        str(error)
+        == "GET /x: redirect (HTTP 302) refused: redirects are never followed status=302 request_id=req-1"
+    )
+    assert (
+        error_from_response(response).message == "redirect (HTTP 302) refused: redirects are never followed"
+    )

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 from aep.errors import AepNotFoundError, AepTimeoutError
-from aep.http import Transport
+from aep.http import Transport, json_of, model_of
 from aep.models import Batch, Dataset, RowError
 
 logger = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ class CatalogApi:
         response = self._t.request(
             "GET", f"{self._catalog}/{collection}/{quote(key, safe='')}", context=context
         )
-        payload = response.json()
+        payload = json_of(response, context)
         entry = payload.get(key) if isinstance(payload, dict) else None
         if not isinstance(entry, dict):
             raise AepNotFoundError(f"{context}: {key} not in the Catalog answer", status=response.status_code)
@@ -36,7 +36,28 @@ class CatalogApi:
 
     def batch(self, batch_id: str) -> Batch:
         """``GET /batches/{id}``. Raises AepNotFoundError when unknown."""
-        return Batch.model_validate(self._keyed("batches", batch_id, "batch status"))
+        return model_of(Batch, self._keyed("batches", batch_id, "batch status"), "batch status")
+
+    def batches_by_external_id(self, external_id: str, dataset_id: str) -> list[Batch]:
+        """``GET /batches?externalId=...&dataSet=...``: the batches of ``dataset_id`` with that external id.
+
+        The answer is checked here too (same external id, same dataset), oldest first.
+        """
+        response = self._t.request(
+            "GET",
+            f"{self._catalog}/batches",
+            params={"externalId": external_id, "dataSet": dataset_id, "limit": "10"},
+            context="find batch by external id",
+        )
+        payload = json_of(response, "find batch by external id")
+        found: list[Batch] = []
+        for key, entry in payload.items() if isinstance(payload, dict) else ():
+            if not isinstance(entry, dict):
+                continue
+            batch = model_of(Batch, {**entry, "id": key}, "find batch by external id")
+            if batch.external_id == external_id and batch.dataset_id in (None, dataset_id):
+                found.append(batch)
+        return sorted(found, key=lambda batch: batch.created or 0)
 
     def wait_for_batch(self, batch_id: str, *, timeout: float, poll_interval: float = 5.0) -> Batch:
         """Poll until the batch reaches a final state. Raises AepTimeoutError after ``timeout`` seconds."""
@@ -52,7 +73,7 @@ class CatalogApi:
 
     def dataset(self, dataset_id: str) -> Dataset:
         """``GET /dataSets/{id}``. Raises AepNotFoundError when unknown."""
-        return Dataset.model_validate(self._keyed("dataSets", dataset_id, "dataset lookup"))
+        return model_of(Dataset, self._keyed("dataSets", dataset_id, "dataset lookup"), "dataset lookup")
 
     def row_errors(self, batch_id: str, *, limit: int = 1000) -> list[RowError]:
         """Failed rows from Data Access diagnostics (``meta?path=row_errors``), at most ``limit``."""
@@ -62,7 +83,8 @@ class CatalogApi:
         except AepNotFoundError:
             return []
         rows: list[RowError] = []
-        for item in listing.json().get("data", []):
+        index = json_of(listing, "row error files")
+        for item in index.get("data", []) if isinstance(index, dict) else []:
             name = item.get("name")
             if not name:
                 continue

@@ -11,15 +11,18 @@ import json
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, TypeVar
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 from aep.errors import AepConfigError
 
 DEFAULT_SCOPES = "openid,session,AdobeID,read_organizations,additional_info.projectedProductContext"
 _SANDBOX_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _LOOPBACK_NAMES = {"localhost"}
+#: Characters on which URL parsers disagree (``\\``) or that no URL of ours needs.
+_UNSAFE_URL_CHARS = re.compile(r"[\\\s\x00-\x1f\x7f]")
 
 # Environment variable -> field name. The README's table lists the same names.
 ENVIRONMENT = {
@@ -40,22 +43,37 @@ ENVIRONMENT = {
 
 
 def _is_loopback(host: str) -> bool:
-    if host in _LOOPBACK_NAMES:
+    """True for ``localhost`` and loopback IP literals (``[::1]``, ``127.0.0.0/8``, IPv4-mapped)."""
+    if host in _LOOPBACK_NAMES:  # parse_url lower-cases the host
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host.removeprefix("[").removesuffix("]"))
     except ValueError:
         return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
 def check_url(value: str) -> str:
-    """An https URL; plain http is allowed only to a loopback address (the local emulator)."""
-    parts = urlsplit(value)
-    if not parts.hostname or parts.scheme not in ("https", "http"):
+    """An https URL; plain http is allowed only to a loopback address (the local emulator).
+
+    The URL is read with urllib3's ``parse_url``, the parser ``requests`` connects with, so the host
+    judged here is the host the client connects to. User information, backslashes, spaces and control
+    characters (on which parsers disagree) are refused outright, as are a query and a fragment.
+    """
+    if _UNSAFE_URL_CHARS.search(value):
+        raise ValueError("must not contain a backslash, space or control character")
+    try:
+        parts = parse_url(value)
+    except LocationParseError:
+        raise ValueError("must be an absolute http(s) URL") from None
+    if not parts.host or parts.scheme not in ("https", "http"):
         raise ValueError("must be an absolute http(s) URL")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.auth is not None:
+        raise ValueError("must not carry user information")
+    if parts.scheme == "http" and not _is_loopback(parts.host):
         raise ValueError("must use https (plain http is only allowed to a loopback address)")
-    if parts.query or parts.fragment:
+    if parts.query is not None or parts.fragment is not None:
         raise ValueError("must not carry a query or fragment")
     return value.rstrip("/")
 

@@ -108,8 +108,34 @@ class AepTimeoutError(AepError):
         return True
 
 
+class AepRedirectError(AepError):
+    """AEP or IMS answered a redirect (3xx). Never followed: it would re-send credentials elsewhere."""
+
+
+class AepTransportError(AepError):
+    """The exchange failed below HTTP semantics: a malformed or broken answer, or an unsendable request.
+
+    ``retryable`` says whether sending again may help (a broken or garbled answer) or not (a request
+    that cannot be built, such as a header value with a line break).
+    """
+
+    def __init__(self, message: str, *, retryable: bool, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self._retryable = retryable
+
+    @property
+    def retryable(self) -> bool:
+        return self._retryable
+
+
+class AepSourceError(AepTransportError):
+    """Reading the bytes to upload failed, or the source held fewer bytes than its size."""
+
+
 def error_class_for(status: int) -> type[AepError]:
     """The error class for an HTTP status."""
+    if 300 <= status < 400:
+        return AepRedirectError
     if status in (401, 403):
         return AepAuthError
     if status == 404:
@@ -182,14 +208,23 @@ def request_id_of(headers: Mapping[str, str]) -> str | None:
 
 
 def error_from_response(response: requests.Response, context: str = "") -> AepError:
-    """Build the typed error for a non-success response."""
+    """Build the typed error for a non-success response.
+
+    A redirect's body and headers are not kept: they name the ``Location``, which may carry anything.
+    """
+    status = response.status_code
+    prefix = f"{context}: " if context else ""
+    if 300 <= status < 400:
+        return AepRedirectError(
+            f"{prefix}redirect (HTTP {status}) refused: redirects are never followed",
+            status=status,
+            request_id=request_id_of(response.headers),
+        )
     text = response.text if response.content else ""
     code, message, retry_after_body = parse_error_body(text)
     retry_after = parse_retry_after_header(response.headers.get("Retry-After"))
     if retry_after is None:
         retry_after = retry_after_body
-    status = response.status_code
-    prefix = f"{context}: " if context else ""
     return error_class_for(status)(
         f"{prefix}{message or response.reason or 'HTTP error'}",
         status=status,
@@ -198,3 +233,36 @@ def error_from_response(response: requests.Response, context: str = "") -> AepEr
         body=text[:_MAX_BODY_KEPT] if text else None,
         retry_after=retry_after,
     )
+
+
+#: Failures of the request itself: sending the same request again fails the same way.
+_UNSENDABLE: tuple[type[BaseException], ...] = (
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.URLRequired,
+    requests.exceptions.InvalidJSONError,
+    requests.exceptions.TooManyRedirects,
+    ValueError,
+)
+
+
+def error_from_exception(exc: BaseException, context: str = "") -> AepError:
+    """The typed error for an exception raised while sending a request or reading its answer.
+
+    The message names the exception's class only: the messages of ``requests`` and ``urllib3`` quote
+    header values (``Bearer <token>``) and URLs (identity values travel in query strings), so they are
+    never copied, and the caller raises this error ``from None``.
+    """
+    if isinstance(exc, AepError):
+        return exc
+    prefix = f"{context}: " if context else ""
+    name = type(exc).__name__
+    if isinstance(exc, requests.exceptions.ContentDecodingError | requests.exceptions.ChunkedEncodingError):
+        return AepTransportError(f"{prefix}malformed answer ({name})", retryable=True)
+    if isinstance(exc, requests.exceptions.Timeout | requests.exceptions.ConnectionError):
+        return AepTimeoutError(f"{prefix}no answer ({name})")
+    if isinstance(exc, _UNSENDABLE):
+        return AepTransportError(f"{prefix}request could not be sent ({name})", retryable=False)
+    return AepTransportError(f"{prefix}transport failure ({name})", retryable=True)

@@ -1,22 +1,28 @@
 """HTTP transport: one pooled ``requests.Session`` per container, retries, deadline, 401 refresh.
 
-TLS verification is always on (``verify`` is never turned off). Every call goes through
-:meth:`Transport.request`, which retries what :mod:`aep.retry` says is retryable, refreshes the token once
-on a 401, and gives up with a typed :class:`~aep.errors.AepError`.
+TLS verification is always on (``verify`` is never turned off) and redirects are never followed (a
+redirect would re-send the client secret or the token to another host): a 3xx is a non-retryable
+:class:`~aep.errors.AepRedirectError`. Every call goes through :meth:`Transport.request`, which retries
+what :mod:`aep.retry` says is retryable, refreshes the token once on a 401, and gives up with a typed
+:class:`~aep.errors.AepError`; every exception of ``requests``/``urllib3`` becomes one (see
+:func:`~aep.errors.error_from_exception`). The deadline bounds the whole exchange on the wall clock,
+answer body included (:mod:`aep.wallclock`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Collection, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import requests
-from requests.adapters import HTTPAdapter
+from pydantic import BaseModel
 
-from aep.errors import AepError, AepTimeoutError, error_from_response
+from aep.errors import AepError, AepTimeoutError, AepTransportError, error_from_exception, error_from_response
 from aep.retry import RetryPolicy
 from aep.timing import Clock, Deadline, SystemClock
+from aep.wallclock import WallClock, WatchedAdapter, mount
 
 logger = logging.getLogger(__name__)
 
@@ -35,9 +41,8 @@ class Authenticator(Protocol):
 def new_session(pool_size: int) -> requests.Session:
     """A session whose pool holds ``pool_size`` keep-alive connections per host; no urllib3 retries."""
     session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=8, pool_maxsize=pool_size, max_retries=0, pool_block=False)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
+    adapter = WatchedAdapter(pool_connections=8, pool_maxsize=pool_size, max_retries=0, pool_block=False)
+    mount(session, adapter)
     session.headers["User-Agent"] = USER_AGENT
     session.verify = True
     return session
@@ -80,12 +85,15 @@ class Transport:
         ok: Collection[int] = OK_STATUSES,
         deadline: Deadline | None = None,
         context: str = "",
+        before_retry: Callable[[AepError], None] | None = None,
     ) -> requests.Response:
         """Send one logical request, retrying transient failures.
 
         ``body`` is a factory called on every attempt (a fresh stream for uploads); ``data``/``json`` are
-        replayed as they are. Raises the :class:`AepError` subclass for the last failure; the wait before
-        each retry never runs past ``deadline`` (or the transport's invocation deadline).
+        replayed as they are. ``before_retry`` is called with the failure before each retry (after its
+        wait): it may raise to stop the retries, e.g. when it finds the earlier attempt did succeed.
+        Raises the :class:`AepError` subclass for the last failure; the wait before each retry never
+        runs past ``deadline`` (or the transport's invocation deadline).
         """
         deadline = deadline.earliest(self.deadline) if deadline is not None else self.deadline
         context = context or f"{method} {_path_of(url)}"
@@ -98,23 +106,21 @@ class Transport:
             send_headers = dict(headers or {})
             if authenticated and self.authenticator is not None:
                 send_headers.update(self.authenticator.headers())
-            read_timeout = self.read_timeout
-            if deadline is not None:
-                read_timeout = max(0.1, min(read_timeout, deadline.remaining()))
             try:
-                response = self.session.request(
+                response = self._exchange(
                     method,
                     url,
                     params=params,
                     headers=send_headers,
                     json=json,
                     data=body() if body is not None else data,
-                    timeout=(self.connect_timeout, read_timeout),
-                    verify=True,
+                    deadline=deadline,
+                    context=context,
                 )
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                error: AepError = AepTimeoutError(f"{context}: {type(exc).__name__}")
-                error.__cause__ = exc
+            except AepError as exc:
+                error: AepError = exc
+                if not error.retryable:
+                    raise
             else:
                 if response.status_code in ok:
                     return response
@@ -146,6 +152,84 @@ class Transport:
                 },
             )
             self.clock.sleep(wait)
+            if before_retry is not None:
+                before_retry(error)
+
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+        json: Any,
+        data: Any,
+        deadline: Deadline | None,
+        context: str,
+    ) -> requests.Response:
+        """One attempt: send, read the whole answer, within the deadline on the wall clock.
+
+        Raises the typed error of :func:`error_from_exception` (without the original exception, whose
+        message may quote a header value or the URL), or AepTimeoutError when the deadline cut it short.
+        """
+        read_timeout = self.read_timeout
+        if deadline is not None:
+            read_timeout = max(0.1, min(read_timeout, deadline.remaining()))
+        wall = WallClock(deadline.remaining()) if deadline is not None else None
+        try:
+            with wall if wall is not None else contextlib.nullcontext():
+                response = self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    headers=headers,
+                    json=json,
+                    data=data,
+                    timeout=(self.connect_timeout, read_timeout),
+                    verify=True,
+                    allow_redirects=False,
+                    stream=True,
+                )
+                try:
+                    _ = response.content  # read the whole answer under the wall clock
+                finally:
+                    # Releases the connection, or discards it when the answer broke off or was garbled:
+                    # it is never reused for the next attempt.
+                    response.close()
+                if wall is not None and wall.fired:  # cut short: what was read is not the answer
+                    raise TimeoutError
+        except Exception as exc:  # every failure of the exchange becomes a typed error
+            if wall is not None and wall.fired:
+                failure: AepError = AepTimeoutError(f"{context}: deadline reached during the exchange")
+            else:
+                failure = error_from_exception(exc, context)
+            if failure is exc:
+                raise
+            raise failure from None
+        return response
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def json_of(response: requests.Response, context: str) -> Any:
+    """The answer's JSON. Raises AepTransportError (not retryable) when the answer is not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        raise AepTransportError(
+            f"{context}: the answer is not JSON", retryable=False, status=response.status_code
+        ) from None
+
+
+def model_of(model: type[M], data: Any, context: str, status: int | None = None) -> M:
+    """``data`` read into ``model``. Raises AepTransportError (not retryable) when it does not fit."""
+    try:
+        return model.model_validate(data)
+    except ValueError:
+        raise AepTransportError(
+            f"{context}: the answer is not a valid {model.__name__}", retryable=False, status=status
+        ) from None
 
 
 def _path_of(url: str) -> str:

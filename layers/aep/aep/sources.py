@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
 from typing import Any, BinaryIO, Protocol
+
+from aep.errors import AepError, AepSourceError
+
+#: The largest read asked of a source: memory per upload stays at this, whatever the file or part size.
+READ_BLOCK = 64 * 1024
 
 
 class ByteSource(Protocol):
@@ -48,17 +54,74 @@ class FileSource:
         return stream
 
 
-def read_exactly(stream: BinaryIO, size: int) -> bytes:
-    """Read ``size`` bytes (fewer only at end of stream): some streams return short reads."""
-    parts: list[bytes] = []
-    remaining = size
-    while remaining > 0:
-        piece = stream.read(remaining)
+class SizedStream:
+    """Exactly ``length`` bytes of ``source`` from ``offset``: the body of one PUT or PATCH.
+
+    ``len()`` is known before anything is read, so ``requests`` frames the body with one
+    ``Content-Length`` (and no ``Transfer-Encoding``), whatever the source's own stream type (a
+    botocore ``StreamingBody`` has no usable length). The source is opened on the first read and read
+    in blocks of at most :data:`READ_BLOCK` bytes. A source that ends early, or whose read fails, raises
+    :class:`AepSourceError` naming ``name``, never the data: the body is never sent short.
+    """
+
+    def __init__(self, source: ByteSource, offset: int, length: int, *, name: str, total: int) -> None:
+        self._source = source
+        self._position = offset
+        self._left = length
+        self._name = name
+        self._total = total
+        self._stream: BinaryIO | None = None
+
+    def __len__(self) -> int:
+        return self._left
+
+    def __iter__(self) -> Iterator[bytes]:
+        while piece := self.read(READ_BLOCK):
+            yield piece
+
+    def read(self, size: int | None = -1) -> bytes:
+        """Up to ``size`` bytes (all that is left for ``-1``/None), short only at the end of the range."""
+        want = self._left if size is None or size < 0 else min(size, self._left)
+        parts: list[bytes] = []
+        while want > 0:
+            piece = self._read_block(min(want, READ_BLOCK))
+            parts.append(piece)
+            want -= len(piece)
+        return b"".join(parts)
+
+    def _read_block(self, size: int) -> bytes:
+        try:
+            if self._stream is None:
+                self._stream = self._source.open(self._position)
+            piece = self._stream.read(size)[:size]
+        except AepError:
+            raise
+        except Exception as exc:
+            raise AepSourceError(
+                f"{self._name}: reading the source failed ({type(exc).__name__})",
+                retryable=retryable_read_failure(exc),
+            ) from exc
         if not piece:
-            break
-        parts.append(piece)
-        remaining -= len(piece)
-    return b"".join(parts)
+            raise AepSourceError(
+                f"{self._name}: source ended at byte {self._position} of {self._total}", retryable=False
+            )
+        self._position += len(piece)
+        self._left -= len(piece)
+        return piece
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+
+
+def retryable_read_failure(exc: Exception) -> bool:
+    """A botocore ``ClientError`` is retryable only for a 5xx or throttling; anything else (a reset
+    connection, a read timeout) may well pass on the next attempt."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return bool(status >= 500 or status == 429)
+    return True
 
 
 class S3Source:
