@@ -141,7 +141,7 @@ def test_mixed_batch_lands_each_record_where_it_belongs(invoke, emulator, admin,
     assert letters[ids[11]]["aep.error.stage"] == "connector"  # refused before sending (issue 7, item 14)
     assert letters[ids[11]]["aep.error.reason"] == "header.schemaRef.id and body.xdmMeta.schemaRef.id differ"
     assert letters[ids[7]]["body"] == bodies[7]  # the original body, ready for a redrive
-    assert admin.streamed() == {"accepted": {CALL_EVENTS: 6}, "failed": []}
+    assert admin.streamed() == {"accepted": {CALL_EVENTS: 6}, "failed": [], "duplicates": 0}
     events = {e.event_id: e.entity for e in emulator.state.profiles.events("Phone", PHONE)}
     assert len(events) == 6
     assert f"call-{PHONE}-0" not in events

@@ -152,7 +152,7 @@ def test_each_poison_message_is_its_own_rejection_between_valid_ones(invoke, adm
         assert letter.get("aep.error.field") == field
         assert letter["aep.error.stage"] == "connector"
         assert letter["body"] == body
-    assert admin.streamed() == {"accepted": {CALL_EVENTS: len(cases) + 1}, "failed": []}
+    assert admin.streamed() == {"accepted": {CALL_EVENTS: len(cases) + 1}, "failed": [], "duplicates": 0}
     events = {e.event_id for e in emulator.state.profiles.events("Phone", PHONE)}
     assert events == {f"call-{PHONE}-{n}" for n in range(len(cases) + 1)}
     logs = " ".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records if r.name != "responses")
