@@ -38,8 +38,6 @@ MAX_REQUEST_BYTES = 1_000_000
 MAX_MESSAGES = 2000
 #: Whole-request statuses that say "something in this request is refused": split it to find what.
 SPLIT_STATUSES = frozenset({400, 413})
-#: Whole-request statuses that say nothing about the messages: send them again later.
-TRANSIENT_REQUEST_STATUSES = frozenset({408})
 #: Extra requests one packed request may cost while its refused messages are isolated (two per split).
 #: Isolating one bad message among n costs 2*log2(n) requests: 22 for 2000 messages.
 MAX_SPLIT_REQUESTS = 64
@@ -331,8 +329,10 @@ class StreamingApi:
         except AepError as exc:
             if exc.status in SPLIT_STATUSES:
                 return exc
-            retryable = exc.retryable or exc.status in TRANSIENT_REQUEST_STATUSES
-            return _all_failed(group, exc.status, exc.message, retryable=retryable)
+            # Anything else refused the request as a whole (throttling, an outage, a timeout, auth that
+            # survived the token refresh, an unknown inlet, a redirect): it says nothing about the
+            # messages, so none of them is dead-lettered for it; they go back to the queue.
+            return _all_failed(group, exc.status, exc.message, retryable=True)
         finally:
             delivery.ledger.request((time.perf_counter() - started) * 1000)
         try:
