@@ -36,6 +36,7 @@ def test_ims_refusal_is_an_auth_error_with_what_ims_said_and_no_secret(recorder,
     )
     client = make_client(recorder.url, secrets, clock)
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.WARNING, logger="botocore")  # as protect_logs() does in every function
 
     with pytest.raises(AepAuthError) as caught:
         client.ims()
