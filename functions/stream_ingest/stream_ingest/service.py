@@ -105,6 +105,7 @@ def handle(
     metrics.add_metric("RecordsSent", MetricUnit.Count, stats.accepted)
     metrics.add_metric("RecordsRejected", MetricUnit.Count, stats.rejected)
     metrics.add_metric("RecordsRetried", MetricUnit.Count, stats.retried)
+    metrics.add_metric("ImsTokenRequests", MetricUnit.Count, rt.client.ims.take_count())
     for request_ms in stats.request_ms:  # one value per request: CloudWatch gives percentiles
         metrics.add_metric("AepSendLatency", MetricUnit.Milliseconds, request_ms)
     logger.info(

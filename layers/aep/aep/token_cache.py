@@ -18,14 +18,16 @@ Bounded cost when auth keeps failing (a negative cache). Secrets Manager keeps o
 day (it does not delete versions younger than 24 hours), so versions must be spent on refreshes, never on
 requests:
 
-* a *replacement* rejected again (a token requested after this container's last rejection, rejected less
-  than ``reject_window`` seconds after it was requested) means the token is not the problem: the cache
-  stops refreshing for a backoff period, and every :meth:`get` meanwhile fails fast with a retryable
-  :class:`~aep.errors.AepAuthError` without calling IMS, Secrets Manager or AEP;
+* a *replacement* rejected again (a token this container fetched after its last rejection, or adopted
+  and issued after it, rejected less than ``reject_window`` seconds after it was requested, while no token
+  has served ``reject_window`` seconds since) means the token is not the problem: the cache stops
+  refreshing for a backoff period, and every :meth:`get` meanwhile fails fast with a retryable
+  :class:`~aep.errors.AepAuthError` without calling IMS, Secrets Manager or AEP. A revoked token is not
+  a replacement: it is replaced at once (one IMS call for the fleet, through the lease);
 * a failed IMS call (refusal, ``invalid_client`` after the credentials were re-read, outage) starts the
   same backoff; a token that is still valid keeps being served meanwhile;
 * the backoff is ``backoff`` seconds, doubled for each consecutive failure up to ``max_backoff``; it starts
-  over once a token has been in use for ``reject_window`` seconds without being rejected.
+  over once a token has served ``reject_window`` seconds.
 
 The lease is still one ``PutSecretValue`` (a version) per refresh, and the token another: two versions per
 *refresh*, never per request or per attempt, and one refresh per backoff period at most. This keeps the
@@ -86,7 +88,7 @@ class TokenCache:
         backoff: seconds without refreshing after a replacement token was rejected or IMS failed.
         max_backoff: the cap of the doubling backoff.
         reject_window: a replacement rejected within this many seconds of being requested means auth is
-            failing for another reason than the token; one that served longer ends a failure streak.
+            failing for another reason than the token; a token served longer ends a failure streak.
     """
 
     def __init__(
@@ -105,7 +107,7 @@ class TokenCache:
         rng: random.Random | None = None,
         backoff: float = 30.0,
         max_backoff: float = 3600.0,
-        reject_window: float = 300.0,
+        reject_window: float = 60.0,
     ) -> None:
         self._fetch = fetch
         self._secret_id = secret_id
@@ -127,6 +129,7 @@ class TokenCache:
         self._recheck_at = 0.0
         self._rejected: set[str] = set()
         self._issued: dict[str, float] = {}  # token value -> issued_at, for the tokens this cache served
+        self._fetched: set[str] = set()  # the tokens this cache got from IMS itself
         self._last_rejection: float | None = None
         self._failures = 0
         self._blocked_until = 0.0
@@ -145,8 +148,10 @@ class TokenCache:
             now = self._clock.now()
             token = self._token
             if token is not None and self._usable(token, now):
-                if self._failures and now - token.issued_at >= self._reject_window:
-                    self._failures = 0  # it has served a while: the failure streak is over
+                if now - token.issued_at >= self._reject_window:
+                    # It has served a while: a later rejection is a revocation, not a failing replacement.
+                    self._failures = 0
+                    self._last_rejection = None
                 if now < self._recheck_at or now < self._blocked_until:
                     return token
             if now < self._blocked_until:
@@ -163,11 +168,12 @@ class TokenCache:
                 self._token = None
             now = self._clock.now()
             issued_at = self._issued.get(value)
+            last = self._last_rejection
             replacement = (
                 issued_at is not None
-                and self._last_rejection is not None
-                and issued_at >= self._last_rejection
+                and last is not None
                 and now - issued_at < self._reject_window
+                and (issued_at > last or (value in self._fetched and issued_at >= last))
             )
             if replacement:
                 self._block(
@@ -243,6 +249,7 @@ class TokenCache:
                 if usable is not None and self._usable(usable, now):
                     return self._adopt(usable, recheck_at=self._blocked_until)
             raise
+        self._fetched.add(token.value)
         self._write_shared(token)
         return self._adopt(token)
 
