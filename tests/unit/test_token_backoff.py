@@ -1,0 +1,257 @@
+"""The token cache's negative cache: exact backoff periods, the replacement rule and its boundaries."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from aep import AepAuthError, AepServerError
+from aep.token import AccessToken
+from aep.token_cache import MAX_AHEAD, TokenCache, parse_shared
+from tests.support.fakes import FakeClock
+
+LIFETIME = 86_399.0
+
+
+class Ims:
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.calls = 0
+        self.failure: Exception | None = None
+
+    def __call__(self) -> AccessToken:
+        self.calls += 1
+        if self.failure is not None:
+            raise self.failure
+        now = self.clock.now()
+        return AccessToken(value=f"tok-{self.calls}", expires_at=now + LIFETIME, issued_at=now)
+
+
+def cache(ims: Ims, secrets, clock: FakeClock, **kwargs) -> TokenCache:
+    return TokenCache(
+        fetch=ims,
+        secret_id="aep/token",
+        secrets_client=lambda: secrets,
+        clock=clock,
+        rng=random.Random(1),
+        **kwargs,
+    )
+
+
+def persistent_rejection(tokens: TokenCache) -> None:
+    """What the transport does when every token is refused: reject, refresh, reject the replacement."""
+    tokens.invalidate(tokens.get().value)
+    tokens.invalidate(tokens.get().value)
+
+
+def blocked(tokens: TokenCache) -> bool:
+    try:
+        tokens.get()
+    except AepAuthError:
+        return True
+    return False
+
+
+def test_backoff_doubles_from_thirty_seconds_to_the_cap(secrets, clock):
+    ims = Ims(clock)
+    tokens = cache(ims, secrets, clock, max_backoff=100)
+    persistent_rejection(tokens)
+    periods = []
+    for _ in range(4):
+        waited = 0.0
+        while blocked(tokens):
+            clock.advance(0.5)
+            waited += 0.5
+        periods.append(waited)
+        tokens.invalidate(tokens.get().value)  # the new replacement is refused too
+
+    assert periods == [30.0, 60.0, 100.0, 100.0]
+    assert ims.calls == 2 + 4
+
+
+def test_blocked_error_says_how_long_and_why(secrets, clock):
+    ims = Ims(clock)
+    tokens = cache(ims, secrets, clock)
+    persistent_rejection(tokens)
+    clock.advance(10)
+
+    with pytest.raises(AepAuthError) as caught:
+        tokens.get()
+
+    assert caught.value.retryable
+    assert caught.value.retry_after == 20.0
+    assert caught.value.message == (
+        "authentication backing off for 20s after: "
+        "Platform rejected a token requested after the previous one was rejected"
+    )
+
+
+def test_a_replacement_rejected_at_the_window_edge_is_refreshed_not_blocked(secrets, clock):
+    ims = Ims(clock)
+    tokens = cache(ims, secrets, clock, reject_window=60)
+    tokens.invalidate(tokens.get().value)
+    replacement = tokens.get()
+    clock.advance(60)  # it was accepted for a while: this is a revocation
+
+    tokens.invalidate(replacement.value)
+
+    assert tokens.get().value == "tok-3"
+
+
+def test_a_replacement_rejected_just_inside_the_window_blocks(secrets, clock):
+    ims = Ims(clock)
+    tokens = cache(ims, secrets, clock, reject_window=60)
+    tokens.invalidate(tokens.get().value)
+    replacement = tokens.get()
+    clock.advance(59.9)
+
+    tokens.invalidate(replacement.value)
+
+    assert blocked(tokens)
+    assert ims.calls == 2
+
+
+def test_rejecting_the_same_token_twice_counts_once(secrets, clock):
+    ims = Ims(clock)
+    tokens = cache(ims, secrets, clock)
+    persistent_rejection(tokens)
+    tokens.invalidate("tok-2")  # a concurrent request with the same replacement
+    clock.advance(30)
+
+    assert tokens.get().value == "tok-3"
+
+
+def test_a_token_that_served_the_window_ends_the_failure_streak(secrets, clock):
+    ims = Ims(clock)
+    tokens = cache(ims, secrets, clock, reject_window=60)
+    persistent_rejection(tokens)
+    clock.advance(30)
+    good = tokens.get()  # tok-3: accepted this time
+    clock.advance(60)
+    assert tokens.get() == good  # served a whole window
+
+    tokens.invalidate(good.value)  # revoked later: replaced at once
+    tokens.invalidate(tokens.get().value)  # and that replacement refused: the first backoff again
+    clock.advance(29.5)
+    assert blocked(tokens)
+    clock.advance(0.5)
+    assert not blocked(tokens)
+
+
+def test_a_token_adopted_from_the_secret_counts_as_a_replacement_only_if_issued_after_the_rejection(
+    secrets, clock
+):
+    ims = Ims(clock)
+    a = cache(ims, secrets, clock)
+    b = cache(ims, secrets, clock)
+    a.get()  # tok-1, shared
+    clock.advance(1)
+    a.invalidate("tok-1")
+    a.get()  # tok-2, issued after A's rejection; shared
+    b.invalidate("tok-1")  # B notices no earlier than tok-2 was issued
+    assert b.get().value == "tok-2"
+    a.invalidate("tok-2")
+    b.invalidate("tok-2")
+
+    assert blocked(a)  # A fetched tok-2 after its rejection
+    assert b.get().value == "tok-3"  # tok-2 was issued before B's rejection: B refreshes
+
+
+def test_an_adopted_token_issued_after_the_rejection_blocks_without_an_ims_call(secrets, clock):
+    ims = Ims(clock)
+    a = cache(ims, secrets, clock)
+    b = cache(ims, secrets, clock)
+    a.get()
+    b.get()
+    clock.advance(1)
+    b.invalidate("tok-1")
+    clock.advance(1)
+    a.invalidate("tok-1")
+    assert a.get().value == "tok-2"  # A refreshed after B's rejection
+    assert b.get().value == "tok-2"  # B adopts it
+
+    b.invalidate("tok-2")
+
+    assert blocked(b)
+    assert ims.calls == 2
+
+
+def test_a_failed_ims_call_blocks_and_says_why(secrets, clock):
+    ims = Ims(clock)
+    ims.failure = AepServerError("IMS token request: Service Unavailable", status=503, code="E503")
+    tokens = cache(ims, secrets, clock)
+
+    with pytest.raises(AepServerError):
+        tokens.get()
+    clock.advance(29.5)
+    with pytest.raises(AepAuthError) as caught:
+        tokens.get()
+    clock.advance(0.5)
+    ims.failure = None
+
+    assert (caught.value.status, caught.value.code) == (503, "E503")
+    assert tokens.get().value == "tok-2"
+    assert ims.calls == 2
+
+
+def test_a_valid_token_is_served_during_a_backoff_and_refreshed_after_it(secrets, clock):
+    ims = Ims(clock)
+    tokens = cache(ims, secrets, clock, margin=3600, jitter=0)
+    first = tokens.get()
+    clock.set(first.expires_at - 3600)
+    ims.failure = AepServerError("down", status=503)
+
+    assert tokens.get() == first  # the refresh failed: keep the valid token
+    clock.advance(29.5)
+    assert tokens.get() == first
+    assert ims.calls == 2
+    ims.failure = None
+    clock.advance(0.5)
+    assert tokens.get().value == "tok-3"
+
+
+def test_the_shared_secret_records_when_the_token_was_requested(secrets, clock):
+    tokens = cache(Ims(clock), secrets, clock)
+    token = tokens.get()
+
+    stored = json.loads(secrets.get_secret_value(SecretId="aep/token")["SecretString"])
+
+    assert stored == {
+        "access_token": "tok-1",
+        "expires_at": token.expires_at,
+        "issued_at": clock.now(),
+        "token_type": "bearer",
+    }
+
+
+NOW = 1_800_000_000.0
+
+
+def shared(**fields: object) -> str:
+    return json.dumps({"access_token": "abc", "expires_at": NOW + 100, **fields})
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (shared(), AccessToken("abc", NOW + 100, 0.0)),
+        (shared(issued_at=NOW), AccessToken("abc", NOW + 100, NOW)),
+        (shared(issued_at=NOW + 100), AccessToken("abc", NOW + 100, NOW + 100)),
+        (shared(issued_at=NOW + 100.5), None),
+        (shared(issued_at=-1), None),
+        (shared(issued_at=0), AccessToken("abc", NOW + 100, 0.0)),
+        (shared(expires_at=NOW + MAX_AHEAD), AccessToken("abc", NOW + MAX_AHEAD, 0.0)),
+        (shared(expires_at=NOW + MAX_AHEAD + 1), None),
+        (shared(expires_at=0), AccessToken("abc", 0.0, 0.0)),
+        (shared(expires_at=-0.5), None),
+        (shared(expires_at=int(NOW + 100)), AccessToken("abc", NOW + 100, 0.0)),
+        ("", None),
+        (None, None),
+        ("{}", None),
+        ("null", None),
+    ],
+)
+def test_parse_shared_boundaries(text, expected):
+    assert parse_shared(text, NOW) == expected
