@@ -255,3 +255,36 @@ def shared(**fields: object) -> str:
 )
 def test_parse_shared_boundaries(text, expected):
     assert parse_shared(text, NOW) == expected
+
+
+def test_ims_outage_while_a_valid_token_is_held_backs_off_doubling(secrets, clock):
+    ims = Ims(clock)
+    tokens = cache(ims, secrets, clock, margin=3600, jitter=0)
+    first = tokens.get()
+    clock.set(first.expires_at - 3600)
+    ims.failure = AepServerError("down", status=503)
+    attempts_at = []
+    for second in range(0, 400):
+        before = ims.calls
+        assert tokens.get() == first
+        if ims.calls > before:
+            attempts_at.append(second)
+        clock.advance(1)
+
+    assert attempts_at == [0, 30, 90, 210]
+
+
+def test_ims_is_tried_again_before_the_held_token_becomes_unusable(secrets, clock):
+    ims = Ims(clock)
+    tokens = cache(ims, secrets, clock, margin=3600, jitter=0, hard_margin=60, backoff=1000)
+    first = tokens.get()
+    clock.set(first.expires_at - 500)
+    ims.failure = AepServerError("down", status=503)
+    assert tokens.get() == first  # IMS failed; backoff would be 1000 s, the token has 440 s left
+
+    clock.advance(439.5)
+    assert tokens.get() == first
+    assert ims.calls == 2
+    ims.failure = None
+    clock.advance(0.5)
+    assert tokens.get().value == "tok-3"

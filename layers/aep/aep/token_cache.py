@@ -25,16 +25,21 @@ requests:
   :class:`~aep.errors.AepAuthError` without calling IMS, Secrets Manager or AEP. A revoked token is not
   a replacement: it is replaced at once (one IMS call for the fleet, through the lease);
 * a failed IMS call (refusal, ``invalid_client`` after the credentials were re-read, outage) starts the
-  same backoff; a token that is still valid keeps being served meanwhile;
+  same backoff; a token that is still valid keeps being served meanwhile, and IMS is tried again before
+  that token becomes unusable;
 * the backoff is ``backoff`` seconds, doubled for each consecutive failure up to ``max_backoff``; it starts
-  over once a token has served ``reject_window`` seconds.
+  over once a token obtained after the last failure has served ``reject_window`` seconds.
 
-The lease is still one ``PutSecretValue`` (a version) per refresh, and the token another: two versions per
-*refresh*, never per request or per attempt, and one refresh per backoff period at most. This keeps the
-exclusive lease that makes one IMS call per refresh across the fleet (a version stage or tag cannot be
-claimed atomically with an expiry, and a conditional write of the token itself would only pick a winner
-after every contender had called IMS). Under a persistent 401 the backoff doubles to ``max_backoff``
-(1 hour by default): 2 versions per hour at most, well inside the quota.
+Why the lease still costs a version. It stays one ``PutSecretValue`` per refresh (plus one for the new
+token): two versions per *refresh*, never per request or attempt, and refreshes are now bounded by the
+backoff instead of by the request rate. Alternatives were weighed: ``UpdateSecretVersionStage`` moves a
+label conditionally, but the label records neither holder nor time, so a container that died holding it
+would block every refresh; tags have no conditional write; a conditional write of the token itself picks
+a winner only after every contender has called IMS. The version lease keeps the guarantee of one IMS call
+per refresh across the fleet. Costs under a persistent 401, per container that refreshes (followers
+usually adopt the leader's replacement, see it rejected and back off without refreshing): 2 IMS calls and
+4 versions in the first request, then one refresh per backoff period (30 s, 60 s, ... 1 h): about 30
+refreshes (60 versions) in the first day, then 24 a day.
 
 A shared token is validated before use: a value outside RFC 6750's ``b64token`` charset (CR/LF, spaces,
 non-ASCII), an ``expires_at`` that is not a finite number, negative or more than a year ahead, wrong types
@@ -131,6 +136,7 @@ class TokenCache:
         self._issued: dict[str, float] = {}  # token value -> issued_at, for the tokens this cache served
         self._fetched: set[str] = set()  # the tokens this cache got from IMS itself
         self._last_rejection: float | None = None
+        self._trouble_at = 0.0  # when the last rejection or failure happened
         self._failures = 0
         self._blocked_until = 0.0
         self._blocked_by: AepError | None = None
@@ -148,8 +154,9 @@ class TokenCache:
             now = self._clock.now()
             token = self._token
             if token is not None and self._usable(token, now):
-                if now - token.issued_at >= self._reject_window:
-                    # It has served a while: a later rejection is a revocation, not a failing replacement.
+                if token.issued_at >= self._trouble_at and now - token.issued_at >= self._reject_window:
+                    # Obtained after the last trouble and served a while: the failure streak is over, and a
+                    # later rejection is a revocation, not a failing replacement.
                     self._failures = 0
                     self._last_rejection = None
                 if now < self._recheck_at or now < self._blocked_until:
@@ -167,6 +174,7 @@ class TokenCache:
             if self._token is not None and self._token.value == value:
                 self._token = None
             now = self._clock.now()
+            self._trouble_at = now
             issued_at = self._issued.get(value)
             last = self._last_rejection
             replacement = (
@@ -201,6 +209,7 @@ class TokenCache:
 
     def _block(self, now: float, cause: AepError) -> None:
         self._failures += 1
+        self._trouble_at = now
         wait = min(self._backoff * 2 ** (self._failures - 1), self._max_backoff)
         self._blocked_until = now + wait
         self._blocked_by = cause
@@ -247,6 +256,8 @@ class TokenCache:
             self._block(now, exc)
             for usable in (self._token, fallback):
                 if usable is not None and self._usable(usable, now):
+                    # Try IMS again when the backoff ends, or before this token becomes unusable.
+                    self._blocked_until = min(self._blocked_until, usable.expires_at - self._hard_margin)
                     return self._adopt(usable, recheck_at=self._blocked_until)
             raise
         self._fetched.add(token.value)
