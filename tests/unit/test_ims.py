@@ -4,11 +4,18 @@ import logging
 
 import pytest
 
-from aep import AepAuthError, AepConfigError, AepCredentials, AepThrottledError
+from aep import (
+    AepAuthError,
+    AepConfigError,
+    AepCredentials,
+    AepServerError,
+    AepThrottledError,
+    AepTimeoutError,
+)
 from aep.http import Transport
 from aep.ims import MAX_LIFETIME, ImsTokenFetcher
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, ORG_ID, exact_policy, make_client, token_reply
-from tests.support.recorder import Reply
+from tests.support.recorder import DROP, Reply
 
 
 def test_token_request_is_form_encoded_client_credentials(recorder, clock, secrets):
@@ -166,3 +173,15 @@ def test_token_lifetime_bounds(recorder, clock, expires_in, ok):
             ims()
         assert caught.value.message == "IMS answered without a usable access_token/expires_in"
         assert caught.value.status == 200
+
+
+def test_ims_server_errors_and_timeouts_stay_what_they_are(recorder, clock):
+    recorder.on("POST", "/ims/token/v3", Reply(500), DROP)
+
+    with pytest.raises(AepServerError) as server:
+        fetcher(recorder, clock)()
+    with pytest.raises(AepTimeoutError) as timeout:
+        fetcher(recorder, clock)()
+
+    assert server.value.status == 500
+    assert timeout.value.status is None

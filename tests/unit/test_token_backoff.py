@@ -288,3 +288,26 @@ def test_ims_is_tried_again_before_the_held_token_becomes_unusable(secrets, cloc
     ims.failure = None
     clock.advance(0.5)
     assert tokens.get().value == "tok-3"
+
+
+def test_a_cold_container_keeps_the_shared_token_when_its_refresh_fails(secrets, clock):
+    ims = Ims(clock)
+    first = cache(ims, secrets, clock, margin=3600, jitter=0).get()
+    clock.set(first.expires_at - 3000)  # past the refresh point, still valid
+    ims.failure = AepServerError("down", status=503)
+    cold = cache(ims, secrets, clock, margin=3600, jitter=0)
+
+    assert cold.get() == first
+    assert cold.get() == first
+    assert ims.calls == 2
+
+
+def test_a_malformed_rejected_value_is_logged_without_its_content(secrets, clock, caplog):
+    tokens = cache(Ims(clock), secrets, clock)
+    caplog.set_level("INFO", logger="aep")
+
+    tokens.invalidate("not a\r\ntoken")
+
+    (record,) = [r for r in caplog.records if r.name == "aep.token_cache"]
+    assert record.token == "malformed"  # type: ignore[attr-defined]
+    assert "not a" not in caplog.text

@@ -139,7 +139,7 @@ class TokenCache:
         self._trouble_at = 0.0  # when the last rejection or failure happened
         self._failures = 0
         self._blocked_until = 0.0
-        self._blocked_by: AepError | None = None
+        self._blocked_by: AepError = AepAuthError("authentication failed")
 
     # -- public -------------------------------------------------------------------------------------
 
@@ -220,11 +220,10 @@ class TokenCache:
 
     def _blocked_error(self, now: float) -> AepAuthError:
         cause = self._blocked_by
-        reason = cause.message if cause is not None else "authentication failed"
         return AepAuthError(
-            f"authentication backing off for {self._blocked_until - now:.0f}s after: {reason}",
-            status=cause.status if cause is not None else None,
-            code=cause.code if cause is not None else None,
+            f"authentication backing off for {self._blocked_until - now:.0f}s after: {cause.message}",
+            status=cause.status,
+            code=cause.code,
             retry_after=self._blocked_until - now,
         )
 
