@@ -309,5 +309,5 @@ def test_a_malformed_rejected_value_is_logged_without_its_content(secrets, clock
     tokens.invalidate("not a\r\ntoken")
 
     (record,) = [r for r in caplog.records if r.name == "aep.token_cache"]
-    assert record.token == "malformed"  # type: ignore[attr-defined]
+    assert record.token == "malformed"
     assert "not a" not in caplog.text
