@@ -251,6 +251,10 @@ def shared(**fields: object) -> str:
         (None, None),
         ("{}", None),
         ("null", None),
+        (shared(expires_at=True), None),
+        (shared(expires_at=float("nan")), None),
+        (shared(issued_at=True), None),
+        (shared(issued_at=float("inf")), None),
     ],
 )
 def test_parse_shared_boundaries(text, expected):
@@ -311,3 +315,69 @@ def test_a_malformed_rejected_value_is_logged_without_its_content(secrets, clock
     (record,) = [r for r in caplog.records if r.name == "aep.token_cache"]
     assert record.token == "malformed"
     assert "not a" not in caplog.text
+
+
+def test_a_failure_streak_ends_when_a_token_obtained_after_it_has_served_exactly_the_window(secrets, clock):
+    ims = Ims(clock)
+    tokens = cache(ims, secrets, clock, margin=LIFETIME - 60, jitter=0, reject_window=60)
+    persistent_rejection(tokens)  # one failure: blocked for 30 s
+    clock.advance(30)
+    good = tokens.get()  # tok-3: its refresh point is 60 s after its issue
+    clock.advance(60)
+    ims.failure = AepServerError("down", status=503)
+
+    assert tokens.get() == good  # the scheduled refresh failed: a first failure again, 30 s
+    clock.advance(29.5)
+    tokens.get()
+    assert ims.calls == 4
+    clock.advance(0.5)
+    tokens.get()
+    assert ims.calls == 5
+
+
+def test_a_revocation_just_after_a_scheduled_refresh_is_replaced_not_blocked(secrets, clock):
+    ims = Ims(clock)
+    tokens = cache(ims, secrets, clock, margin=LIFETIME - 60, jitter=0, reject_window=60)
+    tokens.invalidate(tokens.get().value)  # tok-1 revoked
+    second = tokens.get()  # tok-2 fetched at the same instant
+    clock.advance(60)  # served a whole window; its refresh point
+    third = tokens.get()  # tok-3: a scheduled refresh, not a replacement
+
+    tokens.invalidate(third.value)  # revoked at once
+
+    assert second.value == "tok-2"
+    assert third.value == "tok-3"
+    assert tokens.get().value == "tok-4"
+
+
+def test_an_older_adopted_token_that_serves_the_window_ends_the_suspicion(secrets, clock):
+    ims = Ims(clock)
+    a = cache(ims, secrets, clock, margin=LIFETIME - 120, jitter=0, reject_window=60)
+    b = cache(ims, secrets, clock, margin=LIFETIME - 120, jitter=0, reject_window=60)
+    b.get()  # tok-1, shared
+    a.invalidate("tok-0")  # A rejected some older token just now (tok-1 was issued no later)
+    assert a.get().value == "tok-1"  # adopted, issued before the rejection
+    clock.advance(59.5)
+    a.get()
+    clock.advance(0.5)
+    a.get()  # tok-1 has now served 60 s since A's rejection
+    clock.advance(60)  # tok-1's refresh point: A refreshes on schedule (tok-2)
+    assert a.get().value == "tok-2"
+
+    a.invalidate("tok-2")  # revoked at once: a revocation, not a failing replacement
+
+    assert a.get().value == "tok-3"
+
+
+def test_a_late_rejection_of_an_old_replacement_keeps_the_current_token_served(secrets, clock):
+    ims = Ims(clock)
+    tokens = cache(ims, secrets, clock, margin=LIFETIME - 60, jitter=0, reject_window=600, backoff=100)
+    tokens.invalidate(tokens.get().value)
+    tokens.get()  # tok-2, a replacement
+    clock.advance(60)
+    current = tokens.get()  # tok-3, a scheduled refresh
+    tokens.invalidate("tok-2")  # a slow request's 401 for the old replacement: blocked for 100 s
+    clock.advance(70)  # past tok-3's own refresh point, inside the block
+
+    assert tokens.get() == current
+    assert ims.calls == 3

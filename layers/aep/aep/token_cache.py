@@ -28,7 +28,8 @@ requests:
   same backoff; a token that is still valid keeps being served meanwhile, and IMS is tried again before
   that token becomes unusable;
 * the backoff is ``backoff`` seconds, doubled for each consecutive failure up to ``max_backoff``; it starts
-  over once a token obtained after the last failure has served ``reject_window`` seconds.
+  over once a token obtained after the last failure has served ``reject_window`` seconds, and a token
+  served ``reject_window`` seconds after the last rejection ends the "replacement" suspicion.
 
 Why the lease still costs a version. It stays one ``PutSecretValue`` per refresh (plus one for the new
 token): two versions per *refresh*, never per request or attempt, and refreshes are now bounded by the
@@ -136,7 +137,7 @@ class TokenCache:
         self._issued: dict[str, float] = {}  # token value -> issued_at, for the tokens this cache served
         self._fetched: set[str] = set()  # the tokens this cache got from IMS itself
         self._last_rejection: float | None = None
-        self._trouble_at = 0.0  # when the last rejection or failure happened
+        self._failed_at = 0.0  # when the last failure (blocked refresh) happened
         self._failures = 0
         self._blocked_until = 0.0
         self._blocked_by: AepError = AepAuthError("authentication failed")
@@ -154,11 +155,7 @@ class TokenCache:
             now = self._clock.now()
             token = self._token
             if token is not None and self._usable(token, now):
-                if token.issued_at >= self._trouble_at and now - token.issued_at >= self._reject_window:
-                    # Obtained after the last trouble and served a while: the failure streak is over, and a
-                    # later rejection is a revocation, not a failing replacement.
-                    self._failures = 0
-                    self._last_rejection = None
+                self._note_served(token, now)
                 if now < self._recheck_at or now < self._blocked_until:
                     return token
             if now < self._blocked_until:
@@ -174,7 +171,6 @@ class TokenCache:
             if self._token is not None and self._token.value == value:
                 self._token = None
             now = self._clock.now()
-            self._trouble_at = now
             issued_at = self._issued.get(value)
             last = self._last_rejection
             replacement = (
@@ -189,7 +185,6 @@ class TokenCache:
                     AepAuthError("Platform rejected a token requested after the previous one was rejected"),
                 )
             else:
-                self._failures = 0
                 self._last_rejection = now
                 logger.info("token rejected; it will be replaced", extra={"token": _fingerprint(value)})
 
@@ -207,9 +202,22 @@ class TokenCache:
         self._recheck_at = self._refresh_point(token) if recheck_at is None else recheck_at
         return token
 
+    def _note_served(self, token: AccessToken, now: float) -> None:
+        """A token served ``reject_window`` seconds ends the trouble before it.
+
+        After the last rejection: a later rejection is a revocation, not a failing replacement. After the
+        last failure, for a token obtained since: the failure streak is over (an old token still held
+        while IMS fails proves nothing about IMS).
+        """
+        last = self._last_rejection
+        if last is not None and now - max(token.issued_at, last) >= self._reject_window:
+            self._last_rejection = None
+        if token.issued_at >= self._failed_at and now - token.issued_at >= self._reject_window:
+            self._failures = 0
+
     def _block(self, now: float, cause: AepError) -> None:
         self._failures += 1
-        self._trouble_at = now
+        self._failed_at = now
         wait = min(self._backoff * 2 ** (self._failures - 1), self._max_backoff)
         self._blocked_until = now + wait
         self._blocked_by = cause
