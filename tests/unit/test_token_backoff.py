@@ -381,3 +381,38 @@ def test_a_late_rejection_of_an_old_replacement_keeps_the_current_token_served(s
 
     assert tokens.get() == current
     assert ims.calls == 3
+
+
+def test_a_token_issued_at_the_instant_of_the_failure_ends_the_streak_once_it_served(secrets, clock):
+    ims = Ims(clock)
+    a = cache(ims, secrets, clock, margin=LIFETIME - 90, jitter=0, reject_window=60)
+    b = cache(ims, secrets, clock, margin=LIFETIME - 90, jitter=0, reject_window=60)
+    persistent_rejection(a)  # A: tok-1 and tok-2 rejected; one failure at t
+    b.invalidate(b.get().value)
+    assert b.get().value == "tok-3"  # fetched by B at t, shared
+    clock.advance(30)
+    assert a.get().value == "tok-3"  # A adopts it when its backoff ends
+    clock.advance(60)  # served 90 s since its issue; its refresh point
+    ims.failure = AepServerError("down", status=503)
+
+    a.get()  # the scheduled refresh fails: a first failure again (30 s), not a second (60 s)
+    clock.advance(30)
+    a.get()
+
+    assert ims.calls == 5
+
+
+def test_a_scheduled_refresh_rejected_at_once_right_after_a_rejection_blocks(secrets, clock):
+    ims = Ims(clock)
+    b = cache(ims, secrets, clock)
+    a = cache(ims, secrets, clock, margin=LIFETIME - 100, jitter=0, reject_window=60)
+    b.get()  # tok-1 at t, shared
+    assert a.get().value == "tok-1"
+    clock.advance(99.5)
+    a.invalidate("tok-0")  # some older token rejected just now
+    clock.advance(0.5)
+    assert a.get().value == "tok-2"  # tok-1's refresh point: refreshed on schedule
+
+    a.invalidate("tok-2")  # rejected at once, half a second after the other rejection
+
+    assert blocked(a)

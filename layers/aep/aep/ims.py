@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -128,6 +127,6 @@ def _token_from(payload: Any, started: float) -> AccessToken:
         raise ValueError("access_token is not a bearer token")
     if isinstance(expires_in, bool) or not isinstance(expires_in, int | float):
         raise TypeError("expires_in is not a number")
-    if not math.isfinite(expires_in) or not 0 < expires_in <= MAX_LIFETIME:
+    if not 0 < expires_in <= MAX_LIFETIME:  # false for NaN and infinities
         raise ValueError("expires_in is out of range")
     return AccessToken(value=value, expires_at=started + expires_in, issued_at=started)
