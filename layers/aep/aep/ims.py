@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from aep.config import AepCredentials
 from aep.errors import AepAuthError, AepError
-from aep.token import AccessToken, is_bearer_token
+from aep.token import AccessToken
 
 if TYPE_CHECKING:
     from aep.http import Transport
@@ -120,11 +120,10 @@ class ImsTokenFetcher:
 
 
 def _token_from(payload: Any, started: float) -> AccessToken:
-    """The token of an IMS answer. Raises ValueError/KeyError/TypeError when it is not a usable one."""
+    """The token of an IMS answer. Raises ValueError/KeyError/TypeError when it is not a usable one
+    (AccessToken refuses a value that is not an RFC 6750 b64token)."""
     value = payload["access_token"]
     expires_in = payload["expires_in"]  # seconds for /ims/token/v3
-    if not isinstance(value, str) or not is_bearer_token(value):
-        raise ValueError("access_token is not a bearer token")
     if isinstance(expires_in, bool) or not isinstance(expires_in, int | float):
         raise TypeError("expires_in is not a number")
     if not 0 < expires_in <= MAX_LIFETIME:  # false for NaN and infinities
