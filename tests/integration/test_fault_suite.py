@@ -14,20 +14,21 @@ revocation. Run alone: ``.venv/bin/pytest -m fault -s`` (prints the figures the 
 
 from __future__ import annotations
 
+import heapq
 import json
-from collections import deque
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 import pytest
 import requests
 
-from aep import AepClient, RetryPolicy, SystemClock
+from aep import AepClient, RetryPolicy
 from stream_ingest import service
 from tests.integration.conftest import CALLERS, CALLERS_INLET, Admin, emulator_client
 from tests.support.events import sqs_event
-from tests.support.fakes import FakeLambdaContext
+from tests.support.fakes import FakeClock, FakeLambdaContext
 from tests.support.lambdas import load_app
 from tests.support.strict_sqs import StrictSqs
 
@@ -35,7 +36,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.fault]
 
 CALLERS_FLOW = "d8a6f005-0000-4000-8000-00000000ca11"
 RECORDS = 10_000
-MAX_RECEIVES = 50  # far above what the faults need; a record still queued after this many is a failure
+MAX_RECEIVE_COUNT = 5  # the template's StreamMaxReceiveCount default
+VISIBILITY_TIMEOUT = 360.0  # the template's queue VisibilityTimeout
 
 # Each rule is drawn only when the ones before it missed: these conditional rates give the shares above.
 FAULTS = [
@@ -81,11 +83,12 @@ def profile(n: int) -> str:
     )
 
 
-@dataclass
+@dataclass(order=True)
 class Message:
-    message_id: str
-    body: str
-    receives: int = 0
+    visible_at: float
+    message_id: str = field(compare=False)
+    body: str = field(compare=False)
+    receives: int = field(default=0, compare=False)
 
 
 @dataclass
@@ -93,14 +96,41 @@ class Run:
     invocations: int = 0
     redeliveries: int = 0
     max_receives: int = 0
+    redriven: list[str] = field(default_factory=list)
 
 
 def ims_calls(admin: Admin) -> int:
     return sum(r["path"].startswith("/ims/token") for r in admin.requests())
 
 
+class Queue:
+    """SQS as the function sees it: a returned message is visible again after the visibility timeout;
+    one returned on its ``MAX_RECEIVE_COUNT``-th receive is moved to the DLQ by the redrive policy (with
+    no reason: that is what must never happen to a valid record)."""
+
+    def __init__(self, messages: list[Message], clock: FakeClock) -> None:
+        self._heap = list(messages)
+        heapq.heapify(self._heap)
+        self._clock = clock
+
+    def __bool__(self) -> bool:
+        return bool(self._heap)
+
+    def receive(self, size: int) -> list[Message]:
+        if self._heap[0].visible_at > self._clock.now():
+            self._clock.set(self._heap[0].visible_at)  # nothing visible: time passes
+        batch: list[Message] = []
+        while self._heap and len(batch) < size and self._heap[0].visible_at <= self._clock.now():
+            batch.append(heapq.heappop(self._heap))
+        return batch
+
+    def give_back(self, message: Message) -> None:
+        message.visible_at = self._clock.now() + VISIBILITY_TIMEOUT
+        heapq.heappush(self._heap, message)
+
+
 def drive(
-    queue: deque[Message], batch_size: int, runtimes: list[service.Runtime], revoke_after: int, admin: Admin
+    queue: Queue, batch_size: int, runtimes: list[service.Runtime], revoke_after: int, admin: Admin
 ) -> tuple[Run, set[str], int]:
     """Deliver until the queue is empty: the run's figures, the deleted ids, IMS calls at revocation."""
     app = load_app("stream_ingest")
@@ -111,7 +141,7 @@ def drive(
         if run.invocations == revoke_after:
             ims_before_revocation = ims_calls(admin)
             assert admin.revoke_all() == 2, "two live tokens (one per container) are revoked"
-        batch = [queue.popleft() for _ in range(min(batch_size, len(queue)))]
+        batch = queue.receive(batch_size)
         event = sqs_event([m.body for m in batch])
         for record, message in zip(event["Records"], batch, strict=True):
             record["messageId"] = message.message_id
@@ -122,12 +152,14 @@ def drive(
         for message in batch:
             message.receives += 1
             run.max_receives = max(run.max_receives, message.receives)
-            assert message.receives < MAX_RECEIVES, "a record kept coming back"
-            if message.message_id in returned:
-                run.redeliveries += 1
-                queue.append(message)
-            else:
+            if message.message_id not in returned:
                 deleted.add(message.message_id)
+            elif message.receives >= MAX_RECEIVE_COUNT:
+                run.redriven.append(message.message_id)
+                deleted.add(message.message_id)
+            else:
+                run.redeliveries += 1
+                queue.give_back(message)
     return run, deleted, ims_before_revocation
 
 
@@ -146,9 +178,10 @@ def dead_letters(url: str) -> dict[str, str]:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 
-def container(emulator: Any, dlq: str) -> service.Runtime:
+def container(emulator: Any, dlq: str, clock: FakeClock) -> service.Runtime:
+    """One Lambda container: its own client (token in memory), the shared token secret, the world's clock."""
     client: AepClient = emulator_client(
-        emulator, SystemClock(), RetryPolicy(max_attempts=3, base=0.001, max_wait=0.002)
+        emulator, clock, RetryPolicy(max_attempts=3, base=0.001, max_wait=0.002)
     )
     environ = {
         "STREAM_INLET_ID": CALLERS_INLET,
@@ -175,13 +208,14 @@ def two_live_tokens(runtimes: list[service.Runtime]) -> None:
 @pytest.mark.parametrize("batch_size", [10, 100])
 def test_ten_thousand_records_under_faults_lose_nothing(emulator, admin, aws, batch_size, capsys):
     dlq = str(boto3.client("sqs").create_queue(QueueName=f"fault-dlq-{batch_size}")["QueueUrl"])
-    runtimes = [container(emulator, dlq), container(emulator, dlq)]
+    clock = FakeClock(now=time.time(), real_sleep=0.0005)
+    runtimes = [container(emulator, dlq, clock), container(emulator, dlq, clock)]
     two_live_tokens(runtimes)
-    messages = [Message(f"m-{n}", profile(n)) for n in range(RECORDS)]
+    messages = [Message(0.0, f"m-{n}", profile(n)) for n in range(RECORDS)]
     spacing = RECORDS // (len(POISON) + 1)
     poison_ids = {}
     for index, (name, (body, _)) in enumerate(POISON.items(), start=1):
-        message = Message(f"poison-{name}", body)
+        message = Message(0.0, f"poison-{name}", body)
         messages.insert(index * spacing, message)
         poison_ids[message.message_id] = name
     admin.faults(*FAULTS, seed=20261201)
@@ -189,7 +223,7 @@ def test_ten_thousand_records_under_faults_lose_nothing(emulator, admin, aws, ba
 
     try:
         run, deleted, ims_at_revocation = drive(
-            deque(messages), batch_size, runtimes, invocations // 3, admin
+            Queue(messages, clock), batch_size, runtimes, invocations // 3, admin
         )
     finally:
         service.set_runtime(None)
@@ -207,14 +241,17 @@ def test_ten_thousand_records_under_faults_lose_nothing(emulator, admin, aws, ba
     with capsys.disabled():
         print(
             f"\nfault suite, batches of {batch_size}: {run.invocations} invocations, "
-            f"{run.redeliveries} redeliveries (max {run.max_receives} receives), AEP requests {faults_hit}, "
+            f"{run.redeliveries} redeliveries (max {run.max_receives} receives, "
+            f"{len(run.redriven)} redriven), "
+            f"AEP requests {faults_hit}, "
             f"{len(set(stored) & valid_ids)} of {RECORDS} valid records in AEP, "
             f"{streamed['duplicates']} duplicates, {len(letters)} dead letters, "
             f"{ims_after} IMS calls after the revocation"
         )
 
-    # Every message was deleted from the queue exactly once: accepted, or dead-lettered.
+    # Every message left the queue: accepted, or dead-lettered by the function; none by the redrive policy.
     assert deleted == {m.message_id for m in messages}
+    assert run.redriven == []
     # 0 records lost: every valid record is in AEP.
     assert valid_ids <= set(stored)
     # 0 valid records in the DLQ; every poison message there, with its own reason.

@@ -165,7 +165,7 @@ def test_str_carries_status_code_and_request_id():
     )
 
     assert str(error) == "batch status: Oauth token is not valid status=401 code=401013 request_id=r1"
-    assert not error.retryable
+    assert error.retryable  # auth is never a property of a record (issue 7 item 4)
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,10 @@ class FakeIms:
     def __call__(self) -> AccessToken:
         with self._lock:
             self.calls.append(self.clock.now())
-            return AccessToken(value=f"token-{len(self.calls)}", expires_at=self.clock.now() + self.lifetime)
+            now = self.clock.now()
+            return AccessToken(
+                value=f"token-{len(self.calls)}", expires_at=now + self.lifetime, issued_at=now
+            )
 
 
 class CountingSecrets:
@@ -77,6 +80,7 @@ def test_first_call_fetches_and_publishes_then_memory_serves(secrets, clock):
     assert shared_token(secrets) == {
         "access_token": "token-1",
         "expires_at": first.expires_at,
+        "issued_at": first.issued_at,
         "token_type": "bearer",
     }
 

@@ -106,6 +106,7 @@ def handle(
     metrics.add_metric("AepRequestSplits", MetricUnit.Count, stats.splits)
     metrics.add_metric("DeadLettersOverflowed", MetricUnit.Count, stats.overflowed)
     metrics.add_metric("DeadLettersTruncated", MetricUnit.Count, stats.truncated)
+    metrics.add_metric("ImsTokenRequests", MetricUnit.Count, rt.client.ims.take_count())
     for request_ms in stats.request_ms:  # one value per request: CloudWatch gives percentiles
         metrics.add_metric("AepSendLatency", MetricUnit.Milliseconds, request_ms)
     logger.info(

@@ -59,7 +59,12 @@ class AepClient:
             policy=policy or RetryPolicy(max_attempts=settings.max_attempts, max_wait=settings.max_backoff),
             clock=self.clock,
         )
-        self.ims = ImsTokenFetcher(self.transport, settings.ims_url, credentials)
+        self.ims = ImsTokenFetcher(
+            self.transport,
+            settings.ims_url,
+            credentials,
+            reload=lambda: load_credentials(secrets_client(), settings.credentials_secret_id),
+        )
         self.tokens = TokenCache(
             fetch=self.ims,
             secret_id=settings.token_secret_id,

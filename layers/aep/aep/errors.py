@@ -69,7 +69,15 @@ class AepConfigError(AepError):
 
 
 class AepAuthError(AepError):
-    """Authentication or authorisation failed (IMS error, Platform 401/403)."""
+    """Authentication or authorisation failed (IMS error, Platform 401/403).
+
+    Retryable: auth is never a property of a record. A revoked token, a rotated client secret or a
+    permission being granted are fixed outside the request, so the same request may succeed later.
+    """
+
+    @property
+    def retryable(self) -> bool:
+        return True
 
 
 class AepNotFoundError(AepError):

@@ -3,10 +3,11 @@
 TLS verification is always on (``verify`` is never turned off) and redirects are never followed (a
 redirect would re-send the client secret or the token to another host): a 3xx is a non-retryable
 :class:`~aep.errors.AepRedirectError`. Every call goes through :meth:`Transport.request`, which retries
-what :mod:`aep.retry` says is retryable, refreshes the token once on a 401, and gives up with a typed
-:class:`~aep.errors.AepError`; every exception of ``requests``/``urllib3`` becomes one (see
-:func:`~aep.errors.error_from_exception`). The deadline bounds the whole exchange on the wall clock,
-answer body included (:mod:`aep.wallclock`).
+what :mod:`aep.retry` says is retryable, refreshes the token once on a 401 (reporting every rejected token
+to the token cache, which bounds refreshes), and gives up with a typed :class:`~aep.errors.AepError` (a
+401/403 that persists is a retryable ``AepAuthError``); every exception of ``requests``/``urllib3`` becomes
+one (see :func:`~aep.errors.error_from_exception`). The deadline bounds the whole exchange on the wall
+clock, answer body included (:mod:`aep.wallclock`).
 """
 
 from __future__ import annotations
@@ -124,17 +125,14 @@ class Transport:
             else:
                 if response.status_code in ok:
                     return response
-                if (
-                    response.status_code in refresh_on
-                    and authenticated
-                    and self.authenticator is not None
-                    and not refreshed
-                ):
-                    refreshed = True
-                    attempt -= 1
+                if response.status_code in refresh_on and authenticated and self.authenticator is not None:
+                    # Every rejection is reported: the token cache decides whether to refresh or back off.
                     self.authenticator.invalidate(send_headers.get("Authorization", ""))
-                    logger.info("token rejected; refreshing once", extra={"context": context})
-                    continue
+                    if not refreshed:
+                        refreshed = True
+                        attempt -= 1
+                        logger.info("token rejected; refreshing once", extra={"context": context})
+                        continue
                 error = error_from_response(response, context)
                 if not self.policy.is_retryable_status(response.status_code):
                     raise error

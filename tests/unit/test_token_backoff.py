@@ -1,0 +1,418 @@
+"""The token cache's negative cache: exact backoff periods, the replacement rule and its boundaries."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from aep import AepAuthError, AepServerError
+from aep.token import AccessToken
+from aep.token_cache import MAX_AHEAD, TokenCache, parse_shared
+from tests.support.fakes import FakeClock
+
+LIFETIME = 86_399.0
+
+
+class Ims:
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.calls = 0
+        self.failure: Exception | None = None
+
+    def __call__(self) -> AccessToken:
+        self.calls += 1
+        if self.failure is not None:
+            raise self.failure
+        now = self.clock.now()
+        return AccessToken(value=f"tok-{self.calls}", expires_at=now + LIFETIME, issued_at=now)
+
+
+def cache(ims: Ims, secrets, clock: FakeClock, **kwargs) -> TokenCache:
+    return TokenCache(
+        fetch=ims,
+        secret_id="aep/token",
+        secrets_client=lambda: secrets,
+        clock=clock,
+        rng=random.Random(1),
+        **kwargs,
+    )
+
+
+def persistent_rejection(tokens: TokenCache) -> None:
+    """What the transport does when every token is refused: reject, refresh, reject the replacement."""
+    tokens.invalidate(tokens.get().value)
+    tokens.invalidate(tokens.get().value)
+
+
+def blocked(tokens: TokenCache) -> bool:
+    try:
+        tokens.get()
+    except AepAuthError:
+        return True
+    return False
+
+
+def test_backoff_doubles_from_thirty_seconds_to_the_cap(secrets, clock):
+    ims = Ims(clock)
+    tokens = cache(ims, secrets, clock, max_backoff=100)
+    persistent_rejection(tokens)
+    periods = []
+    for _ in range(4):
+        waited = 0.0
+        while blocked(tokens):
+            clock.advance(0.5)
+            waited += 0.5
+        periods.append(waited)
+        tokens.invalidate(tokens.get().value)  # the new replacement is refused too
+
+    assert periods == [30.0, 60.0, 100.0, 100.0]
+    assert ims.calls == 2 + 4
+
+
+def test_blocked_error_says_how_long_and_why(secrets, clock):
+    ims = Ims(clock)
+    tokens = cache(ims, secrets, clock)
+    persistent_rejection(tokens)
+    clock.advance(10)
+
+    with pytest.raises(AepAuthError) as caught:
+        tokens.get()
+
+    assert caught.value.retryable
+    assert caught.value.retry_after == 20.0
+    assert caught.value.message == (
+        "authentication backing off for 20s after: "
+        "Platform rejected a token requested after the previous one was rejected"
+    )
+
+
+def test_a_replacement_rejected_at_the_window_edge_is_refreshed_not_blocked(secrets, clock):
+    ims = Ims(clock)
+    tokens = cache(ims, secrets, clock, reject_window=60)
+    tokens.invalidate(tokens.get().value)
+    replacement = tokens.get()
+    clock.advance(60)  # it was accepted for a while: this is a revocation
+
+    tokens.invalidate(replacement.value)
+
+    assert tokens.get().value == "tok-3"
+
+
+def test_a_replacement_rejected_just_inside_the_window_blocks(secrets, clock):
+    ims = Ims(clock)
+    tokens = cache(ims, secrets, clock, reject_window=60)
+    tokens.invalidate(tokens.get().value)
+    replacement = tokens.get()
+    clock.advance(59.9)
+
+    tokens.invalidate(replacement.value)
+
+    assert blocked(tokens)
+    assert ims.calls == 2
+
+
+def test_rejecting_the_same_token_twice_counts_once(secrets, clock):
+    ims = Ims(clock)
+    tokens = cache(ims, secrets, clock)
+    persistent_rejection(tokens)
+    tokens.invalidate("tok-2")  # a concurrent request with the same replacement
+    clock.advance(30)
+
+    assert tokens.get().value == "tok-3"
+
+
+def test_a_token_that_served_the_window_ends_the_failure_streak(secrets, clock):
+    ims = Ims(clock)
+    tokens = cache(ims, secrets, clock, reject_window=60)
+    persistent_rejection(tokens)
+    clock.advance(30)
+    good = tokens.get()  # tok-3: accepted this time
+    clock.advance(60)
+    assert tokens.get() == good  # served a whole window
+
+    tokens.invalidate(good.value)  # revoked later: replaced at once
+    tokens.invalidate(tokens.get().value)  # and that replacement refused: the first backoff again
+    clock.advance(29.5)
+    assert blocked(tokens)
+    clock.advance(0.5)
+    assert not blocked(tokens)
+
+
+def test_a_token_adopted_from_the_secret_counts_as_a_replacement_only_if_issued_after_the_rejection(
+    secrets, clock
+):
+    ims = Ims(clock)
+    a = cache(ims, secrets, clock)
+    b = cache(ims, secrets, clock)
+    a.get()  # tok-1, shared
+    clock.advance(1)
+    a.invalidate("tok-1")
+    a.get()  # tok-2, issued after A's rejection; shared
+    b.invalidate("tok-1")  # B notices no earlier than tok-2 was issued
+    assert b.get().value == "tok-2"
+    a.invalidate("tok-2")
+    b.invalidate("tok-2")
+
+    assert blocked(a)  # A fetched tok-2 after its rejection
+    assert b.get().value == "tok-3"  # tok-2 was issued before B's rejection: B refreshes
+
+
+def test_an_adopted_token_issued_after_the_rejection_blocks_without_an_ims_call(secrets, clock):
+    ims = Ims(clock)
+    a = cache(ims, secrets, clock)
+    b = cache(ims, secrets, clock)
+    a.get()
+    b.get()
+    clock.advance(1)
+    b.invalidate("tok-1")
+    clock.advance(1)
+    a.invalidate("tok-1")
+    assert a.get().value == "tok-2"  # A refreshed after B's rejection
+    assert b.get().value == "tok-2"  # B adopts it
+
+    b.invalidate("tok-2")
+
+    assert blocked(b)
+    assert ims.calls == 2
+
+
+def test_a_failed_ims_call_blocks_and_says_why(secrets, clock):
+    ims = Ims(clock)
+    ims.failure = AepServerError("IMS token request: Service Unavailable", status=503, code="E503")
+    tokens = cache(ims, secrets, clock)
+
+    with pytest.raises(AepServerError):
+        tokens.get()
+    clock.advance(29.5)
+    with pytest.raises(AepAuthError) as caught:
+        tokens.get()
+    clock.advance(0.5)
+    ims.failure = None
+
+    assert (caught.value.status, caught.value.code) == (503, "E503")
+    assert tokens.get().value == "tok-2"
+    assert ims.calls == 2
+
+
+def test_a_valid_token_is_served_during_a_backoff_and_refreshed_after_it(secrets, clock):
+    ims = Ims(clock)
+    tokens = cache(ims, secrets, clock, margin=3600, jitter=0)
+    first = tokens.get()
+    clock.set(first.expires_at - 3600)
+    ims.failure = AepServerError("down", status=503)
+
+    assert tokens.get() == first  # the refresh failed: keep the valid token
+    clock.advance(29.5)
+    assert tokens.get() == first
+    assert ims.calls == 2
+    ims.failure = None
+    clock.advance(0.5)
+    assert tokens.get().value == "tok-3"
+
+
+def test_the_shared_secret_records_when_the_token_was_requested(secrets, clock):
+    tokens = cache(Ims(clock), secrets, clock)
+    token = tokens.get()
+
+    stored = json.loads(secrets.get_secret_value(SecretId="aep/token")["SecretString"])
+
+    assert stored == {
+        "access_token": "tok-1",
+        "expires_at": token.expires_at,
+        "issued_at": clock.now(),
+        "token_type": "bearer",
+    }
+
+
+NOW = 1_800_000_000.0
+
+
+def shared(**fields: object) -> str:
+    return json.dumps({"access_token": "abc", "expires_at": NOW + 100, **fields})
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (shared(), AccessToken("abc", NOW + 100, 0.0)),
+        (shared(issued_at=NOW), AccessToken("abc", NOW + 100, NOW)),
+        (shared(issued_at=NOW + 100), AccessToken("abc", NOW + 100, NOW + 100)),
+        (shared(issued_at=NOW + 100.5), None),
+        (shared(issued_at=-1), None),
+        (shared(issued_at=0), AccessToken("abc", NOW + 100, 0.0)),
+        (shared(expires_at=NOW + MAX_AHEAD), AccessToken("abc", NOW + MAX_AHEAD, 0.0)),
+        (shared(expires_at=NOW + MAX_AHEAD + 1), None),
+        (shared(expires_at=0), AccessToken("abc", 0.0, 0.0)),
+        (shared(expires_at=-0.5), None),
+        (shared(expires_at=int(NOW + 100)), AccessToken("abc", NOW + 100, 0.0)),
+        ("", None),
+        (None, None),
+        ("{}", None),
+        ("null", None),
+        (shared(expires_at=True), None),
+        (shared(expires_at=float("nan")), None),
+        (shared(issued_at=True), None),
+        (shared(issued_at=float("inf")), None),
+    ],
+)
+def test_parse_shared_boundaries(text, expected):
+    assert parse_shared(text, NOW) == expected
+
+
+def test_ims_outage_while_a_valid_token_is_held_backs_off_doubling(secrets, clock):
+    ims = Ims(clock)
+    tokens = cache(ims, secrets, clock, margin=3600, jitter=0)
+    first = tokens.get()
+    clock.set(first.expires_at - 3600)
+    ims.failure = AepServerError("down", status=503)
+    attempts_at = []
+    for second in range(0, 400):
+        before = ims.calls
+        assert tokens.get() == first
+        if ims.calls > before:
+            attempts_at.append(second)
+        clock.advance(1)
+
+    assert attempts_at == [0, 30, 90, 210]
+
+
+def test_ims_is_tried_again_before_the_held_token_becomes_unusable(secrets, clock):
+    ims = Ims(clock)
+    tokens = cache(ims, secrets, clock, margin=3600, jitter=0, hard_margin=60, backoff=1000)
+    first = tokens.get()
+    clock.set(first.expires_at - 500)
+    ims.failure = AepServerError("down", status=503)
+    assert tokens.get() == first  # IMS failed; backoff would be 1000 s, the token has 440 s left
+
+    clock.advance(439.5)
+    assert tokens.get() == first
+    assert ims.calls == 2
+    ims.failure = None
+    clock.advance(0.5)
+    assert tokens.get().value == "tok-3"
+
+
+def test_a_cold_container_keeps_the_shared_token_when_its_refresh_fails(secrets, clock):
+    ims = Ims(clock)
+    first = cache(ims, secrets, clock, margin=3600, jitter=0).get()
+    clock.set(first.expires_at - 3000)  # past the refresh point, still valid
+    ims.failure = AepServerError("down", status=503)
+    cold = cache(ims, secrets, clock, margin=3600, jitter=0)
+
+    assert cold.get() == first
+    assert cold.get() == first
+    assert ims.calls == 2
+
+
+def test_a_malformed_rejected_value_is_logged_without_its_content(secrets, clock, caplog):
+    tokens = cache(Ims(clock), secrets, clock)
+    caplog.set_level("INFO", logger="aep")
+
+    tokens.invalidate("not a\r\ntoken")
+
+    (record,) = [r for r in caplog.records if r.name == "aep.token_cache"]
+    assert record.token == "malformed"
+    assert "not a" not in caplog.text
+
+
+def test_a_failure_streak_ends_when_a_token_obtained_after_it_has_served_exactly_the_window(secrets, clock):
+    ims = Ims(clock)
+    tokens = cache(ims, secrets, clock, margin=LIFETIME - 60, jitter=0, reject_window=60)
+    persistent_rejection(tokens)  # one failure: blocked for 30 s
+    clock.advance(30)
+    good = tokens.get()  # tok-3: its refresh point is 60 s after its issue
+    clock.advance(60)
+    ims.failure = AepServerError("down", status=503)
+
+    assert tokens.get() == good  # the scheduled refresh failed: a first failure again, 30 s
+    clock.advance(29.5)
+    tokens.get()
+    assert ims.calls == 4
+    clock.advance(0.5)
+    tokens.get()
+    assert ims.calls == 5
+
+
+def test_a_revocation_just_after_a_scheduled_refresh_is_replaced_not_blocked(secrets, clock):
+    ims = Ims(clock)
+    tokens = cache(ims, secrets, clock, margin=LIFETIME - 60, jitter=0, reject_window=60)
+    tokens.invalidate(tokens.get().value)  # tok-1 revoked
+    second = tokens.get()  # tok-2 fetched at the same instant
+    clock.advance(60)  # served a whole window; its refresh point
+    third = tokens.get()  # tok-3: a scheduled refresh, not a replacement
+
+    tokens.invalidate(third.value)  # revoked at once
+
+    assert second.value == "tok-2"
+    assert third.value == "tok-3"
+    assert tokens.get().value == "tok-4"
+
+
+def test_an_older_adopted_token_that_serves_the_window_ends_the_suspicion(secrets, clock):
+    ims = Ims(clock)
+    a = cache(ims, secrets, clock, margin=LIFETIME - 120, jitter=0, reject_window=60)
+    b = cache(ims, secrets, clock, margin=LIFETIME - 120, jitter=0, reject_window=60)
+    b.get()  # tok-1, shared
+    a.invalidate("tok-0")  # A rejected some older token just now (tok-1 was issued no later)
+    assert a.get().value == "tok-1"  # adopted, issued before the rejection
+    clock.advance(59.5)
+    a.get()
+    clock.advance(0.5)
+    a.get()  # tok-1 has now served 60 s since A's rejection
+    clock.advance(60)  # tok-1's refresh point: A refreshes on schedule (tok-2)
+    assert a.get().value == "tok-2"
+
+    a.invalidate("tok-2")  # revoked at once: a revocation, not a failing replacement
+
+    assert a.get().value == "tok-3"
+
+
+def test_a_late_rejection_of_an_old_replacement_keeps_the_current_token_served(secrets, clock):
+    ims = Ims(clock)
+    tokens = cache(ims, secrets, clock, margin=LIFETIME - 60, jitter=0, reject_window=600, backoff=100)
+    tokens.invalidate(tokens.get().value)
+    tokens.get()  # tok-2, a replacement
+    clock.advance(60)
+    current = tokens.get()  # tok-3, a scheduled refresh
+    tokens.invalidate("tok-2")  # a slow request's 401 for the old replacement: blocked for 100 s
+    clock.advance(70)  # past tok-3's own refresh point, inside the block
+
+    assert tokens.get() == current
+    assert ims.calls == 3
+
+
+def test_a_token_issued_at_the_instant_of_the_failure_ends_the_streak_once_it_served(secrets, clock):
+    ims = Ims(clock)
+    a = cache(ims, secrets, clock, margin=LIFETIME - 90, jitter=0, reject_window=60)
+    b = cache(ims, secrets, clock, margin=LIFETIME - 90, jitter=0, reject_window=60)
+    persistent_rejection(a)  # A: tok-1 and tok-2 rejected; one failure at t
+    b.invalidate(b.get().value)
+    assert b.get().value == "tok-3"  # fetched by B at t, shared
+    clock.advance(30)
+    assert a.get().value == "tok-3"  # A adopts it when its backoff ends
+    clock.advance(60)  # served 90 s since its issue; its refresh point
+    ims.failure = AepServerError("down", status=503)
+
+    a.get()  # the scheduled refresh fails: a first failure again (30 s), not a second (60 s)
+    clock.advance(30)
+    a.get()
+
+    assert ims.calls == 5
+
+
+def test_a_scheduled_refresh_rejected_at_once_right_after_a_rejection_blocks(secrets, clock):
+    ims = Ims(clock)
+    b = cache(ims, secrets, clock)
+    a = cache(ims, secrets, clock, margin=LIFETIME - 100, jitter=0, reject_window=60)
+    b.get()  # tok-1 at t, shared
+    assert a.get().value == "tok-1"
+    clock.advance(99.5)
+    a.invalidate("tok-0")  # some older token rejected just now
+    clock.advance(0.5)
+    assert a.get().value == "tok-2"  # tok-1's refresh point: refreshed on schedule
+
+    a.invalidate("tok-2")  # rejected at once, half a second after the other rejection
+
+    assert blocked(a)
