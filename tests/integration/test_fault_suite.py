@@ -38,6 +38,7 @@ CALLERS_FLOW = "d8a6f005-0000-4000-8000-00000000ca11"
 RECORDS = 10_000
 MAX_RECEIVE_COUNT = 5  # the template's StreamMaxReceiveCount default
 VISIBILITY_TIMEOUT = 360.0  # the template's queue VisibilityTimeout
+INVOCATION_SECONDS = 0.05  # simulated time between two invocations (the clock of both containers)
 
 # Each rule is drawn only when the ones before it missed: these conditional rates give the shares above.
 FAULTS = [
@@ -117,6 +118,7 @@ class Queue:
         return bool(self._heap)
 
     def receive(self, size: int) -> list[Message]:
+        self._clock.advance(INVOCATION_SECONDS)
         if self._heap[0].visible_at > self._clock.now():
             self._clock.set(self._heap[0].visible_at)  # nothing visible: time passes
         batch: list[Message] = []

@@ -416,3 +416,68 @@ def test_a_scheduled_refresh_rejected_at_once_right_after_a_rejection_blocks(sec
     a.invalidate("tok-2")  # rejected at once, half a second after the other rejection
 
     assert blocked(a)
+
+
+def test_a_container_backing_off_adopts_a_newer_token_another_container_shared(secrets, clock):
+    # B's replacement is revoked moments after it was fetched (a revocation of every live token): B backs
+    # off. A, whose own token was not a replacement, fetches a new one and shares it. B must not wait out
+    # its backoff with records going back to the queue: it adopts A's newer token, without calling IMS.
+    ims = Ims(clock)
+    a, b = cache(ims, secrets, clock), cache(ims, secrets, clock)
+    first = a.get()
+    b.invalidate(first.value)
+    second = b.get()  # B's replacement (tok-2), shared
+    clock.advance(1)
+    b.invalidate(second.value)  # revoked: a rejected replacement, B backs off
+    assert blocked(b)
+    a.invalidate(first.value)  # A's token revoked too: not a replacement for A
+    a.invalidate(a.get().value)  # A adopts B's shared tok-2, revoked too: issued before A's rejection
+    third = a.get()  # tok-3, shared
+    calls = ims.calls
+    clock.advance(1)  # B reads the shared secret at most once a second while backing off
+
+    adopted = b.get()
+
+    assert (first.value, second.value, third.value) == ("tok-1", "tok-2", "tok-3")
+    assert adopted.value == third.value
+    assert ims.calls == calls
+
+
+def test_while_backing_off_the_shared_secret_is_read_at_most_every_five_seconds(secrets, clock):
+    ims = Ims(clock)
+    tokens = cache(ims, secrets, clock, shared_poll_seconds=5)
+    persistent_rejection(tokens)
+    reads = []
+    original = secrets.get_secret_value
+
+    def counting(**kwargs):
+        reads.append(clock.now())
+        return original(**kwargs)
+
+    secrets.get_secret_value = counting
+    for _ in range(12):
+        assert blocked(tokens)
+        clock.advance(1)
+
+    assert len(reads) == 3  # at 0, 5 and 10 seconds into the backoff: the shared token is the rejected one
+    assert reads[1] - reads[0] == 5
+    assert ims.calls == 2
+
+
+def test_an_older_shared_token_is_not_adopted_while_backing_off(secrets, clock):
+    ims = Ims(clock)
+    a, b = cache(ims, secrets, clock), cache(ims, secrets, clock)
+    first = a.get()
+    b.invalidate(first.value)
+    second = b.get()
+    b.invalidate(second.value)
+    # The secret goes back to a token issued before the rejected one (a stale write): not a way out.
+    secrets.put_secret_value(
+        SecretId="aep/token",
+        SecretString=json.dumps(
+            {"access_token": "tok-old", "expires_at": clock.now() + 3600, "issued_at": clock.now() - 10}
+        ),
+    )
+    clock.advance(6)
+
+    assert blocked(b)

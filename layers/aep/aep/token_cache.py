@@ -27,6 +27,10 @@ requests:
 * a failed IMS call (refusal, ``invalid_client`` after the credentials were re-read, outage) starts the
   same backoff; a token that is still valid keeps being served meanwhile, and IMS is tried again before
   that token becomes unusable;
+* while backing off, the shared secret is still read (at most once per ``shared_poll_seconds``, 1 s): a
+  token another container shared that was issued after the one whose failure started the backoff is
+  adopted (after a revocation of every live token, one container's replacement may be rejected while
+  another's fresh token is good); if it is rejected too, it counts as a replacement;
 * the backoff is ``backoff`` seconds, doubled for each consecutive failure up to ``max_backoff``; it starts
   over once a token obtained after the last failure has served ``reject_window`` seconds, and a token
   served ``reject_window`` seconds after the last rejection ends the "replacement" suspicion.
@@ -113,6 +117,7 @@ class TokenCache:
         backoff: float = 30.0,
         max_backoff: float = 3600.0,
         reject_window: float = 60.0,
+        shared_poll_seconds: float = 1.0,
     ) -> None:
         self._fetch = fetch
         self._secret_id = secret_id
@@ -128,6 +133,9 @@ class TokenCache:
         self._backoff = backoff
         self._max_backoff = max_backoff
         self._reject_window = reject_window
+        self._shared_poll_seconds = shared_poll_seconds
+        self._next_shared_poll = 0.0
+        self._newer_than = 0.0  # while backing off, a shared token issued after this is worth trying
         self._worker = uuid.uuid4().hex
         self._lock = threading.Lock()
         self._token: AccessToken | None = None
@@ -158,7 +166,10 @@ class TokenCache:
                 if now < self._recheck_at or now < self._blocked_until:
                     return token
             if now < self._blocked_until:
-                raise self._blocked_error(now)
+                newer = self._newer_shared(now)
+                if newer is None:
+                    raise self._blocked_error(now)
+                return self._adopt(newer)
             return self._load(now)
 
     def invalidate(self, value: str) -> None:
@@ -182,6 +193,7 @@ class TokenCache:
                 self._block(
                     now,
                     AepAuthError("Platform rejected a token requested after the previous one was rejected"),
+                    newer_than=issued_at,
                 )
             else:
                 self._last_rejection = now
@@ -214,9 +226,29 @@ class TokenCache:
         if token.issued_at >= self._failed_at and now - token.issued_at >= self._reject_window:
             self._failures = 0
 
-    def _block(self, now: float, cause: AepError) -> None:
+    def _newer_shared(self, now: float) -> AccessToken | None:
+        """While backing off: a usable shared token issued after the one whose failure started the backoff.
+
+        After a revocation of every live token, this container's replacement may be rejected (so it backs
+        off) while another container, whose token was not a replacement, fetched and shared a new one: that
+        token is worth using rather than sending every record back to the queue for the whole backoff.
+        Costs one GetSecretValue per ``shared_poll_seconds`` at most; never IMS, never a secret version.
+        If that token is rejected too, it counts as a replacement and the backoff doubles.
+        """
+        if now < self._next_shared_poll:
+            return None
+        self._next_shared_poll = now + self._shared_poll_seconds
+        shared = self._read_shared(now)
+        token = shared.token if shared else None
+        if token is None or not self._usable(token, now) or token.issued_at <= self._newer_than:
+            return None
+        logger.info("adopting a newer shared token while backing off", extra={"token": token.fingerprint})
+        return token
+
+    def _block(self, now: float, cause: AepError, newer_than: float | None = None) -> None:
         self._failures += 1
         self._failed_at = now
+        self._newer_than = now if newer_than is None else newer_than
         wait = min(self._backoff * 2 ** (self._failures - 1), self._max_backoff)
         self._blocked_until = now + wait
         self._blocked_by = cause
