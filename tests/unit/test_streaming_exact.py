@@ -321,7 +321,7 @@ def test_a_count_mismatch_is_logged_with_its_reason(streaming, recorder, caplog)
 
     (record,) = [r for r in caplog.records if r.name == "aep.streaming"]
     assert record.getMessage() == "streaming answer does not match the request"
-    assert record.reason == "AEP answered 1 results for 2 messages; the request is retried"  # type: ignore[attr-defined]
+    assert record.reason == "AEP answered 1 results for 2 messages; the request is retried"
 
 
 def test_a_split_is_logged_with_status_size_and_request_id(streaming, recorder, caplog):
@@ -339,7 +339,7 @@ def test_a_split_is_logged_with_status_size_and_request_id(streaming, recorder, 
     assert sizes_sent(recorder) == [3, 1, 2]  # the first half is the smaller one
     (record,) = [r for r in caplog.records if r.name == "aep.streaming"]
     assert record.getMessage() == "AEP refused a request as a whole; sending its halves"
-    assert (record.status, record.messages, record.request_id) == (400, 3, "req-1")  # type: ignore[attr-defined]
+    assert (record.status, record.messages, record.request_id) == (400, 3, "req-1")
 
 
 def test_a_transient_whole_request_failure_is_retryable_and_a_permanent_one_is_not(recorder, secrets, clock):
