@@ -101,6 +101,8 @@ markers = [
 source_paths = ["src"]
 also_copy = {COPY!r}
 pytest_add_cli_args_test_selection = ["tests/unit", "tests/integration"]
+# The demo runs local/demo.py in a subprocess from the repository's layout: it cannot see the mutants.
+pytest_add_cli_args = ["--ignore=tests/integration/test_demo.py"]
 """
     )
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gc
 import json
+import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -286,3 +288,38 @@ def test_the_collector_comes_back_after_an_error():
         raise RuntimeError("boom")
 
     assert gc.isenabled()
+
+
+def test_elapsed_time_is_measured_in_milliseconds(build, recorder, later):
+    def slow(request: Recorded) -> Reply:
+        time.sleep(0.05)
+        return answer(request)
+
+    recorder.on("POST", BATCH, slow)
+    ingestor, _ = build()
+
+    _, standard = ingestor.process([Incoming("m0", body("e0"))], later)
+    _, fifo = ingestor.process([Incoming("m0", body("e0"), "g")], later, fifo=True)
+
+    for stats in (standard, fifo):
+        assert 50 <= stats.elapsed_ms < 10_000
+        assert 50 <= stats.request_ms[0] <= stats.elapsed_ms
+
+
+def test_fifo_lanes_run_on_their_own_named_threads(build, recorder, later):
+    ingestor, _ = build(concurrency=2)
+    streaming = ingestor._client.streaming
+    threads: list[str] = []
+    sender = streaming.sender
+
+    def recording_sender(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return sender(*args, **kwargs)
+
+    streaming.sender = recording_sender
+    messages = [Incoming("m0", body("g0"), "g"), Incoming("m1", body("h1"), "h")]
+
+    ingestor.process(messages, later, fifo=True)
+
+    assert len(threads) == 2
+    assert all(name.startswith("aep-fifo_") for name in threads)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 import pytest
 
@@ -409,3 +410,28 @@ def test_send_one_refuses_more_than_one_megabyte_locally(streaming, recorder):
     assert too_large.value.status == 413
     assert too_large.value.message == "message is 1000001 bytes; over the 1 MB limit"
     assert len(recorder.requests) == 1
+
+
+def test_each_request_is_timed_in_milliseconds_on_the_senders_threads(streaming, recorder, caplog):
+    def slow(request: Recorded) -> Reply:
+        time.sleep(0.05)
+        return _accept_all(request)
+
+    recorder.on("POST", BATCH, Reply(400, {"title": "bad", "status": 400}), slow)
+
+    with caplog.at_level(logging.INFO, logger="aep.streaming"):
+        with streaming.sender("in", concurrency=1, deadline=None) as sender:
+            sender.add(b"{}")
+            sender.add(b"{}")
+        sender.results()
+
+    first, *halves = sender.request_ms
+    assert len(halves) == 2
+    assert 0 < first < 5000
+    assert all(50 <= ms < 5000 for ms in halves)
+    (record,) = [r for r in caplog.records if r.name == "aep.streaming"]
+    assert record.threadName.startswith("aep-stream_")
+
+
+def test_the_ledger_lock_stays_out_of_its_repr():
+    assert repr(RequestLedger()) == "RequestLedger(request_ms=[], splits=0)"
