@@ -4,6 +4,7 @@ for bodies too large for SQS (moto for SQS and S3, behind a client that enforces
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import boto3
@@ -345,3 +346,20 @@ def test_no_letters_no_call(queue):
 
     assert (report.undelivered, report.overflowed, report.truncated) == (set(), 0, 0)
     assert calls == []
+
+
+def test_an_s3_failure_is_logged_without_the_body(queue, caplog):
+    class Failing:
+        def put_object(self, **kwargs: Any) -> Any:
+            raise ConnectionError("S3 unavailable")
+
+    dead = DeadLetters(queue, lambda: None, overflow=OverflowStore(BUCKET, Failing), max_message_bytes=1024)
+
+    with caplog.at_level(logging.WARNING, logger="stream_ingest.dead_letters"):
+        report = dead.send([letter(0, "secret" * 400)])
+
+    assert report.undelivered == {"m-0"}
+    (record,) = caplog.records
+    assert record.getMessage() == "cannot store a dead letter's body in the overflow bucket"
+    assert (record.error, record.message_id) == ("ConnectionError", "m-0")  # type: ignore[attr-defined]
+    assert "secret" not in caplog.text

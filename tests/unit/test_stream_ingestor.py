@@ -323,3 +323,24 @@ def test_fifo_lanes_run_on_their_own_named_threads(build, recorder, later):
 
     assert len(threads) == 2
     assert all(name.startswith("aep-fifo_") for name in threads)
+
+
+def test_a_fifo_lane_keeps_a_count_cap_above_the_senders_default(build, recorder, later):
+    ingestor, _ = build(max_messages_per_request=2100)
+    messages = [Incoming(f"m{n}", body(f"e{n}"), "g") for n in range(2150)]
+
+    outcomes, _ = ingestor.process(messages, later, fifo=True)
+
+    assert [len(ids) for ids in sent_ids(recorder)] == [2100, 50]
+    assert all(o.kind == "accepted" for o in outcomes)
+
+
+def test_fifo_splits_of_every_request_are_added_up(build, recorder, later):
+    refused = Reply(400, {"title": "refused", "status": 400})
+    recorder.on("POST", BATCH, refused, answer, answer, refused, answer)
+    ingestor, _ = build()  # two messages per request
+
+    _, stats = ingestor.process([Incoming(f"m{n}", body(f"e{n}"), "g") for n in range(4)], later, fifo=True)
+
+    assert [len(ids) for ids in sent_ids(recorder)] == [2, 1, 1, 2, 1, 1]
+    assert (stats.splits, len(stats.request_ms), stats.accepted) == (2, 6, 4)

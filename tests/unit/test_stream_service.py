@@ -237,3 +237,7 @@ def test_handle_uses_the_container_runtime_when_none_is_given(log, monkeypatch):
     service.handle({"Records": []}, StoppedContext(), RecordedMetrics())  # type: ignore[arg-type]
 
     assert len(rt.ingestor.calls) == 1
+
+
+def test_the_logger_names_the_service():
+    assert service.logger.service == "stream-ingest"

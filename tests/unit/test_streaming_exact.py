@@ -379,9 +379,10 @@ def test_send_one_url_headers_and_answer(streaming, recorder):
     assert "authorization" not in plain.headers
 
 
-def test_send_one_authenticated_refreshes_once_on_403(streaming, recorder):
+@pytest.mark.parametrize("refusal", [401, 403])
+def test_send_one_authenticated_refreshes_once_on_401_and_403(streaming, recorder, refusal):
     recorder.on("POST", "/ims/token/v3", *TWO_TOKENS)
-    recorder.on("POST", "/collection/in", Reply(403, {"title": "no"}), Reply(200, {"xactionId": "x:1"}))
+    recorder.on("POST", "/collection/in", Reply(refusal, {"title": "no"}), Reply(200, {"xactionId": "x:1"}))
 
     assert streaming.send_one("in", {}, authenticated=True).xaction_id == "x:1"
     assert [c.headers["authorization"] for c in recorder.calls("POST", "/collection/in")] == [
