@@ -361,5 +361,5 @@ def test_an_s3_failure_is_logged_without_the_body(queue, caplog):
     assert report.undelivered == {"m-0"}
     (record,) = caplog.records
     assert record.getMessage() == "cannot store a dead letter's body in the overflow bucket"
-    assert (record.error, record.message_id) == ("ConnectionError", "m-0")  # type: ignore[attr-defined]
+    assert (record.error, record.message_id) == ("ConnectionError", "m-0")
     assert "secret" not in caplog.text
