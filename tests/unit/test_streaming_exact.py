@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 
 import pytest
@@ -436,3 +437,27 @@ def test_each_request_is_timed_in_milliseconds_on_the_senders_threads(streaming,
 
 def test_the_ledger_lock_stays_out_of_its_repr():
     assert repr(RequestLedger()) == "RequestLedger(request_ms=[], splits=0)"
+
+
+def test_send_many_keeps_eight_requests_in_flight_by_default(streaming, recorder):
+    changed = threading.Condition()
+    in_flight = [0, 0]  # now, most
+
+    def slow(request: Recorded) -> Reply:
+        with changed:
+            in_flight[0] += 1
+            in_flight[1] = max(in_flight[1], in_flight[0])
+            changed.notify_all()
+            changed.wait_for(lambda: in_flight[1] >= 8, timeout=5)  # until eight are in flight together
+        time.sleep(0.2)  # long enough for a ninth to arrive, were there one
+        with changed:
+            in_flight[0] -= 1
+        return _accept_all(request)
+
+    recorder.on("POST", BATCH, slow)
+
+    results = streaming.send_many("in", [{"n": n} for n in range(12)], max_messages=1)
+
+    assert len(recorder.requests) == 12
+    assert all(r.ok for r in results)
+    assert in_flight[1] == 8
