@@ -405,3 +405,34 @@ def test_a_body_is_cut_to_nothing_when_the_attributes_fill_the_limit():
     (entry,) = sqs.entries
     assert entry["MessageBody"] == ""
     assert entry["MessageAttributes"]["aep.body.bytes"]["StringValue"] == "4"
+
+
+def test_a_call_counts_every_entry_and_the_next_call_starts_from_zero(sqs, queue):
+    dead = DeadLetters(queue, lambda: sqs)
+    overhead = sqs_size(dead.entry(letter(20, "")))  # ids of two characters after "m-"
+    third = SQS_MAX_BYTES // 3 - overhead  # three of these fill 1 MiB but for a byte or two
+    half = SQS_MAX_BYTES // 2 - overhead  # two of these fill exactly 1 MiB
+
+    thirds = [letter(n, "t" * third) for n in range(30, 34)]
+    tiny = [letter(n, "{}") for n in range(10, 20)]
+    halves = [letter(20, "x" * half), letter(21, "y" * half)]
+
+    assert dead.send(thirds).undelivered == set()
+    assert dead.send([*tiny, *halves]).undelivered == set()
+    assert [len(batch) for batch in sqs.batches] == [3, 1, 10, 2]
+    assert sum(reference_size(e) for e in sqs.batches[-1]) == SQS_MAX_BYTES
+
+
+def test_a_refused_call_is_logged_with_the_error_class(queue, caplog):
+    class Refusing:
+        def send_message_batch(self, **kwargs: Any) -> Any:
+            raise TimeoutError("throttled")
+
+    with caplog.at_level(logging.WARNING, logger="stream_ingest.dead_letters"):
+        report = DeadLetters(queue, Refusing, max_message_bytes=SQS_MAX_BYTES).send([letter(0, "secret")])
+
+    assert report.undelivered == {"m-0"}
+    (record,) = caplog.records
+    assert record.getMessage() == "cannot write to the dead-letter queue"
+    assert record.error == "TimeoutError"
+    assert "secret" not in caplog.text
