@@ -436,3 +436,26 @@ def test_a_refused_call_is_logged_with_the_error_class(queue, caplog):
     assert record.getMessage() == "cannot write to the dead-letter queue"
     assert record.error == "TimeoutError"
     assert "secret" not in caplog.text
+
+
+def test_an_entry_without_attributes_is_its_body():
+    assert sqs_size({"MessageBody": "é{}"}) == 4
+
+
+def test_the_queue_limit_is_never_above_sqs_maximum_and_an_unreadable_one_is_logged(caplog):
+    class Answering:
+        def get_queue_attributes(self, **kwargs: Any) -> Any:
+            assert kwargs == {"QueueUrl": "https://sqs/dlq", "AttributeNames": ["MaximumMessageSize"]}
+            return {"Attributes": {"MaximumMessageSize": str(SQS_MAX_BYTES + 1)}}
+
+    class Denying:
+        def get_queue_attributes(self, **kwargs: Any) -> Any:
+            raise PermissionError("AccessDenied")
+
+    assert DeadLetters("https://sqs/dlq", Answering).max_message_bytes() == SQS_MAX_BYTES
+    with caplog.at_level(logging.WARNING, logger="stream_ingest.dead_letters"):
+        assert DeadLetters("https://sqs/dlq", Denying).max_message_bytes() == SQS_MAX_BYTES
+
+    (record,) = caplog.records
+    assert record.getMessage() == "cannot read the dead-letter queue's MaximumMessageSize; assuming 1 MiB"
+    assert record.error == "PermissionError"
