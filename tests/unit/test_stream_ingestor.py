@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import threading
 import time
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ import pytest
 from aep import Deadline
 from stream_ingest.dead_letters import DeadLetter, DeliveryReport
 from stream_ingest.ingest import HELD_BACK, Incoming, StreamIngestor, paused_gc
+from stream_ingest.records import Target
 from stream_ingest.settings import StreamSettings
 from tests.conftest import ORG_ID, make_client, token_reply
 from tests.support.recorder import Recorded, Reply
@@ -344,3 +346,46 @@ def test_fifo_splits_of_every_request_are_added_up(build, recorder, later):
 
     assert [len(ids) for ids in sent_ids(recorder)] == [2, 1, 1, 2, 1, 1]
     assert (stats.splits, len(stats.request_ms), stats.accepted) == (2, 6, 4)
+
+
+def test_the_target_comes_from_configuration_and_credentials(build):
+    ingestor, _ = build()
+
+    assert ingestor.target() == Target("in", "ds1", SCHEMA, "flow-1", ORG_ID)
+    assert ingestor.target() is ingestor.target()
+
+
+def test_a_batch_is_standard_unless_told_otherwise(build, recorder, later):
+    ingestor, _ = build(max_messages_per_request=1)
+
+    outcomes, _ = ingestor.process([Incoming("m0", body("retry0")), Incoming("m1", body("e1"))], later)
+
+    assert [o.kind for o in outcomes] == ["retry", "accepted"]  # on FIFO, m1 would wait behind m0
+
+
+def test_every_outcome_names_its_own_message(build, later):
+    class Unavailable(FakeDeadLetters):
+        def send(self, letters: list[DeadLetter]) -> DeliveryReport:
+            return DeliveryReport(undelivered={letter.message_id for letter in letters})
+
+    ingestor, _ = build()
+    ingestor._dead_letters = Unavailable()
+
+    outcomes, _ = ingestor.process([Incoming("m0", "[1]"), Incoming("m1", body("bad1"))], later)
+    lost, _ = StreamIngestor._sort([Incoming("m2", "{}")], [], [], fifo=False)
+
+    assert [(o.message_id, o.kind) for o in outcomes] == [("m0", "retry"), ("m1", "retry")]
+    assert outcomes[0].reason == "dead-letter queue unavailable; message body must be a JSON object"
+    assert lost["m2"].message_id == "m2"
+
+
+def test_a_failed_schema_lookup_is_logged(build, recorder, later, caplog):
+    recorder.on("GET", DATASET, Reply(200, {"ds1": {"name": "calls"}}))
+    ingestor, _ = build(schema_ref=None)
+
+    with caplog.at_level(logging.WARNING, logger="stream_ingest.ingest"):
+        ingestor.process([Incoming("m0", body("e0"))], later)
+
+    (record,) = [r for r in caplog.records if r.name == "stream_ingest.ingest"]
+    assert record.getMessage() == "cannot resolve the target schema; retrying the batch"
+    assert record.error == "dataset ds1 has no schemaRef"

@@ -439,7 +439,8 @@ def test_the_ledger_lock_stays_out_of_its_repr():
     assert repr(RequestLedger()) == "RequestLedger(request_ms=[], splits=0)"
 
 
-def test_send_many_keeps_eight_requests_in_flight_by_default(streaming, recorder):
+@pytest.mark.parametrize(("concurrency", "most"), [(None, 8), (3, 3)])
+def test_send_many_keeps_eight_requests_in_flight_by_default(streaming, recorder, concurrency, most):
     changed = threading.Condition()
     in_flight = [0, 0]  # now, most
 
@@ -448,7 +449,7 @@ def test_send_many_keeps_eight_requests_in_flight_by_default(streaming, recorder
             in_flight[0] += 1
             in_flight[1] = max(in_flight[1], in_flight[0])
             changed.notify_all()
-            changed.wait_for(lambda: in_flight[1] >= 8, timeout=5)  # until eight are in flight together
+            changed.wait_for(lambda: in_flight[1] >= most, timeout=5)  # until all are in flight together
         time.sleep(0.2)  # long enough for a ninth to arrive, were there one
         with changed:
             in_flight[0] -= 1
@@ -456,8 +457,9 @@ def test_send_many_keeps_eight_requests_in_flight_by_default(streaming, recorder
 
     recorder.on("POST", BATCH, slow)
 
-    results = streaming.send_many("in", [{"n": n} for n in range(12)], max_messages=1)
+    options = {} if concurrency is None else {"concurrency": concurrency}
+    results = streaming.send_many("in", [{"n": n} for n in range(12)], max_messages=1, **options)
 
     assert len(recorder.requests) == 12
     assert all(r.ok for r in results)
-    assert in_flight[1] == 8
+    assert in_flight[1] == most

@@ -28,7 +28,7 @@ from typing import Literal
 from aep import AepClient, AepError, Deadline
 from aep.models import MessageResult
 from aep.streaming import pack
-from stream_ingest.dead_letters import DeadLetter, DeadLetters, DeliveryReport
+from stream_ingest.dead_letters import DeadLetter, DeadLetters
 from stream_ingest.records import Prepared, Rejected, Target, prepare
 from stream_ingest.settings import StreamSettings
 
@@ -187,7 +187,7 @@ class StreamIngestor:
 
     def _dead_letter(self, letters: list[DeadLetter], stats: Stats) -> dict[str, Outcome]:
         """Write the letters; one the DLQ did not take goes back to the queue instead."""
-        report = self._dead_letters.send(letters) if letters else DeliveryReport()
+        report = self._dead_letters.send(letters)  # no letters: no call, an empty report
         stats.overflowed, stats.truncated = report.overflowed, report.truncated
         outcomes = {}
         for letter in letters:
@@ -239,7 +239,7 @@ class StreamIngestor:
                     rejected.append(result)
         results = sender.results()
         stats.request_ms.extend(sender.request_ms)
-        stats.splits += sender.splits
+        stats.splits = sender.splits  # the batch's only sender
         return [(item, results[index]) for index, item in queued]
 
     def _send_fifo(
