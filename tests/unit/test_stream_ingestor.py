@@ -389,3 +389,14 @@ def test_a_failed_schema_lookup_is_logged(build, recorder, later, caplog):
     (record,) = [r for r in caplog.records if r.name == "stream_ingest.ingest"]
     assert record.getMessage() == "cannot resolve the target schema; retrying the batch"
     assert record.error == "dataset ds1 has no schemaRef"
+
+
+def test_elapsed_and_request_times_are_exact_milliseconds(build, recorder, later, monkeypatch):
+    ticks = iter(range(100))
+    monkeypatch.setattr("stream_ingest.ingest.time.perf_counter", lambda: next(ticks) / 4)
+    ingestor, _ = build()
+
+    _, stats = ingestor.process([Incoming("m0", body("e0"))], later)
+
+    # started 0.0 s; the request from 0.25 s to 0.5 s; done at 0.75 s
+    assert (stats.elapsed_ms, stats.request_ms) == (750.0, [250.0])
