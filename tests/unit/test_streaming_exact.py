@@ -439,8 +439,10 @@ def test_the_ledger_lock_stays_out_of_its_repr():
     assert repr(RequestLedger()) == "RequestLedger(request_ms=[], splits=0)"
 
 
-@pytest.mark.parametrize(("concurrency", "most"), [(None, 8), (3, 3)])
-def test_send_many_keeps_eight_requests_in_flight_by_default(streaming, recorder, concurrency, most):
+@pytest.mark.parametrize(
+    ("via_sender", "concurrency", "most"), [(False, None, 8), (False, 3, 3), (True, None, 8)]
+)
+def test_eight_requests_are_in_flight_by_default(streaming, recorder, via_sender, concurrency, most):
     changed = threading.Condition()
     in_flight = [0, 0]  # now, most
 
@@ -458,7 +460,13 @@ def test_send_many_keeps_eight_requests_in_flight_by_default(streaming, recorder
     recorder.on("POST", BATCH, slow)
 
     options = {} if concurrency is None else {"concurrency": concurrency}
-    results = streaming.send_many("in", [{"n": n} for n in range(12)], max_messages=1, **options)
+    if via_sender:
+        with streaming.sender("in", max_messages=1, **options) as sender:
+            for n in range(12):
+                sender.add(encode({"n": n}))
+        results = sender.results()
+    else:
+        results = streaming.send_many("in", [{"n": n} for n in range(12)], max_messages=1, **options)
 
     assert len(recorder.requests) == 12
     assert all(r.ok for r in results)
