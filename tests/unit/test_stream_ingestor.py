@@ -8,6 +8,7 @@ import json
 import logging
 import threading
 import time
+import zlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -400,3 +401,32 @@ def test_elapsed_and_request_times_are_exact_milliseconds(build, recorder, later
 
     # started 0.0 s; the request from 0.25 s to 0.5 s; done at 0.75 s
     assert (stats.elapsed_ms, stats.request_ms) == (750.0, [250.0])
+
+
+def test_every_busy_fifo_lane_runs_at_once(build, recorder, later):
+    lanes = 33  # more than a thread pool's default size (at most 32)
+    groups: dict[int, str] = {}
+    for n in range(10_000):
+        groups.setdefault(zlib.crc32(f"g{n}".encode()) % lanes, f"g{n}")
+        if len(groups) == lanes:
+            break
+    changed = threading.Condition()
+    in_flight = [0, 0]  # now, most
+
+    def waiting(request: Recorded) -> Reply:
+        with changed:
+            in_flight[0] += 1
+            in_flight[1] = max(in_flight[1], in_flight[0])
+            changed.notify_all()
+            changed.wait_for(lambda: in_flight[1] >= lanes, timeout=5)
+        with changed:
+            in_flight[0] -= 1
+        return answer(request)
+
+    recorder.on("POST", BATCH, waiting)
+    messages = [Incoming(f"m{lane}", body(f"e{lane}"), group) for lane, group in groups.items()]
+
+    outcomes, _ = build(concurrency=lanes)[0].process(messages, later, fifo=True)
+
+    assert all(o.kind == "accepted" for o in outcomes)
+    assert in_flight[1] == lanes
