@@ -4,6 +4,7 @@ for bodies too large for SQS (moto for SQS and S3, behind a client that enforces
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import boto3
@@ -127,12 +128,17 @@ def test_calls_hold_at_most_ten_entries(sqs, queue):
 
     assert report.undelivered == set()
     assert [len(batch) for batch in sqs.batches] == [10, 10, 5]
+    assert [[entry["Id"] for entry in batch] for batch in sqs.batches] == [
+        [str(i) for i in range(10)],
+        [str(i) for i in range(10)],
+        [str(i) for i in range(5)],
+    ]
     assert len(received(queue)) == 25
 
 
 def test_calls_are_packed_by_size_up_to_exactly_one_mebibyte(sqs, queue):
     dead = DeadLetters(queue, lambda: sqs)
-    probe = dead.entry("0", letter(0, ""))
+    probe = dead.entry(letter(0, ""))
     overhead = sqs_size(probe)  # the attributes of one letter
     half = SQS_MAX_BYTES // 2 - overhead
     exact = [letter(0, "x" * half), letter(1, "y" * half)]  # exactly 1 MiB together
@@ -151,7 +157,7 @@ def test_calls_are_packed_by_size_up_to_exactly_one_mebibyte(sqs, queue):
 def test_a_body_that_fits_exactly_is_sent_inline(sqs, queue, bucket, extra, inline):
     s3 = RecordingS3(boto3.client("s3"))
     dead = DeadLetters(queue, lambda: sqs, overflow=OverflowStore(bucket, lambda: s3))
-    overhead = sqs_size(dead.entry("0", letter(0, "")))
+    overhead = sqs_size(dead.entry(letter(0, "")))
     room = SQS_MAX_BYTES - overhead + extra
     body = "é" * (room // 2) + "x" * (room % 2)  # non-ASCII: bytes, not characters, are counted
     assert overhead + len(body.encode()) == SQS_MAX_BYTES + extra
@@ -166,14 +172,14 @@ def test_a_body_that_fits_exactly_is_sent_inline(sqs, queue, bucket, extra, inli
 def test_long_reasons_and_fields_are_cut_to_1000_characters(sqs, queue):
     dead = DeadLetters(queue, lambda: sqs)
 
-    entry = dead.entry("0", letter(0, "{}", "r" * 1500, field="f" * 1001))
+    entry = dead.entry(letter(0, "{}", "r" * 1500, field="f" * 1001))
 
     assert entry["MessageAttributes"]["aep.error.reason"]["StringValue"] == "r" * 1000
     assert entry["MessageAttributes"]["aep.error.field"]["StringValue"] == "f" * 1000
     assert entry["MessageAttributes"]["aep.error.status"] == {"DataType": "Number", "StringValue": "400"}
     assert entry["MessageAttributes"]["aep.error.stage"] == {"DataType": "String", "StringValue": "aep"}
-    assert "aep.error.field" not in dead.entry("0", letter(1, "{}"))["MessageAttributes"]
-    assert "aep.error.status" not in dead.entry("0", letter(2, "{}", status=None))["MessageAttributes"]
+    assert "aep.error.field" not in dead.entry(letter(1, "{}"))["MessageAttributes"]
+    assert "aep.error.status" not in dead.entry(letter(2, "{}", status=None))["MessageAttributes"]
 
 
 def test_entries_sqs_refuses_one_by_one_are_retried():
@@ -257,7 +263,7 @@ def test_without_a_bucket_a_too_large_body_is_truncated_and_marked(sqs, queue, h
     dead = DeadLetters(queue, lambda: sqs)
     marks = {"aep.body.truncated": {"DataType": "String", "StringValue": "true"}}
     marks["aep.body.bytes"] = {"DataType": "Number", "StringValue": str(len(body.encode()))}
-    room = SQS_MAX_BYTES - sqs_size(dead.entry("0", letter(0, "", "too large"), body="", extra=marks))
+    room = SQS_MAX_BYTES - sqs_size(dead.entry(letter(0, "", "too large"), body="", extra=marks))
 
     report = dead.send([letter(0, body, "too large")])
 
@@ -295,10 +301,10 @@ def test_fifo_entries_keep_group_and_deduplication(aws):
     url = client.create_queue(QueueName="dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
     dead = DeadLetters(url, lambda: client)
 
-    entry = dead.entry("3", letter(0, "{}", group="Phone:1"))
+    entry = dead.entry(letter(0, "{}", group="Phone:1"))
 
-    assert (entry["Id"], entry["MessageGroupId"], entry["MessageDeduplicationId"]) == ("3", "Phone:1", "m-0")
-    assert dead.entry("0", letter(1, "{}"))["MessageGroupId"] == "dead-letters"
+    assert (entry["MessageGroupId"], entry["MessageDeduplicationId"]) == ("Phone:1", "m-0")
+    assert dead.entry(letter(1, "{}"))["MessageGroupId"] == "dead-letters"
 
 
 def test_the_queues_own_message_size_limit_is_read_once_and_respected(sqs, bucket):
@@ -313,7 +319,7 @@ def test_the_queues_own_message_size_limit_is_read_once_and_respected(sqs, bucke
 
     counting = Counting(boto3.client("sqs"))
     dead = DeadLetters(url, lambda: counting, overflow=OverflowStore(bucket, lambda: s3))
-    fits = 262_144 - sqs_size(dead.entry("0", letter(0, "")))
+    fits = 262_144 - sqs_size(dead.entry(letter(0, "")))
 
     first = dead.send([letter(0, "a" * fits), letter(1, "b" * (fits + 1))])
     second = dead.send([letter(2, "c" * 300_000)])
@@ -345,3 +351,111 @@ def test_no_letters_no_call(queue):
 
     assert (report.undelivered, report.overflowed, report.truncated) == (set(), 0, 0)
     assert calls == []
+
+
+def test_an_s3_failure_is_logged_without_the_body(queue, caplog):
+    class Failing:
+        def put_object(self, **kwargs: Any) -> Any:
+            raise ConnectionError("S3 unavailable")
+
+    dead = DeadLetters(queue, lambda: None, overflow=OverflowStore(BUCKET, Failing), max_message_bytes=1024)
+
+    with caplog.at_level(logging.WARNING, logger="stream_ingest.dead_letters"):
+        report = dead.send([letter(0, "secret" * 400)])
+
+    assert report.undelivered == {"m-0"}
+    (record,) = caplog.records
+    assert record.getMessage() == "cannot store a dead letter's body in the overflow bucket"
+    assert (record.error, record.message_id) == ("ConnectionError", "m-0")
+    assert "secret" not in caplog.text
+
+
+class RecordingSqs:
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+
+    def send_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, Any]]) -> Any:
+        self.entries.extend(Entries)
+        return {}
+
+
+def test_every_overflow_and_every_truncation_is_counted():
+    puts: list[str] = []
+
+    class Bucket:
+        def put_object(self, **kwargs: Any) -> None:
+            puts.append(kwargs["Key"])
+
+    overflow = OverflowStore(BUCKET, Bucket)
+    spilling = DeadLetters("https://sqs/dlq", RecordingSqs, overflow=overflow, max_message_bytes=2048)
+    cutting = DeadLetters("https://sqs/dlq", RecordingSqs, max_message_bytes=2048)
+    letters = [letter(n, "x" * 3000) for n in range(3)]
+
+    assert (spilling.send(letters).overflowed, cutting.send(letters).truncated) == (3, 3)
+    assert puts == ["dead-letters/m-0", "dead-letters/m-1", "dead-letters/m-2"]
+
+
+def test_a_body_is_cut_to_nothing_when_the_attributes_fill_the_limit():
+    sqs = RecordingSqs()
+    dead = DeadLetters("https://sqs/dlq", lambda: sqs, max_message_bytes=1024)
+
+    report = dead.send([letter(0, "body", "r" * 1000)])
+
+    assert report.truncated == 1
+    (entry,) = sqs.entries
+    assert entry["MessageBody"] == ""
+    assert entry["MessageAttributes"]["aep.body.bytes"]["StringValue"] == "4"
+
+
+def test_a_call_counts_every_entry_and_the_next_call_starts_from_zero(sqs, queue):
+    dead = DeadLetters(queue, lambda: sqs)
+    overhead = sqs_size(dead.entry(letter(20, "")))  # ids of two characters after "m-"
+    third = SQS_MAX_BYTES // 3 - overhead  # three of these fill 1 MiB but for a byte or two
+    half = SQS_MAX_BYTES // 2 - overhead  # two of these fill exactly 1 MiB
+
+    thirds = [letter(n, "t" * third) for n in range(30, 34)]
+    tiny = [letter(n, "{}") for n in range(10, 20)]
+    halves = [letter(20, "x" * half), letter(21, "y" * half)]
+
+    assert dead.send(thirds).undelivered == set()
+    assert dead.send([*tiny, *halves]).undelivered == set()
+    assert [len(batch) for batch in sqs.batches] == [3, 1, 10, 2]
+    assert sum(reference_size(e) for e in sqs.batches[-1]) == SQS_MAX_BYTES
+
+
+def test_a_refused_call_is_logged_with_the_error_class(queue, caplog):
+    class Refusing:
+        def send_message_batch(self, **kwargs: Any) -> Any:
+            raise TimeoutError("throttled")
+
+    with caplog.at_level(logging.WARNING, logger="stream_ingest.dead_letters"):
+        report = DeadLetters(queue, Refusing, max_message_bytes=SQS_MAX_BYTES).send([letter(0, "secret")])
+
+    assert report.undelivered == {"m-0"}
+    (record,) = caplog.records
+    assert record.getMessage() == "cannot write to the dead-letter queue"
+    assert record.error == "TimeoutError"
+    assert "secret" not in caplog.text
+
+
+def test_an_entry_without_attributes_is_its_body():
+    assert sqs_size({"MessageBody": "é{}"}) == 4
+
+
+def test_the_queue_limit_is_never_above_sqs_maximum_and_an_unreadable_one_is_logged(caplog):
+    class Answering:
+        def get_queue_attributes(self, **kwargs: Any) -> Any:
+            assert kwargs == {"QueueUrl": "https://sqs/dlq", "AttributeNames": ["MaximumMessageSize"]}
+            return {"Attributes": {"MaximumMessageSize": str(SQS_MAX_BYTES + 1)}}
+
+    class Denying:
+        def get_queue_attributes(self, **kwargs: Any) -> Any:
+            raise PermissionError("AccessDenied")
+
+    assert DeadLetters("https://sqs/dlq", Answering).max_message_bytes() == SQS_MAX_BYTES
+    with caplog.at_level(logging.WARNING, logger="stream_ingest.dead_letters"):
+        assert DeadLetters("https://sqs/dlq", Denying).max_message_bytes() == SQS_MAX_BYTES
+
+    (record,) = caplog.records
+    assert record.getMessage() == "cannot read the dead-letter queue's MaximumMessageSize; assuming 1 MiB"
+    assert record.error == "PermissionError"

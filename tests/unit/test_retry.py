@@ -55,3 +55,43 @@ def test_should_retry_respects_attempts_and_deadline():
     assert policy.should_retry(2, 1.0, remaining=5.0)
     assert not policy.should_retry(3, 1.0, None)
     assert not policy.should_retry(1, 5.0, remaining=4.0)
+
+
+def test_the_defaults():
+    policy = RetryPolicy()
+
+    assert (policy.max_attempts, policy.base, policy.max_wait) == (5, 0.2, 20.0)
+
+
+def test_the_default_jitter_is_uniform_from_zero_to_the_ceiling(monkeypatch):
+    calls: list[tuple[float, float]] = []
+
+    def uniform(low: float, high: float) -> float:
+        calls.append((low, high))
+        return high / 4
+
+    monkeypatch.setattr("aep.retry.random.uniform", uniform)
+
+    assert RetryPolicy(base=1.0).backoff(2) == 0.5
+    assert calls == [(0.0, 2.0)]
+
+
+def test_a_jitter_outside_the_range_is_clamped():
+    assert RetryPolicy(jitter=lambda ceiling: -1.0).backoff(1) == 0.0
+    assert RetryPolicy(max_wait=3.0, jitter=lambda ceiling: 99.0).backoff(1) == 3.0
+
+
+def test_a_negative_server_hint_means_no_wait():
+    policy = RetryPolicy(jitter=lambda ceiling: ceiling)
+
+    assert policy.wait(1, retry_after=-5.0) == 0.0
+    assert policy.wait(1, retry_after=0.0) == 0.0
+
+
+def test_should_retry_boundaries():
+    policy = RetryPolicy(max_attempts=2)
+
+    assert policy.should_retry(1, 0.0, None)
+    assert not policy.should_retry(2, 0.0, None)
+    assert policy.should_retry(1, 1.0, remaining=1.001)
+    assert not policy.should_retry(1, 1.0, remaining=1.0)  # the wait must end before the deadline

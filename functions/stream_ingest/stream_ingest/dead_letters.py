@@ -154,7 +154,7 @@ class DeadLetters:
         limit = self.max_message_bytes()
         ready: list[tuple[DeadLetter, dict[str, Any], int]] = []
         for letter in letters:
-            entry = self.entry("0", letter)
+            entry = self.entry(letter)
             size = sqs_size(entry)
             if size > limit:
                 shrunk = self._shrink(letter, report, limit)
@@ -185,7 +185,7 @@ class DeadLetters:
         return chunks
 
     def _send_chunk(self, chunk: list[tuple[DeadLetter, dict[str, Any]]], report: DeliveryReport) -> None:
-        entries = [{**entry, "Id": str(i)} for i, (_, entry) in enumerate(chunk)]
+        entries = [{"Id": str(i), **entry} for i, (_, entry) in enumerate(chunk)]  # "Failed" names the Id
         try:
             answer = self._sqs().send_message_batch(QueueUrl=self._url, Entries=entries)
         except Exception as exc:  # every boto error: these records must be retried, not lost
@@ -211,7 +211,6 @@ class DeadLetters:
             pointer = json.dumps([POINTER_CLASS, {"s3BucketName": bucket, "s3Key": key}])
             report.overflowed += 1
             return self.entry(
-                "0",
                 letter,
                 body=pointer,
                 extra={
@@ -221,19 +220,19 @@ class DeadLetters:
                 },
             )
         extra = {"aep.body.truncated": _string("true"), "aep.body.bytes": _number(len(body))}
-        room = limit - sqs_size(self.entry("0", letter, body="", extra=extra))
+        room = limit - sqs_size(self.entry(letter, body="", extra=extra))
         report.truncated += 1
-        return self.entry("0", letter, body=body[: max(room, 0)].decode("utf-8", "ignore"), extra=extra)
+        return self.entry(letter, body=body[: max(room, 0)].decode("utf-8", "ignore"), extra=extra)
 
     def entry(
         self,
-        entry_id: str,
         letter: DeadLetter,
         *,
         body: str | None = None,
         extra: dict[str, dict[str, str]] | None = None,
     ) -> dict[str, Any]:
-        """The SendMessageBatch entry for ``letter`` (its own body unless ``body`` is given)."""
+        """The SendMessageBatch entry for ``letter`` (its own body unless ``body`` is given), without its
+        ``Id``: the call gives each entry its position in the call."""
         attributes = {
             "aep.error.reason": _string(letter.reason[:_MAX_ATTRIBUTE]),
             "aep.error.stage": _string(letter.stage),
@@ -245,7 +244,6 @@ class DeadLetters:
             attributes["aep.error.status"] = _number(letter.status)
         attributes.update(extra or {})
         entry: dict[str, Any] = {
-            "Id": entry_id,
             "MessageBody": letter.body if body is None else body,
             "MessageAttributes": attributes,
         }

@@ -28,7 +28,7 @@ from typing import Literal
 from aep import AepClient, AepError, Deadline
 from aep.models import MessageResult
 from aep.streaming import pack
-from stream_ingest.dead_letters import DeadLetter, DeadLetters, DeliveryReport
+from stream_ingest.dead_letters import DeadLetter, DeadLetters
 from stream_ingest.records import Prepared, Rejected, Target, prepare
 from stream_ingest.settings import StreamSettings
 
@@ -172,7 +172,7 @@ class StreamIngestor:
                 letters.append(
                     DeadLetter(mid, message.body, r.reason, r.field, r.status, "connector", message.group)
                 )
-            elif answer is None:  # cannot happen: every prepared message has a result
+            elif answer is None:  # cannot happen: every prepared message not held back has a result
                 outcomes[mid] = Outcome(mid, "retry", "no result for this message")
             elif answer.ok:
                 outcomes[mid] = Outcome(mid, "accepted", xaction_id=answer.xaction_id)
@@ -187,7 +187,7 @@ class StreamIngestor:
 
     def _dead_letter(self, letters: list[DeadLetter], stats: Stats) -> dict[str, Outcome]:
         """Write the letters; one the DLQ did not take goes back to the queue instead."""
-        report = self._dead_letters.send(letters) if letters else DeliveryReport()
+        report = self._dead_letters.send(letters)  # no letters: no call, an empty report
         stats.overflowed, stats.truncated = report.overflowed, report.truncated
         outcomes = {}
         for letter in letters:
@@ -239,7 +239,7 @@ class StreamIngestor:
                     rejected.append(result)
         results = sender.results()
         stats.request_ms.extend(sender.request_ms)
-        stats.splits += sender.splits
+        stats.splits = sender.splits  # the batch's only sender
         return [(item, results[index]) for index, item in queued]
 
     def _send_fifo(
@@ -264,21 +264,8 @@ class StreamIngestor:
         blocked: set[str | None] = set()
         out: list[tuple[Prepared, MessageResult]] = []
         for group in groups:
-            batch = [lane[i] for i in group]
-            held = [item for item in batch if item.group in blocked]
-            for item in held:
-                out.append(
-                    (
-                        item,
-                        MessageResult(
-                            index=0,
-                            ok=False,
-                            retryable=True,
-                            reason=HELD_BACK,
-                        ),
-                    )
-                )
-            to_send = [item for item in batch if item.group not in blocked]
+            # A group with a message to retry sends nothing more: _sort holds its later messages back.
+            to_send = [lane[i] for i in group if lane[i].group not in blocked]
             for item, result in self._send_ordered(to_send, deadline, stats):
                 out.append((item, result))
                 if not result.ok and result.retryable:
@@ -288,7 +275,7 @@ class StreamIngestor:
     def _send_ordered(
         self, items: list[Prepared], deadline: Deadline, stats: Stats
     ) -> list[tuple[Prepared, MessageResult]]:
-        """One lane's request: its messages in order, already encoded."""
+        """One lane's request: its messages in order, already encoded (packed by the lane: one request)."""
         if not items:
             return []
         with self._client.streaming.sender(

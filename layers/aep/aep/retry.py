@@ -20,7 +20,7 @@ class RetryPolicy:
     """How many attempts, and the backoff between them.
 
     ``jitter`` maps the computed backoff ceiling to the actual wait; the default is full jitter
-    (uniform between ``base`` and the ceiling). Tests inject ``lambda ceiling: ceiling``.
+    (uniform between 0 and the ceiling). Tests inject ``lambda ceiling: ceiling``.
     """
 
     max_attempts: int = 5
