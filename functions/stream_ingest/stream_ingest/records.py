@@ -67,6 +67,10 @@ class Target:
 
     @cached_property
     def _encoded_envelope(self) -> tuple[bytes, bytes]:
+        return self._envelope_around_entity()
+
+    def _envelope_around_entity(self) -> tuple[bytes, bytes]:
+        """The encoded envelope before and after its (empty) entity."""
         whole = encode(self.envelope({}))
         cut = whole.rindex(b"{}")
         return whole[:cut], whole[cut + 2 :]
