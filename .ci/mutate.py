@@ -104,6 +104,9 @@ source_paths = ["src"]
 also_copy = {COPY!r}
 # The demo runs local/demo.py in a child process, on the layer's own path: no mutant reaches it there.
 pytest_add_cli_args = ["--ignore=tests/integration/test_demo.py"]
+# Not "fork": it runs the stats and clean tests in the process every mutant is forked from, so caches
+# filled there (normalize_phone's lru_cache, a Target's encoded envelope) answer for the mutated code.
+process_isolation = "forkserver"
 pytest_add_cli_args_test_selection = ["tests/unit", "tests/integration"]
 """
     )
