@@ -21,6 +21,7 @@ import traceback
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
+from pathlib import PurePath
 from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, ValidationError
@@ -66,6 +67,10 @@ class Target:
 
     @cached_property
     def _encoded_envelope(self) -> tuple[bytes, bytes]:
+        return self._envelope_around_entity()
+
+    def _envelope_around_entity(self) -> tuple[bytes, bytes]:
+        """The encoded envelope before and after its (empty) entity."""
         whole = encode(self.envelope({}))
         cut = whole.rindex(b"{}")
         return whole[:cut], whole[cut + 2 :]
@@ -148,14 +153,14 @@ def clean(value: Any, depth: int = 1) -> Any:
             raise _too_deep()
         out = {}
         for key, item in value.items():
-            kept = clean(item, depth + 1) if isinstance(item, (dict, list)) else item
+            kept = clean(item, depth + 1)
             if not _empty(kept):
                 out[key] = kept
         return out
     if isinstance(value, list):
         if depth > MAX_DEPTH:
             raise _too_deep()
-        items = [clean(item, depth + 1) if isinstance(item, (dict, list)) else item for item in value]
+        items = [clean(item, depth + 1) for item in value]
         return [item for item in items if not _empty(item)]
     return value
 
@@ -213,7 +218,7 @@ def prepare(
             extra={
                 "message_id": message_id,
                 "error_type": type(exc).__name__,
-                "where": f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}",
+                "where": f"{PurePath(frame.filename).name}:{frame.lineno}",
             },
         )
         return Rejected(message_id, UNEXPECTED)
@@ -298,7 +303,7 @@ def _validate(entity: dict[str, Any], settings: StreamSettings, now: datetime) -
     try:
         parsed = model.model_validate(entity)
     except ValidationError as exc:
-        error = exc.errors(include_input=False, include_url=False)[0]
+        error = exc.errors()[0]  # its loc and msg only: never its input (it may be an identity)
         return _field_of(error), f"{_field_of(error)}: {error['msg']}"
     if isinstance(parsed, _Event) and parsed.timestamp > now + timedelta(
         seconds=settings.max_clock_skew_seconds

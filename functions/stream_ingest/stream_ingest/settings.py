@@ -58,42 +58,59 @@ class StreamSettings(BaseModel):
     deadline_safety_seconds: float = Field(default=3.0, ge=0)
     max_clock_skew_seconds: float = Field(default=60.0, ge=0)
 
+    # The validators only hand over to plain functions below (mutation testing skips decorated functions).
+
     @field_validator("identity_namespace")
     @classmethod
     def _identity_pair(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if bool(info.data.get("identity_field")) != bool(value):
-            raise ValueError("and STREAM_IDENTITY_FIELD go together (set both or neither)")
-        return value
+        return _paired(info.data.get("identity_field"), value)
 
     @field_validator("allowed_namespaces", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return tuple(code.strip() for code in value.split(",") if code.strip())
-        return value
+        return _split_codes(value)
 
     @field_validator("allowed_namespaces")
     @classmethod
     def _codes(cls, value: tuple[str, ...] | None, info: ValidationInfo) -> tuple[str, ...] | None:
-        if value is None:
-            return None
-        if not value:
-            raise ValueError("must name at least one namespace")
-        if not all(is_namespace_code(code) for code in value):
-            raise ValueError("must be namespace codes separated by commas")
-        identity = info.data.get("identity_namespace")
-        if identity and identity.strip().lower() not in allowed_namespaces(value):
-            raise ValueError(f"must include STREAM_IDENTITY_NAMESPACE ({identity})")
-        return value
+        return _checked_codes(value, info.data.get("identity_namespace"))
 
     @cached_property
     def namespaces(self) -> frozenset[str]:
         """The identityMap namespaces records may use (lowercased codes, for aep.normalize)."""
-        if self.allowed_namespaces is not None:
-            return allowed_namespaces(self.allowed_namespaces)
-        extra = (self.identity_namespace,) if self.identity_namespace else ()
-        return allowed_namespaces((*DEFAULT_NAMESPACES, *extra))
+        return _namespaces(self.allowed_namespaces, self.identity_namespace)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> StreamSettings:
         return parse_env(cls, ENVIRONMENT, environ)
+
+
+def _paired(field: str | None, namespace: str | None) -> str | None:
+    if bool(field) != bool(namespace):
+        raise ValueError("and STREAM_IDENTITY_FIELD go together (set both or neither)")
+    return namespace
+
+
+def _split_codes(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(code.strip() for code in value.split(",") if code.strip())
+    return value
+
+
+def _checked_codes(codes: tuple[str, ...] | None, identity: str | None) -> tuple[str, ...] | None:
+    if codes is None:
+        return None
+    if not codes:
+        raise ValueError("must name at least one namespace")
+    if not all(is_namespace_code(code) for code in codes):
+        raise ValueError("must be namespace codes separated by commas")
+    if identity and identity.strip().lower() not in allowed_namespaces(codes):
+        raise ValueError(f"must include STREAM_IDENTITY_NAMESPACE ({identity})")
+    return codes
+
+
+def _namespaces(configured: tuple[str, ...] | None, identity: str | None) -> frozenset[str]:
+    if configured is not None:
+        return allowed_namespaces(configured)
+    extra = (identity,) if identity else ()
+    return allowed_namespaces((*DEFAULT_NAMESPACES, *extra))
