@@ -37,6 +37,8 @@ CORE = [
     "aep.http",
     "aep.auth",
     "aep.ims",
+    "aep.token",
+    "aep.client",
     "aep.config",
     "aep.sources",
     "aep.batch",
@@ -44,7 +46,20 @@ CORE = [
     "stream_ingest.ingest",
     "stream_ingest.dead_letters",
 ]
-COPY = ["tests", "local", "events", "bench", "template.yaml", "samconfig.toml", "layers", "functions"]
+COPY = [
+    "tests",
+    "local",
+    "events",
+    "bench",
+    "template.yaml",
+    "samconfig.toml",
+    "layers",
+    "functions",
+    ".ci",
+    "Makefile",
+    "requirements-dev.txt",
+    "README.md",
+]
 KILLED = {"killed", "timeout", "segfault", "suspicious"}  # a mutant the tests noticed, one way or another
 
 
