@@ -162,11 +162,11 @@ def test_from_env_prefers_the_given_mapping(secrets, monkeypatch):
 
 
 class Denied(Exception):
-    response = {"Error": {"Code": "AccessDeniedException"}}  # noqa: RUF012
+    response = {"Error": {"Code": "AccessDeniedException"}}
 
 
 class NoCode(Exception):
-    response = {"Error": {}}  # noqa: RUF012
+    response = {"Error": {}}
 
 
 class Failing:

@@ -76,7 +76,10 @@ def test_the_longest_lifetime_is_366_days(recorder, clock, expires_in, ok):
         ({"access_token": "t", "expires_in": -0.5}, ValueError("expires_in is out of range")),
         ({"expires_in": 86399}, KeyError("access_token")),
         ({"access_token": "t"}, KeyError("expires_in")),
-        ({"access_token": "a b", "expires_in": 86399}, ValueError("access token is not an RFC 6750 b64token")),
+        (
+            {"access_token": "a b", "expires_in": 86399},
+            ValueError("access token is not an RFC 6750 b64token"),
+        ),
         ({"access_token": 7, "expires_in": 86399}, ValueError("access token is not an RFC 6750 b64token")),
         (["access_token"], TypeError("list indices must be integers or slices, not str")),
     ],
