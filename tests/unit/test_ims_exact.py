@@ -12,6 +12,7 @@ from aep.ims import ImsTokenFetcher
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, ORG_ID, exact_policy, token_reply
 from tests.support.recorder import Reply
 
+NOT_B64 = ValueError("access token is not an RFC 6750 b64token")
 YEAR_AND_A_DAY = 31_622_400  # 366 days: the longest lifetime taken from IMS
 
 
@@ -80,7 +81,7 @@ def test_the_longest_lifetime_is_366_days(recorder, clock, expires_in, ok):
             {"access_token": "a b", "expires_in": 86399},
             ValueError("access token is not an RFC 6750 b64token"),
         ),
-        ({"access_token": 7, "expires_in": 86399}, ValueError("access token is not an RFC 6750 b64token")),
+        ({"access_token": 7, "expires_in": 86399}, NOT_B64),
         (["access_token"], TypeError("list indices must be integers or slices, not str")),
     ],
 )

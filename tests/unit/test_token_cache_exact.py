@@ -8,6 +8,8 @@ import random
 import uuid
 from typing import Any
 
+import pytest
+
 from aep import AepServerError
 from aep.token import AccessToken
 from aep.token_cache import TokenCache
@@ -218,10 +220,8 @@ def test_a_failing_ims_call_logs_the_backoff_and_cause(caplog):
     caplog.set_level(logging.WARNING, logger="aep.token_cache")
     tokens = cache(ims, Secrets(), clock, backoff=30)
 
-    try:
+    with pytest.raises(AepServerError):
         tokens.get()
-    except AepServerError:
-        pass
 
     (record,) = [r for r in caplog.records if "authentication" in r.getMessage()]
     assert record.getMessage() == "authentication failing; not refreshing the token for a while"
