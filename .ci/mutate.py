@@ -37,6 +37,8 @@ CORE = [
     "aep.http",
     "aep.auth",
     "aep.ims",
+    "aep.token",
+    "aep.client",
     "aep.config",
     "aep.sources",
     "aep.batch",
