@@ -40,11 +40,28 @@ CORE = [
     "aep.config",
     "aep.sources",
     "aep.batch",
+    "aep.layout",
+    "aep.wallclock",
+    "aep.catalog",
     "stream_ingest.records",
     "stream_ingest.ingest",
     "stream_ingest.dead_letters",
 ]
-COPY = ["tests", "local", "events", "bench", "template.yaml", "samconfig.toml", "layers", "functions"]
+COPY = [
+    "tests",
+    "local",
+    "events",
+    "bench",
+    "template.yaml",
+    "samconfig.toml",
+    "layers",
+    "functions",
+    # read by tests (test_makefile, test_template_docs) that run beside the core modules' tests
+    "Makefile",
+    ".ci",
+    "README.md",
+    "requirements-dev.txt",
+]
 KILLED = {"killed", "timeout", "segfault", "suspicious"}  # a mutant the tests noticed, one way or another
 
 
