@@ -121,7 +121,7 @@ def test_the_apis_get_their_base_urls_and_the_shared_transport():
     assert client.streaming._sandbox_name == "dev-1"
     assert client.profiles._base == "https://platform.example.test/data/core/ups"
     assert client.identities._url == "https://platform.example.test/data/core/idnamespace/identities"
-    apis = [client.batches, client.catalog, client.streaming, client.profiles, client.identities]
+    apis: list[Any] = [client.batches, client.catalog, client.streaming, client.profiles, client.identities]
     assert all(api._t is client.transport for api in apis)
 
 
@@ -162,11 +162,11 @@ def test_from_env_prefers_the_given_mapping(secrets, monkeypatch):
 
 
 class Denied(Exception):
-    response = {"Error": {"Code": "AccessDeniedException"}}
+    response: dict[str, dict[str, str]] = {"Error": {"Code": "AccessDeniedException"}}
 
 
 class NoCode(Exception):
-    response = {"Error": {}}
+    response: dict[str, dict[str, str]] = {"Error": {}}
 
 
 class Failing:

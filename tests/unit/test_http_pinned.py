@@ -329,7 +329,7 @@ def test_retries_log_the_context_attempt_wait_and_status(clock, caplog):
 
     retries = [r for r in caplog.records if r.name == "aep.http"]
     assert [(r.levelno, r.getMessage()) for r in retries] == [(logging.WARNING, "retrying AEP call")] * 2
-    assert [(r.context, r.attempt, r.wait, r.status) for r in retries] == [  # type: ignore[attr-defined]
+    assert [(r.context, r.attempt, r.wait, r.status) for r in retries] == [
         ("GET /data/foundation/import/batches", 1, 0.2, 503),
         ("GET /data/foundation/import/batches", 2, 1.235, 429),
     ]
@@ -385,9 +385,9 @@ def test_a_401_reports_the_rejected_token_and_refreshes_once_without_counting_an
     refreshes = [r for r in caplog.records if r.getMessage() == "token rejected; refreshing once"]
     assert len(refreshes) == 1
     assert refreshes[0].levelno == logging.INFO
-    assert refreshes[0].context == "ctx"  # type: ignore[attr-defined]
+    assert refreshes[0].context == "ctx"
     retries = [r for r in caplog.records if r.getMessage() == "retrying AEP call"]
-    assert [r.attempt for r in retries] == [1]  # type: ignore[attr-defined]
+    assert [r.attempt for r in retries] == [1]
 
 
 def test_a_401_then_success_needs_no_wait(clock):

@@ -123,7 +123,7 @@ def test_every_4xx_but_429_is_a_refusal(recorder, clock, status):
 
 
 class Reload:
-    def __init__(self, result) -> None:
+    def __init__(self, result: AepCredentials | Exception) -> None:
         self.result = result
         self.calls = 0
 
@@ -171,7 +171,7 @@ def test_the_log_lines_of_a_rotation_and_a_fetch(recorder, clock, caplog):
         (logging.WARNING, "IMS refused the client; using the credentials secret's new value"),
         (logging.INFO, "fetched IMS token"),
     ]
-    assert (records[1].token, records[1].expires_in) == (token.fingerprint, 7200)  # type: ignore[attr-defined]
+    assert (records[1].token, records[1].expires_in) == (token.fingerprint, 7200)
     assert "tok-9" not in caplog.text
     assert "rotated" not in caplog.text
 
@@ -190,4 +190,4 @@ def test_an_unreadable_credentials_secret_is_logged_by_its_message(recorder, clo
         logging.WARNING,
         "cannot read the credentials secret again",
     )
-    assert record.error == "cannot read credentials secret 'x': Denied"  # type: ignore[attr-defined]
+    assert record.error == "cannot read credentials secret 'x': Denied"

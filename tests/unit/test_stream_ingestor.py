@@ -113,14 +113,14 @@ def test_each_request_carries_the_configured_flow_authentication_and_count(build
 
 
 @pytest.mark.parametrize("fifo", [False, True])
-def test_an_unauthenticated_inlet_without_flow_sends_neither_header(build, recorder, later, fifo):
-    ingestor, _ = build(flow_id=None)
+def test_an_unauthenticated_inlet_sends_no_token_but_its_flow(build, recorder, later, fifo):
+    ingestor, _ = build()
 
     ingestor.process([Incoming("m0", body("e0"), "g")], later, fifo=fifo)
 
     (call,) = recorder.calls("POST", BATCH)
     assert "authorization" not in call.headers
-    assert "x-adobe-flow-id" not in call.headers
+    assert call.headers["x-adobe-flow-id"] == "flow-1"
 
 
 def test_the_message_header_comes_from_configuration(build, recorder, later):

@@ -62,11 +62,12 @@ def log(monkeypatch) -> RecordedLogger:
     return recorded
 
 
-def runtime(outcomes: Any, stats: Stats | None = None, safety: float = 2.5) -> Any:
+def runtime(outcomes: Any, stats: Stats | None = None, safety: float = 2.5, ims_calls: int = 0) -> Any:
     clock = FakeClock()
     transport = SimpleNamespace(deadline=None)
     ingestor = FakeIngestor(transport, outcomes, stats or Stats())
-    client = SimpleNamespace(clock=clock, transport=transport)
+    ims = SimpleNamespace(take_count=lambda: ims_calls)
+    client = SimpleNamespace(clock=clock, transport=transport, ims=ims)
     return SimpleNamespace(
         client=client, settings=SimpleNamespace(deadline_safety_seconds=safety), ingestor=ingestor
     )
@@ -81,7 +82,7 @@ def test_a_standard_batch_is_adapted_and_answered(log):
         Outcome(ids[2], "dead_lettered", "bad", 400, "identityMap"),
     ]
     stats = Stats(3, 1, 1, 1, 12.34, [5.0, 7.26], 2, 1, 0)
-    rt = runtime(outcomes, stats)
+    rt = runtime(outcomes, stats, ims_calls=2)
     metrics = RecordedMetrics()
 
     answer = service.handle(event, StoppedContext(remaining_ms=30_000), metrics, rt)  # type: ignore[arg-type]
@@ -102,6 +103,7 @@ def test_a_standard_batch_is_adapted_and_answered(log):
         ("AepRequestSplits", "Count", 2),
         ("DeadLettersOverflowed", "Count", 1),
         ("DeadLettersTruncated", "Count", 0),
+        ("ImsTokenRequests", "Count", 2),
         ("AepSendLatency", "Milliseconds", 5.0),
         ("AepSendLatency", "Milliseconds", 7.26),
     ]
@@ -177,12 +179,18 @@ def test_the_transport_deadline_is_cleared_even_when_processing_fails(log):
 
 def test_the_runtime_is_built_from_the_environment_with_its_dead_letter_queue(secrets, clock, monkeypatch):
     client = make_client("http://127.0.0.1:9", secrets, clock)
-    environ = {"STREAM_INLET_ID": "in", "STREAM_DATASET_ID": "ds", "STREAM_DLQ_URL": "https://sqs/dlq.fifo"}
+    environ = {
+        "STREAM_INLET_ID": "in",
+        "STREAM_DATASET_ID": "ds",
+        "STREAM_FLOW_ID": "flow",
+        "STREAM_DLQ_URL": "https://sqs/dlq.fifo",
+    }
     sqs, s3 = object(), object()
 
     plain = service.build_runtime(environ, client, lambda: sqs, lambda: s3)
     monkeypatch.setenv("STREAM_INLET_ID", "in2")
     monkeypatch.setenv("STREAM_DATASET_ID", "ds2")
+    monkeypatch.setenv("STREAM_FLOW_ID", "flow2")
     monkeypatch.setenv("STREAM_DLQ_URL", "https://sqs/dlq")
     monkeypatch.setenv("STREAM_DLQ_OVERFLOW_BUCKET", "spill")
     spilling = service.build_runtime(None, client, lambda: sqs, lambda: s3)

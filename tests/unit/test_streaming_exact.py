@@ -17,7 +17,6 @@ from aep.streaming import (
     MAX_MESSAGES,
     MAX_REQUEST_BYTES,
     SPLIT_STATUSES,
-    TRANSIENT_REQUEST_STATUSES,
     RequestLedger,
     encode,
     pack,
@@ -53,7 +52,6 @@ def test_the_limits_and_status_sets():
     assert MAX_MESSAGES == 2000
     assert ENVELOPE == 15
     assert frozenset({400, 413}) == SPLIT_STATUSES
-    assert frozenset({408}) == TRANSIENT_REQUEST_STATUSES
 
 
 def test_encode_is_compact_utf8_in_key_order():
@@ -344,18 +342,24 @@ def test_a_split_is_logged_with_status_size_and_request_id(streaming, recorder, 
     assert (record.status, record.messages, record.request_id) == (400, 3, "req-1")
 
 
-def test_a_transient_whole_request_failure_is_retryable_and_a_permanent_one_is_not(recorder, secrets, clock):
+def test_a_whole_request_failure_is_retryable_and_a_refused_message_is_not(recorder, secrets, clock):
     streaming = make_client(recorder.url, secrets, clock, max_attempts=1).streaming
     recorder.on("POST", BATCH, Reply(503, {"title": "down", "status": 503}))
     down = streaming.send_many("in", [{}, {}])
     recorder.on("POST", BATCH, Reply(404, {"title": "no inlet", "status": 404}))
     missing = streaming.send_many("in", [{}])
+    recorder.on("POST", BATCH, Reply(400, {"title": "bad record", "status": 400}))
+    refused = streaming.send_many("in", [{}])
 
     assert [(r.ok, r.status, r.reason, r.retryable) for r in down] == [
         (False, 503, "stream messages: down", True)
     ] * 2
+    # a missing inlet is the deployment's fault, not the record's: it goes back to the queue
     assert [(r.ok, r.status, r.reason, r.retryable) for r in missing] == [
-        (False, 404, "stream messages: no inlet", False)
+        (False, 404, "stream messages: no inlet", True)
+    ]
+    assert [(r.ok, r.status, r.reason, r.retryable) for r in refused] == [
+        (False, 400, "stream messages: bad record", False)
     ]
 
 

@@ -159,7 +159,7 @@ def test_a_lease_write_that_fails_otherwise_refreshes_alone_and_logs_the_code(ca
     assert cache(ims, secrets, clock).get().value == "tok-1"
 
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert [(r.getMessage(), r.error) for r in warnings] == [  # type: ignore[attr-defined]
+    assert [(r.getMessage(), r.error) for r in warnings] == [
         ("cannot take the token refresh lease", "ThrottlingException")
     ]
     assert ims.calls == 1
@@ -172,7 +172,7 @@ def test_a_lease_write_that_fails_without_a_code_logs_the_exception_type(caplog)
 
     assert cache(Ims(clock), secrets, clock).get().value == "tok-1"
 
-    assert [(r.getMessage(), r.error) for r in caplog.records] == [  # type: ignore[attr-defined]
+    assert [(r.getMessage(), r.error) for r in caplog.records] == [
         ("cannot take the token refresh lease", "RuntimeError")
     ]
 
@@ -206,7 +206,7 @@ def test_secrets_manager_failures_are_logged_by_type_only(caplog):
 
     cache(Ims(clock), BrokenSecrets(), clock).get()
 
-    assert [(r.getMessage(), r.error) for r in caplog.records] == [  # type: ignore[attr-defined]
+    assert [(r.getMessage(), r.error) for r in caplog.records] == [
         ("cannot read the token secret", "KeyError"),  # unreadable: no lease is tried
         ("cannot write the token secret", "KeyError"),
     ]
@@ -225,7 +225,7 @@ def test_a_failing_ims_call_logs_the_backoff_and_cause(caplog):
 
     (record,) = [r for r in caplog.records if "authentication" in r.getMessage()]
     assert record.getMessage() == "authentication failing; not refreshing the token for a while"
-    assert (record.backoff_seconds, record.failures, record.error) == (30, 1, "IMS down")  # type: ignore[attr-defined]
+    assert (record.backoff_seconds, record.failures, record.error) == (30, 1, "IMS down")
 
 
 def test_a_rejection_is_logged_with_the_fingerprint(caplog):
@@ -238,4 +238,4 @@ def test_a_rejection_is_logged_with_the_fingerprint(caplog):
 
     (record,) = caplog.records
     assert record.getMessage() == "token rejected; it will be replaced"
-    assert record.token == token.fingerprint  # type: ignore[attr-defined]
+    assert record.token == token.fingerprint
