@@ -1,0 +1,135 @@
+"""A tenant's item: who it is in AEP (org, sandbox), its secrets, where its records go, who may act for it.
+
+The DynamoDB item is this model's JSON form (``Tenant.to_item`` / ``Tenant.from_item``); the README's
+"Tenant registry" section documents every attribute.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from aep.errors import AepConfigError
+
+DEFAULT_TENANT = "default"
+TENANT_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+_SANDBOX_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+class UnknownTenantError(AepConfigError):
+    """A record or caller names a tenant the registry does not hold, or one that is disabled."""
+
+
+class TenantStreaming(BaseModel):
+    """The streaming targets of one tenant: the same names as the streaming function's settings.
+
+    Unset fields fall back to the function's ``STREAM_*`` configuration.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    inlet_id: str | None = Field(default=None, min_length=1)
+    dataset_id: str | None = Field(default=None, min_length=1)
+    schema_ref: str | None = Field(default=None, min_length=1)
+    flow_id: str | None = Field(default=None, min_length=1)
+    inlet_authenticated: bool | None = None
+    allowed_namespaces: tuple[str, ...] | None = None
+    default_phone_region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+
+    def overrides(self) -> dict[str, Any]:
+        """The fields this tenant sets, for ``StreamSettings``."""
+        return self.model_dump(exclude_none=True)
+
+
+class Tenant(BaseModel):
+    """One brand: its AEP org and sandbox, its two secrets, its targets, and the principals acting for it.
+
+    ``source_queues``: the SQS queue ARNs allowed to carry this tenant's records (empty: any queue of the
+    stack). ``principals``: IAM principal ARNs allowed to look up this tenant's profiles. ``api_key_ids``:
+    API Gateway API key ids mapped to this tenant. ``rate_ceiling``: at most this many streaming requests
+    per second per container (unset: no ceiling).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tenant_id: str = Field(pattern=TENANT_ID_PATTERN)
+    # None only for the implicit default tenant: its org is the one its credentials secret names.
+    org_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]+@AdobeOrg$")
+    sandbox_name: str = "prod"
+    credentials_secret_id: str = Field(min_length=1)
+    token_secret_id: str = Field(min_length=1)
+    enabled: bool = True
+    streaming: TenantStreaming = TenantStreaming()
+    source_queues: tuple[str, ...] = ()
+    principals: tuple[str, ...] = ()
+    api_key_ids: tuple[str, ...] = ()
+    rate_ceiling: float | None = Field(default=None, gt=0)
+    version: int = Field(default=1, ge=1)  # bumped by every change: containers rebuild the tenant's client
+
+    @field_validator("sandbox_name")
+    @classmethod
+    def _sandbox(cls, value: str) -> str:
+        return _checked_sandbox(value)
+
+    @model_validator(mode="after")
+    def _org_named(self) -> Tenant:
+        return _org_named(self)
+
+    def to_item(self) -> dict[str, Any]:
+        """The item for boto3's DynamoDB resource (JSON types; numbers as Decimal, which DynamoDB needs)."""
+        return _stored(self.model_dump(mode="json", exclude_none=True))
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> Tenant:
+        """Parse an item read from the table; errors name the tenant and the field, never the values."""
+        data = {key: _plain(value) for key, value in item.items()}
+        name = str(data.get("tenant_id", "?"))
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in error['loc']) or 'item'}: "
+                f"{error['msg'].removeprefix('Value error, ')}"
+                for error in exc.errors(include_input=False, include_url=False)
+            )
+            raise AepConfigError(f"tenant {name!r} in the registry is invalid: {problems}") from None
+
+
+def _org_named(tenant: Tenant) -> Tenant:
+    if tenant.org_id is None and tenant.tenant_id != DEFAULT_TENANT:
+        raise ValueError("org_id is required (only the implicit default tenant takes its credentials' org)")
+    return tenant
+
+
+def _checked_sandbox(value: str) -> str:
+    if not _SANDBOX_RE.match(value):
+        raise ValueError("must be the all-lowercase sandbox name (letters, digits, hyphens)")
+    return value
+
+
+def _stored(value: Any) -> Any:
+    """JSON as boto3's DynamoDB serializer takes it: floats as Decimal (it refuses binary floats)."""
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _stored(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_stored(v) for v in value]
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB's types as JSON's: Decimal -> int or float, sets -> sorted lists, nested maps and lists."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, set | frozenset):
+        return sorted(_plain(v) for v in value)
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
