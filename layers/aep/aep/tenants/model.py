@@ -81,7 +81,8 @@ class Tenant(BaseModel):
 
     def to_item(self) -> dict[str, Any]:
         """The item for boto3's DynamoDB resource (JSON types; numbers as Decimal, which DynamoDB needs)."""
-        return _stored(self.model_dump(mode="json", exclude_none=True))
+        item: dict[str, Any] = _stored(self.model_dump(mode="json", exclude_none=True))
+        return item
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> Tenant:
