@@ -349,6 +349,7 @@ def test_a_change_between_read_and_write_is_never_silently_overwritten(cli, dyna
     [
         (("--org-id", "p8e-looks-like-a-secret"), "org_id"),
         (("--sandbox", "Prod-P8E-SECRETLIKE"), "sandbox_name"),
+        (("--sandbox", "dev\n"), "sandbox_name"),
         (("--default-phone-region", "gbx-secretish"), "streaming.default_phone_region"),
         (("--rate-ceiling", "-1"), "rate_ceiling"),
         (("--rate-ceiling", "fast-secretish"), "rate_ceiling"),

@@ -461,7 +461,7 @@ def _item_file(path: str, stdin: TextIO) -> dict[str, Any]:
 
 def _validated(data: Mapping[str, Any]) -> Tenant:
     name = data.get("tenant_id")
-    valid_id = isinstance(name, str) and re.match(TENANT_ID_PATTERN, name) is not None
+    valid_id = isinstance(name, str) and re.fullmatch(TENANT_ID_PATTERN, name) is not None
     label = f"tenant {name!r}" if valid_id else "the tenant"  # an invalid id is not echoed either
     try:
         return Tenant.model_validate(dict(data))
@@ -475,14 +475,14 @@ def _guard(args: argparse.Namespace, env: Mapping[str, str]) -> SecretGuard:
         raise CliError(
             f"no stack: pass --stack or set {STACK_VARIABLE} (the tag its functions read by)", EXIT_USAGE
         )
-    if not _STACK_NAME.match(stack):
+    if not _STACK_NAME.fullmatch(stack):
         raise CliError("--stack is not a CloudFormation stack name", EXIT_USAGE)
     roles = tuple(dict.fromkeys(args.reader_role_arn or ()))
     if not roles:
         raise CliError(
             "no --reader-role-arn: give each function role of the stack (its outputs *RoleArn)", EXIT_USAGE
         )
-    bad = [n for n, role in enumerate(roles, 1) if not _ROLE_ARN.match(role)]
+    bad = [n for n, role in enumerate(roles, 1) if not _ROLE_ARN.fullmatch(role)]
     if bad:
         raise CliError(f"--reader-role-arn number {bad[0]} is not an IAM role ARN", EXIT_USAGE)
     return SecretGuard(stack, roles)

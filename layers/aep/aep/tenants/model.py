@@ -21,7 +21,11 @@ _SANDBOX_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
 class UnknownTenantError(AepConfigError):
-    """A record or caller names a tenant the registry does not hold, or one that is disabled."""
+    """A record or caller names a tenant the registry does not hold, or a disabled one (``disabled``)."""
+
+    def __init__(self, message: str, *, disabled: bool = False, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.disabled = disabled
 
 
 class TenantStreaming(BaseModel):
@@ -112,7 +116,7 @@ def _org_named(tenant: Tenant) -> Tenant:
 
 
 def _checked_sandbox(value: str) -> str:
-    if not _SANDBOX_RE.match(value):
+    if not _SANDBOX_RE.fullmatch(value):
         raise ValueError("must be the all-lowercase sandbox name (letters, digits, hyphens)")
     return value
 
