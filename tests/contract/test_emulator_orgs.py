@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 
+from aep import RetryPolicy
 from aep_emulator import EmulatorConfig, load_config, load_orgs, running
 from aep_emulator.__main__ import main
 from aep_emulator.config import DEFAULT_CONFIG, ConfigError
@@ -35,10 +36,12 @@ from tests.integration.conftest import (
     TwoOrgs,
     call_event,
     caller,
+    emulator_client,
     envelope,
     ndjson,
     serve_two_orgs,
 )
+from tests.support.fakes import FakeClock
 
 PHONE = "+14155550177"
 STREAM = {"x-sandbox-name": "prod"}
@@ -246,6 +249,26 @@ def test_the_same_identity_in_two_orgs_is_two_profiles(orgs):
 
     assert [e["entityId"] for e in a_events] == [f"call-{PHONE}-1"]
     assert [e["entityId"] for e in b_events] == [f"call-{PHONE}-2", f"call-{PHONE}-3"]
+
+
+def test_two_clients_of_two_orgs_each_find_only_their_own_callers(orgs, aws):
+    policy = RetryPolicy(max_attempts=2, base=0.01, max_wait=0.05, jitter=lambda c: c)
+    a_client = emulator_client(orgs.emulator, FakeClock(), policy, orgs.a.config, "aep/token-a")
+    b_client = emulator_client(orgs.emulator, FakeClock(), policy, orgs.b.config, "aep/token-b")
+    a_message = envelope(orgs.emulator, CALL_EVENTS, call_event(PHONE, 1), org=orgs.a.config)
+    b_message = envelope(orgs.emulator, BRAND_B_CALL_EVENTS, call_event("+14155550179", 1), org=orgs.b.config)
+
+    a_sent = a_client.streaming.send_many(EVENTS_INLET, [a_message])
+    b_sent = b_client.streaming.send_many(BRAND_B_EVENTS_INLET, [b_message])
+    b_into_a = b_client.streaming.send_many(EVENTS_INLET, [b_message])
+
+    assert [r.ok for r in a_sent + b_sent] == [True, True]
+    assert [(r.ok, r.status) for r in b_into_a] == [(False, 400)]  # B's message names B, not the inlet's org
+    assert "wrong ims org" in (b_into_a[0].reason or "")
+    assert a_client.profiles.get(PHONE, "Phone") is not None
+    assert b_client.profiles.get(PHONE, "Phone") is None
+    assert b_client.profiles.get("+14155550179", "Phone") is not None
+    assert a_client.profiles.get("+14155550179", "Phone") is None
 
 
 # -- streaming: an inlet belongs to one org --------------------------------------------------------------
