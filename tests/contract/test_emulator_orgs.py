@@ -515,6 +515,28 @@ def test_revoking_and_resetting_one_org_leave_the_other(orgs):
     assert admin.counters()["requests"] == admin.counters(org=orgs.a.org_id)["requests"] + 1
 
 
+def test_resetting_one_org_removes_its_batch_files_and_keeps_the_other_org_files(orgs):
+    stored = {}
+    for access, dataset in ((orgs.a, CALLERS), (orgs.b, BRAND_B_CALLERS)):
+        headers = access.headers()
+        base = f"{orgs.url}/data/foundation/import/batches"
+        batch = requests.post(
+            base, headers=headers, json={"datasetId": dataset, "inputFormat": {"format": "json"}}, timeout=5
+        ).json()["id"]
+        requests.put(
+            f"{base}/{batch}/datasets/{dataset}/files/a.json",
+            data=ndjson([caller(PHONE, "Ada")]),
+            headers={**headers, "Content-Type": "application/octet-stream"},
+            timeout=5,
+        ).raise_for_status()
+        stored[access.org_id] = orgs.emulator.space(access.org_id, "prod").batches[batch].files["a.json"].path
+
+    requests.post(f"{orgs.url}/_admin/reset", params={"org": orgs.a.org_id}, timeout=5).raise_for_status()
+
+    assert (stored[orgs.a.org_id].exists(), stored[orgs.b.org_id].exists()) == (False, True)
+    assert [b["org"] for b in Admin(orgs.url).batches()] == [orgs.b.org_id]
+
+
 # -- configuration: several files, the orgs form, clear errors ---------------------------------------------
 def org_data(path: Path | None = None, **changes: Any) -> dict[str, Any]:
     data = json.loads(load_config(path).model_dump_json(by_alias=True, exclude_none=True))
