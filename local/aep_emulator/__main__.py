@@ -1,7 +1,8 @@
-"""python -m aep_emulator [--port 8787] [--host 127.0.0.1] [--config sandbox.json] [--timeout 60]
+"""python -m aep_emulator [--port 8787] [--host 127.0.0.1] [--config sandbox.json ...] [--timeout 60]
 
+``--config`` takes one or more sandbox files (and may be repeated): their orgs are served side by side.
 A port in use, a sandbox file that cannot be read, is not JSON or is not a valid sandbox (an invalid fault
-rule included) ends with one line on stderr and exit code 2.
+rule included), or an org, client or inlet id defined twice ends with one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import argparse
 import os
 import sys
 
-from aep_emulator.config import DEFAULT_CONFIG, ConfigError, load_config
+from aep_emulator.config import DEFAULT_CONFIG, ConfigError, load_orgs
 from aep_emulator.server import Emulator
 from aep_emulator.web import TIMEOUT_SECONDS
 
@@ -38,7 +39,13 @@ def main(argv: list[str] | None = None) -> int:
         "--port", type=_port, default=os.environ.get("AEP_EMULATOR_PORT", "8787"), help="default 8787"
     )
     parser.add_argument("--host", default="127.0.0.1", help="loopback only by default")
-    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="sandbox definition (JSON)")
+    parser.add_argument(
+        "--config",
+        action="extend",
+        nargs="+",
+        metavar="FILE",
+        help=f"sandbox files (JSON), one org or several each (default {DEFAULT_CONFIG.name})",
+    )
     parser.add_argument(
         "--timeout",
         type=float,
@@ -47,8 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         f"(default {TIMEOUT_SECONDS:g})",
     )
     args = parser.parse_args(argv)
+    files: list[str] = args.config or [str(DEFAULT_CONFIG)]
     try:
-        config = load_config(args.config)
+        config = load_orgs(*files)
     except ConfigError as exc:
         return _fail(str(exc))
     try:
@@ -56,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
     print(
-        f"AEP emulator on {emulator.url} (IMS, Platform and Streaming); sandbox file {args.config}",
+        f"AEP emulator on {emulator.url} (IMS, Platform and Streaming); "
+        f"sandbox files {', '.join(files)}; orgs {', '.join(org.org_id for org in config.orgs)}",
         flush=True,
     )
     try:

@@ -7,8 +7,9 @@ import re
 import time
 from typing import Any
 
+from aep_emulator import gateway
 from aep_emulator.records import parse_file, validate
-from aep_emulator.state import Batch, BatchFile, State
+from aep_emulator.state import Batch, BatchFile, Space, State
 from aep_emulator.web import Request, Response, Router, json_response, text_response
 
 SINGLE_PUT_LIMIT = 256 * 1024 * 1024
@@ -37,23 +38,27 @@ def _now_ms() -> int:
 def routes(router: Router, state: State) -> None:
     base = "/data/foundation/import/batches"
     file_route = base + r"/(?P<batch>[^/]+)/datasets/(?P<dataset>[^/]+)/files/(?P<path>.+)"
-    router.add("POST", base, lambda r: create(state, r))
-    router.add("PUT", file_route, lambda r: put_file(state, r))
-    router.add("POST", file_route, lambda r: file_action(state, r))
-    router.add("PATCH", file_route, lambda r: patch_file(state, r))
-    router.add("HEAD", file_route, lambda r: head_file(state, r))
-    router.add("POST", base + r"/(?P<batch>[^/]+)", lambda r: batch_action(state, r))
-    router.add("GET", r"/data/foundation/catalog/batches/(?P<batch>[^/]+)", lambda r: catalog_batch(state, r))
-    router.add("GET", r"/data/foundation/catalog/batches", lambda r: catalog_batches(state, r))
+    router.add("POST", base, gateway.in_space(state, create))
+    router.add("PUT", file_route, gateway.in_space(state, put_file))
+    router.add("POST", file_route, gateway.in_space(state, file_action))
+    router.add("PATCH", file_route, gateway.in_space(state, patch_file))
+    router.add("HEAD", file_route, gateway.in_space(state, head_file))
+    router.add("POST", base + r"/(?P<batch>[^/]+)", gateway.in_space(state, batch_action))
     router.add(
-        "GET", r"/data/foundation/catalog/dataSets/(?P<dataset>[^/]+)", lambda r: catalog_dataset(state, r)
+        "GET", r"/data/foundation/catalog/batches/(?P<batch>[^/]+)", gateway.in_space(state, catalog_batch)
+    )
+    router.add("GET", r"/data/foundation/catalog/batches", gateway.in_space(state, catalog_batches))
+    router.add(
+        "GET",
+        r"/data/foundation/catalog/dataSets/(?P<dataset>[^/]+)",
+        gateway.in_space(state, catalog_dataset),
     )
     router.add(
-        "GET", r"/data/foundation/export/batches/(?P<batch>[^/]+)/meta", lambda r: export_meta(state, r)
+        "GET", r"/data/foundation/export/batches/(?P<batch>[^/]+)/meta", gateway.in_space(state, export_meta)
     )
 
 
-def create(state: State, request: Request) -> Response:
+def create(space: Space, request: Request) -> Response:
     if "application/json" not in (request.header("content-type") or ""):
         return json_response(
             400,
@@ -74,13 +79,13 @@ def create(state: State, request: Request) -> Response:
         or not isinstance(body.get("inputFormat"), dict)
     ):
         return _problem(400, "Bad request", "datasetId and inputFormat are required.")
-    dataset = state.config.dataset(str(body["datasetId"]))
+    dataset = space.config.dataset(str(body["datasetId"]))
     if dataset is None:
         return _problem(400, "Bad request", f"Dataset {body['datasetId']} not found.")
     fmt = str(body["inputFormat"].get("format", "")).lower()
     if fmt not in FORMATS:
         return _problem(400, "Bad request", f"Unsupported input format {fmt!r}.")
-    batch_id = state.new_batch_id()
+    batch_id = space.new_batch_id()
     partial = body.get("partialIngestionPercent")
     batch = Batch(
         id=batch_id,
@@ -93,13 +98,13 @@ def create(state: State, request: Request) -> Response:
         client_id=request.header("x-api-key") or "",
         updated_ms=_now_ms(),
     )
-    with state.lock:
-        state.batches[batch_id] = batch
+    with space.lock:
+        space.batches[batch_id] = batch
     return json_response(201, _batch_view(batch, created=True))
 
 
-def _batch_for_file(state: State, request: Request) -> tuple[Batch | None, Response | None]:
-    batch = state.batches.get(request.params["batch"])
+def _batch_for_file(space: Space, request: Request) -> tuple[Batch | None, Response | None]:
+    batch = space.batches.get(request.params["batch"])
     if batch is None:
         return None, _problem(404, "Not found", f"Batch {request.params['batch']} not found.")
     if batch.dataset_id != request.params["dataset"]:
@@ -113,8 +118,8 @@ def _batch_for_file(state: State, request: Request) -> tuple[Batch | None, Respo
     return batch, None
 
 
-def put_file(state: State, request: Request) -> Response:
-    batch, error = _batch_for_file(state, request)
+def put_file(space: Space, request: Request) -> Response:
+    batch, error = _batch_for_file(space, request)
     if error or batch is None:
         return error or _problem(500, "error", "")
     if (request.header("content-type") or "").split(";")[0].strip() != "application/octet-stream":
@@ -122,42 +127,42 @@ def put_file(state: State, request: Request) -> Response:
     if request.size > SINGLE_PUT_LIMIT:
         return _problem(413, "Payload too large", "Files over 256 MB must use the large file upload API.")
     path = request.params["path"]
-    with state.lock:
+    with space.lock:
         if path not in batch.files and len(batch.files) >= MAX_FILES:
             return _problem(400, "Bad request", f"A batch holds at most {MAX_FILES} files.")
-    stored = state.files.new_file()
+    stored = space.files.new_file()
     request.stream.seek(0)
-    size = state.files.write(stored, request.stream)  # outside the lock: a 256 MB copy takes a while
-    with state.lock:  # checked again: the batch may have changed while the bytes were copied
+    size = space.files.write(stored, request.stream)  # outside the lock: a 256 MB copy takes a while
+    with space.lock:  # checked again: the batch may have changed while the bytes were copied
         if batch.status != "loading":
-            state.files.remove(stored)
+            space.files.remove(stored)
             detail = f"Batch {batch.id} is {batch.status}; files can no longer change."
             return _problem(400, "Bad request", detail)
         if path not in batch.files and len(batch.files) >= MAX_FILES:
-            state.files.remove(stored)
+            space.files.remove(stored)
             return _problem(400, "Bad request", f"A batch holds at most {MAX_FILES} files.")
         previous = batch.files.get(path)
         batch.files[path] = BatchFile(stored, size)
     if previous is not None:
-        state.files.remove(previous.path)
+        space.files.remove(previous.path)
     # Adobe's guide answers a small-file upload with 200 OK, new file or replaced (aep-api.md 2.2).
     return Response(200)
 
 
-def file_action(state: State, request: Request) -> Response:
+def file_action(space: Space, request: Request) -> Response:
     action = request.query.get("action", "").upper()
-    batch, error = _batch_for_file(state, request)
+    batch, error = _batch_for_file(space, request)
     if error or batch is None:
         return error or _problem(500, "error", "")
     path = request.params["path"]
-    with state.lock:
+    with space.lock:
         if action == "INITIALIZE":
             if path not in batch.files and len(batch.files) >= MAX_FILES:
                 return _problem(400, "Bad request", f"A batch holds at most {MAX_FILES} files.")
             previous = batch.files.get(path)
             if previous is not None:
-                state.files.remove(previous.path)
-            batch.files[path] = BatchFile(state.files.new_file(), large=True, complete=False)
+                space.files.remove(previous.path)
+            batch.files[path] = BatchFile(space.files.new_file(), large=True, complete=False)
             return Response(201)
         if action == "COMPLETE":
             entry = batch.files.get(path)
@@ -178,8 +183,8 @@ def file_action(state: State, request: Request) -> Response:
     return _problem(400, "Bad request", "action must be INITIALIZE or COMPLETE.")
 
 
-def patch_file(state: State, request: Request) -> Response:
-    batch, error = _batch_for_file(state, request)
+def patch_file(space: Space, request: Request) -> Response:
+    batch, error = _batch_for_file(space, request)
     if error or batch is None:
         return error or _problem(500, "error", "")
     match = _RANGE.match((request.header("content-range") or "").strip())
@@ -191,20 +196,20 @@ def patch_file(state: State, request: Request) -> Response:
     if request.size > MAX_PART:
         return _problem(413, "Payload too large", f"A part may be at most {MAX_PART} bytes.")
     path = request.params["path"]
-    with state.lock:
+    with space.lock:
         entry = batch.files.get(path)
         if entry is None or not entry.large:
             return _problem(404, "Not found", f"Large file {path} was not initialized.")
     request.stream.seek(0)
-    state.files.write(entry.path, request.stream, start)  # outside the lock; parts may arrive in parallel
-    with state.lock:
+    space.files.write(entry.path, request.stream, start)  # outside the lock; parts may arrive in parallel
+    with space.lock:
         entry.size = max(entry.size, end + 1)
         entry.parts[start] = end
     return Response(200, headers={"Range": f"bytes={start}-{end}"})
 
 
-def head_file(state: State, request: Request) -> Response:
-    batch = state.batches.get(request.params["batch"])
+def head_file(space: Space, request: Request) -> Response:
+    batch = space.batches.get(request.params["batch"])
     entry = batch.files.get(request.params["path"]) if batch else None
     if entry is None:
         return Response(404)
@@ -217,19 +222,19 @@ def head_file(state: State, request: Request) -> Response:
     return Response(200, headers=headers)
 
 
-def batch_action(state: State, request: Request) -> Response:
-    batch = state.batches.get(request.params["batch"])
+def batch_action(space: Space, request: Request) -> Response:
+    batch = space.batches.get(request.params["batch"])
     if batch is None:
         return _problem(404, "Not found", f"Batch {request.params['batch']} not found.")
     action = request.query.get("action", "").upper()
-    with state.lock:
+    with space.lock:
         if action == "COMPLETE":
             if batch.status != "loading":
                 return Response(200)  # documented as safe to retry
             for path, entry in batch.files.items():
                 if not entry.complete:
                     return _problem(400, "Bad request", f"Large file {path} was not completed.")
-            _process(state, batch)
+            _process(space, batch)
             return Response(200)
         if action == "ABORT":
             if batch.status in ("success", "failed"):
@@ -244,9 +249,9 @@ def batch_action(state: State, request: Request) -> Response:
     return _problem(400, "Bad request", "action must be COMPLETE, ABORT, FAIL or REVERT.")
 
 
-def _process(state: State, batch: Batch) -> None:  # noqa: PLR0915 - one pass over the files
+def _process(space: Space, batch: Batch) -> None:  # noqa: PLR0915 - one pass over the files
     """Parse every file, validate every record, merge good ones into profiles, set the final status."""
-    dataset = state.config.dataset(batch.dataset_id)
+    dataset = space.config.dataset(batch.dataset_id)
     assert dataset is not None
     fmt = str(batch.input_format.get("format", "json"))
     multi = bool(batch.input_format.get("isMultiLineJson", False))
@@ -316,7 +321,7 @@ def _process(state: State, batch: Batch) -> None:  # noqa: PLR0915 - one pass ov
         "failedRecordCount": failed,
     }
     batch.completed_ms = batch.updated_ms = _now_ms()
-    batch.polls_left = state.config.batch_status_polls
+    batch.polls_left = space.config.batch_status_polls
     if not batch.files or (empty_files and empty_files == len(batch.files)):
         batch.status = "failed"
         batch.errors = [
@@ -350,7 +355,7 @@ def _process(state: State, batch: Batch) -> None:  # noqa: PLR0915 - one pass ov
     batch.status = "success" if ok else "failed"
     if ok and dataset.profile_enabled:
         for row in good:
-            state.profiles.ingest(row, dataset)
+            space.profiles.ingest(row, dataset)
 
 
 def _batch_view(batch: Batch, created: bool = False) -> dict[str, Any]:
@@ -383,8 +388,8 @@ def _batch_view(batch: Batch, created: bool = False) -> dict[str, Any]:
     return view
 
 
-def catalog_batch(state: State, request: Request) -> Response:
-    batch = state.batches.get(request.params["batch"])
+def catalog_batch(space: Space, request: Request) -> Response:
+    batch = space.batches.get(request.params["batch"])
     if batch is None:
         return json_response(
             404,
@@ -395,9 +400,9 @@ def catalog_batch(state: State, request: Request) -> Response:
                 "detail": f"Batch {request.params['batch']} not found.",
             },
         )
-    with state.lock:
+    with space.lock:
         view = _batch_view(batch)
-        view["imsOrg"] = state.config.org_id
+        view["imsOrg"] = space.config.org_id
         if batch.completed_ms and batch.polls_left > 0:
             batch.polls_left -= 1
             view["status"] = "staging"
@@ -406,7 +411,7 @@ def catalog_batch(state: State, request: Request) -> Response:
     return json_response(200, {batch.id: view})
 
 
-def catalog_batches(state: State, request: Request) -> Response:
+def catalog_batches(space: Space, request: Request) -> Response:
     """``GET /batches`` filtered by ``externalId``, ``dataSet`` and ``status``; at most ``limit`` (<= 100)."""
     try:
         limit = int(request.query.get("limit") or 100)
@@ -415,10 +420,10 @@ def catalog_batches(state: State, request: Request) -> Response:
     if not 1 <= limit <= 100:
         return _problem(400, "Bad request", "limit must be between 1 and 100.")
     filters = {name: request.query.get(name) for name in ("externalId", "dataSet", "status")}
-    with state.lock:
+    with space.lock:
         chosen = [
             b
-            for b in sorted(state.batches.values(), key=lambda b: b.created_ms)
+            for b in sorted(space.batches.values(), key=lambda b: b.created_ms)
             if filters["externalId"] in (None, b.external_id)
             and filters["dataSet"] in (None, b.dataset_id)
             and filters["status"] in (None, b.status)
@@ -426,13 +431,13 @@ def catalog_batches(state: State, request: Request) -> Response:
         views: dict[str, Any] = {}
         for batch in chosen:
             view = _batch_view(batch)
-            view["imsOrg"] = state.config.org_id
+            view["imsOrg"] = space.config.org_id
             views[batch.id] = view
     return json_response(200, views)
 
 
-def catalog_dataset(state: State, request: Request) -> Response:
-    dataset = state.config.dataset(request.params["dataset"])
+def catalog_dataset(space: Space, request: Request) -> Response:
+    dataset = space.config.dataset(request.params["dataset"])
     if dataset is None:
         return json_response(
             404,
@@ -451,7 +456,7 @@ def catalog_dataset(state: State, request: Request) -> Response:
         {
             dataset.id: {
                 "name": dataset.name,
-                "imsOrg": state.config.org_id,
+                "imsOrg": space.config.org_id,
                 "version": "1.0.0",
                 "tags": tags,
                 "schemaRef": {
@@ -465,8 +470,8 @@ def catalog_dataset(state: State, request: Request) -> Response:
     )
 
 
-def export_meta(state: State, request: Request) -> Response:
-    batch = state.batches.get(request.params["batch"])
+def export_meta(space: Space, request: Request) -> Response:
+    batch = space.batches.get(request.params["batch"])
     if batch is None:
         return _problem(404, "Not found", f"Batch {request.params['batch']} not found.")
     path = request.query.get("path", "")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+from aep_emulator import gateway
 from aep_emulator.profiles import XID, filter_fields
-from aep_emulator.state import State
+from aep_emulator.state import Space, State
 from aep_emulator.web import Request, Response, Router, json_response
 
 PROFILE = "_xdm.context.profile"
@@ -15,8 +16,8 @@ MAX_LINKED = 50
 
 
 def routes(router: Router, state: State) -> None:
-    router.add("GET", r"/data/core/ups/access/entities", lambda r: get_entities(state, r))
-    router.add("POST", r"/data/core/ups/access/entities", lambda r: post_entities(state, r))
+    router.add("GET", r"/data/core/ups/access/entities", gateway.in_space(state, get_entities))
+    router.add("POST", r"/data/core/ups/access/entities", gateway.in_space(state, post_entities))
 
 
 def _error(status: int, message: str, cause: str = "") -> Response:
@@ -27,9 +28,9 @@ def _error(status: int, message: str, cause: str = "") -> Response:
 
 
 def _profile_entry(
-    state: State, namespace: str, value: str, fields: list[str] | None
+    space: Space, namespace: str, value: str, fields: list[str] | None
 ) -> dict[str, Any] | None:
-    found = state.profiles.profile(namespace, value)
+    found = space.profiles.profile(namespace, value)
     if found is None:
         return None
     entity = found["entity"]
@@ -42,7 +43,7 @@ def _profile_entry(
         entity = filter_fields(entity, fields)
     return {
         "entityId": found["xid"],
-        "mergePolicy": {"id": state.config.merge_policy_id},
+        "mergePolicy": {"id": space.config.merge_policy_id},
         "sources": found["sources"],
         "tags": [],
         "identityGraph": [found["xid"]],
@@ -52,57 +53,57 @@ def _profile_entry(
 
 
 def _by_xid(
-    state: State, entity_id: str, refusal: str = "entityIdNS is required unless entityId is an XID"
+    space: Space, entity_id: str, refusal: str = "entityIdNS is required unless entityId is an XID"
 ) -> tuple[str, str] | Response:
     """An entityId given without entityIdNS must be an XID (profile.yaml: "if not an XID, entityIdNS is
     required"): the identity it stands for, or the 400/404 answer."""
     if not XID.fullmatch(entity_id):
         return _error(400, refusal)
-    found = state.profiles.resolve_xid(entity_id)
+    found = space.profiles.resolve_xid(entity_id)
     if found is None:
         return _error(404, "XDM objects not found")
     return found
 
 
-def get_entities(state: State, request: Request) -> Response:
+def get_entities(space: Space, request: Request) -> Response:
     q = request.query
     schema = q.get("schema.name")
     if schema not in (PROFILE, EVENT):
         return _error(400, "schema.name must be _xdm.context.profile or _xdm.context.experienceevent")
     if schema == EVENT:
-        return _events(state, request)
+        return _events(space, request)
     entity_id, namespace = q.get("entityId"), q.get("entityIdNS")
     if not entity_id:
         return _error(400, "entityId is required")
     if not namespace:
-        resolved = _by_xid(state, entity_id)
+        resolved = _by_xid(space, entity_id)
         if isinstance(resolved, Response):
             return resolved
         namespace, entity_id = resolved
-    if state.profiles.linked(namespace, entity_id) > MAX_LINKED:
+    if space.profiles.linked(namespace, entity_id) > MAX_LINKED:
         return _error(
             422,
             f"UPS-MRG-1000001:Identities cannot be retrieved for {namespace}",
             "Too many related identities",
         )
     fields = [f for f in q.get("fields", "").split(",") if f] or None
-    entry = _profile_entry(state, namespace, entity_id, fields)
+    entry = _profile_entry(space, namespace, entity_id, fields)
     if entry is None:
         return _error(404, "XDM objects not found")
     return json_response(200, {entry["entityId"]: entry})
 
 
-def _events(state: State, request: Request) -> Response:
+def _events(space: Space, request: Request) -> Response:
     q = request.query
     entity_id, namespace = q.get("relatedEntityId"), q.get("relatedEntityIdNS")
     if not entity_id:
         return _error(400, "relatedEntityId is required")
     if not namespace:
-        resolved = _by_xid(state, entity_id, "relatedEntityIdNS is required unless relatedEntityId is an XID")
+        resolved = _by_xid(space, entity_id, "relatedEntityIdNS is required unless relatedEntityId is an XID")
         if isinstance(resolved, Response):
             return resolved
         namespace, entity_id = resolved
-    events = state.profiles.events(namespace, entity_id)
+    events = space.profiles.events(namespace, entity_id)
     start_ms, end_ms = q.get("startTime"), q.get("endTime")
     if start_ms:
         events = [e for e in events if e.timestamp_ms >= int(start_ms)]
@@ -113,7 +114,7 @@ def _events(state: State, request: Request) -> Response:
     limit = max(1, min(int(q.get("limit", "1000")), 1000))
     offset = int(q.get("start", "0") or 0)
     page = events[offset : offset + limit]
-    xid = state.profiles.profile_id(namespace, entity_id) or ""
+    xid = space.profiles.profile_id(namespace, entity_id) or ""
     has_next = offset + limit < len(events)
     next_query = {k: v for k, v in q.items() if k != "start"}
     next_query["start"] = str(offset + limit)
@@ -142,7 +143,7 @@ def _events(state: State, request: Request) -> Response:
     )
 
 
-def post_entities(state: State, request: Request) -> Response:
+def post_entities(space: Space, request: Request) -> Response:
     try:
         body = request.json()
     except ValueError:
@@ -161,10 +162,10 @@ def post_entities(state: State, request: Request) -> Response:
         if not ns:
             if not XID.fullmatch(value):
                 return _error(400, "entityIdNS.code is required unless entityId is an XID")
-            ns, key = state.profiles.resolve_xid(value) or ("", value)
-            entry = _profile_entry(state, ns, key, fields) if ns else None
+            ns, key = space.profiles.resolve_xid(value) or ("", value)
+            entry = _profile_entry(space, ns, key, fields) if ns else None
         else:
-            entry = _profile_entry(state, ns, value, fields)
+            entry = _profile_entry(space, ns, value, fields)
         if entry is None:
             answer[value] = {
                 "entityId": value,

@@ -136,6 +136,27 @@ class ProfileStore:
             members = set(self._cluster(key))
             return [event for event in self._events.values() if event.identity in members]
 
+    def summaries(self) -> list[dict[str, Any]]:
+        """Every profile: its XID, identities (namespace code as ingested, id) and event count."""
+        with self._lock:
+            clusters: dict[Identity, list[Identity]] = {}
+            for node in list(self._parent):
+                clusters.setdefault(self._find(node), []).append(node)
+            events: dict[Identity, int] = {}
+            for event in self._events.values():
+                root = self._find(event.identity)
+                events[root] = events.get(root, 0) + 1
+            return [
+                {
+                    "xid": _xid(root),
+                    "identities": [
+                        {"namespace": self._display.get(m, m[0]), "id": m[1]} for m in sorted(members)
+                    ],
+                    "events": events.get(root, 0),
+                }
+                for root, members in sorted(clusters.items())
+            ]
+
     def counts(self) -> dict[str, int]:
         with self._lock:
             roots = {self._find(node) for node in list(self._parent)}

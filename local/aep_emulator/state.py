@@ -1,4 +1,4 @@
-"""Everything the emulator remembers: tokens, batches, streamed records, profiles, the request log."""
+"""Everything the emulator remembers: tokens, and per org and sandbox batches, streamed records, profiles."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aep_emulator.config import SandboxConfig
+from aep_emulator.config import EmulatorConfig, Inlet, SandboxConfig
 from aep_emulator.faults import Faults
 from aep_emulator.filestore import FileStore
 from aep_emulator.profiles import ProfileStore
@@ -22,6 +22,7 @@ class Token:
     value: str
     client_id: str
     expires_at: float
+    org_id: str = ""  # the org of the client that got it: the only org it may act for
     revoked: bool = False
 
 
@@ -55,52 +56,168 @@ class Batch:
 
 
 @dataclass
-class State:
+class Space:
+    """One sandbox of one org and its data: nothing here is visible from another org or sandbox.
+
+    The lock, the file store and the id sequence are the emulator's, shared by every space.
+    """
+
     config: SandboxConfig
-    faults: Faults = field(default_factory=Faults)
+    sandbox: str
+    lock: threading.RLock
+    files: FileStore
+    ids: itertools.count[int]
     profiles: ProfileStore = field(default_factory=ProfileStore)
-    files: FileStore = field(default_factory=FileStore)
-    tokens: dict[str, Token] = field(default_factory=dict)
     batches: dict[str, Batch] = field(default_factory=dict)
     streamed: Counter[str] = field(default_factory=Counter)
     streamed_failed: list[dict[str, Any]] = field(default_factory=list)
     # How many times each accepted record ``_id`` arrived: more than once is a duplicate delivery.
     streamed_ids: Counter[str] = field(default_factory=Counter)
-    log: list[dict[str, Any]] = field(default_factory=list)
-    counters: Counter[str] = field(default_factory=Counter)
-    lock: threading.RLock = field(default_factory=threading.RLock)
-    _seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    log_limit: int = 50_000
 
     def next_id(self) -> int:
-        return next(self._seq)
+        return next(self.ids)
 
     def new_batch_id(self) -> str:
         return f"01EMU{int(time.time() * 1000):013d}{self.next_id():08d}"
 
-    def issue_token(self, client_id: str) -> Token:
+    def clear(self) -> None:
+        with self.lock:
+            for batch in self.batches.values():
+                for entry in batch.files.values():
+                    self.files.remove(entry.path)
+            self.profiles = ProfileStore()
+            self.batches.clear()
+            self.streamed.clear()
+            self.streamed_failed.clear()
+            self.streamed_ids.clear()
+
+
+@dataclass
+class Org:
+    """One IMS org: its configuration, its sandboxes' spaces, its own faults and request counters."""
+
+    config: SandboxConfig
+    spaces: dict[str, Space]
+    faults: Faults = field(default_factory=Faults)
+    counters: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def id(self) -> str:
+        return self.config.org_id
+
+
+class State:
+    """Every org's data plus what the emulator shares: tokens, files, the request log and counters.
+
+    ``config``, ``profiles``, ``batches``, ``streamed``, ``streamed_failed`` and ``streamed_ids`` are the
+    default org's (the first) default sandbox's (its first): all there is in a single-org emulator.
+    """
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.emulator_config = config
+        self.lock = threading.RLock()
+        self.files = FileStore()
+        self.faults = Faults()  # on every request; each org has its own too
+        self.tokens: dict[str, Token] = {}
+        self.log: list[dict[str, Any]] = []
+        self.counters: Counter[str] = Counter()
+        self.log_limit = 50_000
+        self._seq: itertools.count[int] = itertools.count(1)
+        self.orgs: dict[str, Org] = {}
+        self.clients: dict[str, Org] = {}
+        self.inlets: dict[str, tuple[Org, Inlet]] = {}
+        for org_config in config.orgs:
+            spaces = {
+                name: Space(org_config, name, self.lock, self.files, self._seq)
+                for name in org_config.sandboxes
+            }
+            org = Org(org_config, spaces)
+            self.orgs[org.id] = org
+            self.clients.update((c.client_id, org) for c in org_config.clients)
+            self.inlets.update((i.id, (org, i)) for i in org_config.inlets)
+        self.default = self.orgs[config.orgs[0].org_id]
+        #: The org of every request when there is only one (faults, counters and the log then need no
+        #: guess); None with several orgs, where each request's org is found from what it carries.
+        self.only = self.default if len(self.orgs) == 1 else None
+
+    # -- the default org and sandbox (the single-org view) ------------------------------------------------
+    @property
+    def config(self) -> SandboxConfig:
+        return self.default.config
+
+    def space(self, org_id: str | None = None, sandbox: str | None = None) -> Space:
+        """A sandbox's space (default: the default org, its first sandbox). KeyError when unknown."""
+        org = self.orgs[org_id] if org_id is not None else self.default
+        if sandbox is None:
+            return next(iter(org.spaces.values()))
+        return org.spaces[sandbox]
+
+    def spaces(self, org: Org | None = None) -> list[Space]:
+        """Every space of one org, or of every org."""
+        orgs = [org] if org is not None else list(self.orgs.values())
+        return [space for o in orgs for space in o.spaces.values()]
+
+    @property
+    def profiles(self) -> ProfileStore:
+        return self.space().profiles
+
+    @property
+    def batches(self) -> dict[str, Batch]:
+        return self.space().batches
+
+    @property
+    def streamed(self) -> Counter[str]:
+        return self.space().streamed
+
+    @property
+    def streamed_failed(self) -> list[dict[str, Any]]:
+        return self.space().streamed_failed
+
+    @property
+    def streamed_ids(self) -> Counter[str]:
+        return self.space().streamed_ids
+
+    # -- shared -------------------------------------------------------------------------------------------
+    def next_id(self) -> int:
+        return next(self._seq)
+
+    def issue_token(self, org: Org, client_id: str) -> Token:
         token = Token(
-            f"emu-{secrets.token_hex(24)}", client_id, time.time() + self.config.token_lifetime_seconds
+            f"emu-{secrets.token_hex(24)}",
+            client_id,
+            time.time() + org.config.token_lifetime_seconds,
+            org_id=org.id,
         )
         with self.lock:
             self.tokens[token.value] = token
         return token
 
-    def record(self, entry: dict[str, Any]) -> None:
+    def record(self, entry: dict[str, Any], org: Org | None = None) -> None:
+        key = f"{entry['method']} {entry['route']} {entry['status']}"
         with self.lock:
-            self.counters[f"{entry['method']} {entry['route']} {entry['status']}"] += 1
+            self.counters[key] += 1
             self.counters["requests"] += 1
+            if org is not None:
+                org.counters[key] += 1
+                org.counters["requests"] += 1
             if len(self.log) < self.log_limit:
                 self.log.append(entry)
 
-    def reset(self) -> None:
+    def reset(self, org: Org | None = None) -> None:
+        """Forget data, faults, log and counters: of every org, or of one (its log entries too)."""
         with self.lock:
+            for each in [org] if org is not None else list(self.orgs.values()):
+                each.faults.clear()
+                if org is not None:  # what the org counted leaves the emulator's counters too
+                    self.counters.subtract(each.counters)
+                    self.counters = +self.counters
+                each.counters.clear()
+                for space in each.spaces.values():
+                    space.clear()
+            if org is not None:
+                self.log[:] = [e for e in self.log if e.get("org") != org.id]
+                return
             self.faults.clear()
-            self.profiles = ProfileStore()
-            self.batches.clear()
             self.files.clear()
-            self.streamed.clear()
-            self.streamed_failed.clear()
-            self.streamed_ids.clear()
             self.log.clear()
             self.counters.clear()

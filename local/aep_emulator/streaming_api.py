@@ -13,9 +13,9 @@ from typing import Any
 
 from aep_emulator import strictjson
 from aep_emulator.config import Inlet
-from aep_emulator.gateway import gateway_error, valid_token
+from aep_emulator.gateway import gateway_error, sandbox_refusal, valid_token
 from aep_emulator.records import validate
-from aep_emulator.state import State
+from aep_emulator.state import Org, Space, State
 from aep_emulator.web import Request, Response, Router, json_response
 
 MAX_REQUEST_BYTES = 1_000_000
@@ -28,14 +28,34 @@ def routes(router: Router, state: State) -> None:
     router.add("POST", r"/collection/(?P<inlet>[^/]+)", lambda r: single(state, r))
 
 
-def _prefix(inlet_id: str, state: State) -> str:
-    return f"inletId: [{inlet_id}] imsOrgId: [{state.config.org_id}]"
+def _prefix(inlet_id: str, space: Space) -> str:
+    return f"inletId: [{inlet_id}] imsOrgId: [{space.config.org_id}]"
 
 
-def _precheck(state: State, request: Request) -> tuple[Inlet | None, Response | None]:
-    inlet = state.config.inlet(request.params["inlet"])
-    if inlet is None:
-        return None, json_response(
+def _auth_refusal(status: int, message: str) -> Response:
+    return json_response(
+        status,
+        {"type": _AUTH_TYPE, "status": str(status), "title": "Authorization", "report": {"message": message}},
+    )
+
+
+def _authenticate(state: State, request: Request, org: Org, inlet: Inlet) -> Response | None:
+    """An authenticated inlet's checks: a valid token of the inlet's org, and no other org named."""
+    if not request.header("authorization"):
+        return _auth_refusal(401, f"[{inlet.id}] Ims service token is empty")
+    token = valid_token(state, request)
+    named = request.header("x-gw-ims-org-id")
+    # A token of another org, or an org header other than the token's, is refused like a token that is
+    # not valid for this inlet (the documented 403 of an authenticated inlet).
+    if token is None or token.org_id != org.id or (named and named != token.org_id):
+        return _auth_refusal(403, "Provided authorization token is invalid or expired")
+    return None
+
+
+def _precheck(state: State, request: Request) -> tuple[Inlet, Space] | Response:
+    found = state.inlets.get(request.params["inlet"])
+    if found is None:
+        return json_response(
             404,
             {
                 "type": _INLET_TYPE,
@@ -44,33 +64,21 @@ def _precheck(state: State, request: Request) -> tuple[Inlet | None, Response | 
                 "report": {"message": f"Inlet {request.params['inlet']} not found"},
             },
         )
+    org, inlet = found
     if inlet.authenticated:
-        if not request.header("authorization"):
-            return None, json_response(
-                401,
-                {
-                    "type": _AUTH_TYPE,
-                    "status": "401",
-                    "title": "Authorization",
-                    "report": {"message": f"[{inlet.id}] Ims service token is empty"},
-                },
-            )
-        if valid_token(state, request) is None:
-            return None, json_response(
-                403,
-                {
-                    "type": _AUTH_TYPE,
-                    "status": "403",
-                    "title": "Authorization",
-                    "report": {"message": "Provided authorization token is invalid or expired"},
-                },
-            )
-    if not request.header("x-sandbox-name"):
+        refused = _authenticate(state, request, org, inlet)
+        if refused is not None:
+            return refused
+    sandbox = request.header("x-sandbox-name")
+    if not sandbox:
         # The spec requires x-sandbox-name on every call, authenticated inlet or not; the troubleshooting
         # guide's request-header table gives the missing-header error.
-        return None, gateway_error("400003", "Missing header")
+        return gateway_error("400003", "Missing header")
+    space = org.spaces.get(sandbox)
+    if space is None:  # records land in the inlet's org, in the sandbox named: one the org has
+        return sandbox_refusal(sandbox)
     if request.size > MAX_REQUEST_BYTES:
-        return None, json_response(
+        return json_response(
             413,
             {
                 "type": _INLET_TYPE,
@@ -80,7 +88,7 @@ def _precheck(state: State, request: Request) -> tuple[Inlet | None, Response | 
             },
         )
     if "json" not in (request.header("content-type") or ""):
-        return None, json_response(
+        return json_response(
             400,
             {
                 "type": "/placeholder/type/uri",
@@ -89,11 +97,11 @@ def _precheck(state: State, request: Request) -> tuple[Inlet | None, Response | 
                 "detail": "A valid content-type must be specified",
             },
         )
-    return inlet, None
+    return inlet, space
 
 
-def _envelope_error(state: State, inlet: Inlet, message: Any, flow_header: str | None) -> str | None:
-    prefix = _prefix(inlet.id, state)
+def _envelope_error(space: Space, inlet: Inlet, message: Any, flow_header: str | None) -> str | None:
+    prefix = _prefix(inlet.id, space)
     if (
         not isinstance(message, dict)
         or not isinstance(message.get("header"), dict)
@@ -101,7 +109,7 @@ def _envelope_error(state: State, inlet: Inlet, message: Any, flow_header: str |
     ):
         return f"{prefix} Message has unknown xdm format"
     header, body = message["header"], message["body"]
-    dataset = state.config.dataset(inlet.dataset_id)
+    dataset = space.config.dataset(inlet.dataset_id)
     assert dataset is not None
     schema_id = (
         (header.get("schemaRef") or {}).get("id") if isinstance(header.get("schemaRef"), dict) else None
@@ -109,7 +117,7 @@ def _envelope_error(state: State, inlet: Inlet, message: Any, flow_header: str |
     if not schema_id:
         return f"{prefix} Message payload was missing required fields: header.schemaRef"
     org = header.get("imsOrgId")
-    if org is not None and org != state.config.org_id:
+    if org is not None and org != space.config.org_id:
         return f"{prefix} Message has an absent or wrong ims org in the header"
     if header.get("datasetId") != inlet.dataset_id:
         return f"{prefix} Message datasetId does not match the dataset of this inlet"
@@ -130,22 +138,22 @@ def _envelope_error(state: State, inlet: Inlet, message: Any, flow_header: str |
     return None
 
 
-def _message_error(state: State, inlet: Inlet, message: Any, flow_header: str | None) -> str | None:
+def _message_error(space: Space, inlet: Inlet, message: Any, flow_header: str | None) -> str | None:
     """Why one message is refused (its JSON, then its envelope), or None."""
     invalid = strictjson.first_invalid(message)
     if invalid is not None:
-        return f"{_prefix(inlet.id, state)} Message is not valid JSON: {invalid.reason}"
-    return _envelope_error(state, inlet, message, flow_header)
+        return f"{_prefix(inlet.id, space)} Message is not valid JSON: {invalid.reason}"
+    return _envelope_error(space, inlet, message, flow_header)
 
 
-def _accept(state: State, inlet: Inlet, entity: dict[str, Any], xaction: str) -> list[str]:
+def _accept(space: Space, inlet: Inlet, entity: dict[str, Any], xaction: str) -> list[str]:
     """Schema-validate asynchronously (as AEP does): good records reach the profile store."""
-    dataset = state.config.dataset(inlet.dataset_id)
+    dataset = space.config.dataset(inlet.dataset_id)
     assert dataset is not None
     problems = validate(entity, dataset)
-    with state.lock:
+    with space.lock:
         if problems:
-            state.streamed_failed.append(
+            space.streamed_failed.append(
                 {
                     "xactionId": xaction,
                     "datasetId": dataset.id,
@@ -153,55 +161,56 @@ def _accept(state: State, inlet: Inlet, entity: dict[str, Any], xaction: str) ->
                 }
             )
         else:
-            state.streamed[dataset.id] += 1
+            space.streamed[dataset.id] += 1
             record_id = entity.get("_id")
             if isinstance(record_id, str):
-                state.streamed_ids[record_id] += 1
+                space.streamed_ids[record_id] += 1
     if not problems and dataset.profile_enabled:
-        state.profiles.ingest(entity, dataset)
+        space.profiles.ingest(entity, dataset)
     return [p.message for p in problems]
 
 
-def _invalid_body(state: State, inlet: Inlet, reason: str) -> Response:
+def _invalid_body(space: Space, inlet: Inlet, reason: str) -> Response:
     return json_response(
         400,
         {
             "type": _INLET_TYPE,
             "status": 400,
             "title": "Invalid XDM Message Format",
-            "report": {"message": f"{_prefix(inlet.id, state)} {reason}"},
+            "report": {"message": f"{_prefix(inlet.id, space)} {reason}"},
         },
     )
 
 
 def batch(state: State, request: Request) -> Response:
-    inlet, error = _precheck(state, request)
-    if error or inlet is None:
-        return error or json_response(500, {})
+    checked = _precheck(state, request)
+    if isinstance(checked, Response):
+        return checked
+    inlet, space = checked
     try:
         payload = strictjson.loads_marked(request.body)
     except ValueError:
-        return _invalid_body(state, inlet, "The request body is not JSON")
+        return _invalid_body(space, inlet, "The request body is not JSON")
     messages = payload.get("messages") if isinstance(payload, dict) else None
     outside = {k: v for k, v in payload.items() if k != "messages"} if isinstance(payload, dict) else payload
     refused = strictjson.first_invalid(outside)
     if isinstance(messages, strictjson.Invalid):
         refused = messages
     if refused is not None:
-        return _invalid_body(state, inlet, f"The request body is not valid JSON: {refused.reason}")
+        return _invalid_body(space, inlet, f"The request body is not valid JSON: {refused.reason}")
     if not isinstance(messages, list):
-        return _invalid_body(state, inlet, "messages must be an array")
+        return _invalid_body(space, inlet, "messages must be an array")
     received = int(time.time() * 1000)
-    batch_id = f"{received}:{state.next_id() % 10000:04d}:{len(messages)}"
+    batch_id = f"{received}:{space.next_id() % 10000:04d}:{len(messages)}"
     responses: list[dict[str, Any]] = []
     flow_header = request.header("x-adobe-flow-id")
     for index, message in enumerate(messages):
-        problem = _message_error(state, inlet, message, flow_header)
+        problem = _message_error(space, inlet, message, flow_header)
         if problem:
             responses.append({"statusCode": 400, "message": problem})
             continue
         xaction = f"{batch_id}:{index}"
-        _accept(state, inlet, message["body"]["xdmEntity"], xaction)
+        _accept(space, inlet, message["body"]["xdmEntity"], xaction)
         responses.append({"xactionId": xaction})
     return json_response(
         207, {"inletId": inlet.id, "batchId": batch_id, "receivedTimeMs": received, "responses": responses}
@@ -209,14 +218,15 @@ def batch(state: State, request: Request) -> Response:
 
 
 def single(state: State, request: Request) -> Response:
-    inlet, error = _precheck(state, request)
-    if error or inlet is None:
-        return error or json_response(500, {})
+    checked = _precheck(state, request)
+    if isinstance(checked, Response):
+        return checked
+    inlet, space = checked
     try:
         message = strictjson.loads_marked(request.body)
     except ValueError:
         message = None
-    problem = _message_error(state, inlet, message, request.header("x-adobe-flow-id"))
+    problem = _message_error(space, inlet, message, request.header("x-adobe-flow-id"))
     if problem:
         return json_response(
             400,
@@ -228,12 +238,12 @@ def single(state: State, request: Request) -> Response:
             },
         )
     received = int(time.time() * 1000)
-    xaction = f"{received}:{state.next_id() % 10000:04d}:1"
+    xaction = f"{received}:{space.next_id() % 10000:04d}:1"
     sync = request.query.get("syncValidation", "").lower() == "true"
     assert isinstance(message, dict)
     entity = message["body"]["xdmEntity"]
     if sync:
-        dataset = state.config.dataset(inlet.dataset_id)
+        dataset = space.config.dataset(inlet.dataset_id)
         assert dataset is not None
         problems = validate(entity, dataset)[:5]
         if problems:
@@ -254,7 +264,7 @@ def single(state: State, request: Request) -> Response:
                     "status": 400,
                     "title": "Invalid XDM Message Format",
                     "report": {
-                        "message": f"{_prefix(inlet.id, state)} Message is invalid",
+                        "message": f"{_prefix(inlet.id, space)} Message is invalid",
                         "cause": {
                             "_streamingValidation": [
                                 {
@@ -268,7 +278,7 @@ def single(state: State, request: Request) -> Response:
                     },
                 },
             )
-    _accept(state, inlet, entity, xaction)
+    _accept(space, inlet, entity, xaction)
     return json_response(
         200,
         {

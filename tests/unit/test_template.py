@@ -55,6 +55,7 @@ def test_every_aep_variable_reaches_the_functions(template):
         "AEP_IMS_URL",
         "AEP_PLATFORM_URL",
         "AEP_STREAMING_URL",
+        "AEP_TENANTS_TABLE",
     ):
         assert name in variables
 

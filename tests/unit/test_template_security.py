@@ -13,6 +13,7 @@ from tests.support.template import cached_template, cached_translation
 # permissions (Tracing: Active). Nothing else may use a wildcard resource.
 WILDCARD_RESOURCE_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 ALARMS_OF_THIS_ACCOUNT = "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"
+SECRETS_OF_THIS_ACCOUNT = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:*"
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +132,43 @@ def test_a_function_role_holds_exactly_what_its_function_does(
             "Effect": "Allow",
             "Action": ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"],
             "Resource": {"Ref": "AepTokenSecret"},
+        },
+        {
+            "Sid": "ReadTenants",
+            "Effect": "Allow",
+            "Action": "dynamodb:GetItem",
+            "Resource": {"Fn::GetAtt": ["TenantsTable", "Arn"]},
+        },
+        {
+            "Sid": "ConsumeTenantQueues",
+            "Effect": "Allow",
+            "Action": [
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:ChangeMessageVisibility",
+            ],
+            "Resource": {"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:*"},
+            "Condition": {"StringEquals": {"aws:ResourceTag/aep:stack": {"Ref": "AWS::StackName"}}},
+        },
+        {
+            "Sid": "ReadTenantSecrets",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": {"Fn::Sub": SECRETS_OF_THIS_ACCOUNT},
+            "Condition": {"StringEquals": {"aws:ResourceTag/aep:stack": {"Ref": "AWS::StackName"}}},
+        },
+        {
+            "Sid": "ShareTenantTokens",
+            "Effect": "Allow",
+            "Action": "secretsmanager:PutSecretValue",
+            "Resource": {"Fn::Sub": SECRETS_OF_THIS_ACCOUNT},
+            "Condition": {
+                "StringEquals": {
+                    "aws:ResourceTag/aep:stack": {"Ref": "AWS::StackName"},
+                    "aws:ResourceTag/aep:secret-kind": "token",
+                }
+            },
         },
         {
             "Sid": "UseConnectorKey",

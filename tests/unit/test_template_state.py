@@ -7,7 +7,13 @@ import pytest
 
 from tests.support.template import cached_template, cached_translation, specialise
 
-STATEFUL_TYPES = {"AWS::SQS::Queue", "AWS::KMS::Key", "AWS::SecretsManager::Secret", "AWS::S3::Bucket"}
+STATEFUL_TYPES = {
+    "AWS::SQS::Queue",
+    "AWS::KMS::Key",
+    "AWS::SecretsManager::Secret",
+    "AWS::S3::Bucket",
+    "AWS::DynamoDB::Table",
+}
 STANDARD_PAIR = ("StreamQueue", "StreamDeadLetterQueue")
 FIFO_PAIR = ("StreamFifoQueue", "StreamFifoDeadLetterQueue")
 DLQ_RETENTION_SECONDS = 1_209_600  # 14 days, SQS's maximum
@@ -33,6 +39,7 @@ def test_every_stateful_resource_is_retained_on_delete_and_on_replacement(templa
         *STANDARD_PAIR,
         *FIFO_PAIR,
         "DeadLetterOverflowBucket",
+        "TenantsTable",
     }
     for name, resource in stateful.items():
         assert (name, resource.get("DeletionPolicy")) == (name, "Retain")
@@ -40,7 +47,14 @@ def test_every_stateful_resource_is_retained_on_delete_and_on_replacement(templa
 
 
 def test_retain_policies_survive_translation(translated):
-    for name in ("AepKey", "AepCredentialsSecret", "AepTokenSecret", *STANDARD_PAIR, *FIFO_PAIR):
+    for name in (
+        "AepKey",
+        "AepCredentialsSecret",
+        "AepTokenSecret",
+        "TenantsTable",
+        *STANDARD_PAIR,
+        *FIFO_PAIR,
+    ):
         assert translated["Resources"][name]["DeletionPolicy"] == "Retain"
         assert translated["Resources"][name]["UpdateReplacePolicy"] == "Retain"
 

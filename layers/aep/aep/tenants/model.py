@@ -21,7 +21,11 @@ _SANDBOX_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
 class UnknownTenantError(AepConfigError):
-    """A record or caller names a tenant the registry does not hold, or one that is disabled."""
+    """A record or caller names a tenant the registry does not hold, or a disabled one (``disabled``)."""
+
+    def __init__(self, message: str, *, disabled: bool = False, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.disabled = disabled
 
 
 class TenantStreaming(BaseModel):
@@ -87,17 +91,22 @@ class Tenant(BaseModel):
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> Tenant:
         """Parse an item read from the table; errors name the tenant and the field, never the values."""
-        data = {key: _plain(value) for key, value in item.items()}
+        data = {key: plain(value) for key, value in item.items()}
         name = str(data.get("tenant_id", "?"))
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in error['loc']) or 'item'}: "
-                f"{error['msg'].removeprefix('Value error, ')}"
-                for error in exc.errors(include_input=False, include_url=False)
-            )
-            raise AepConfigError(f"tenant {name!r} in the registry is invalid: {problems}") from None
+            raise AepConfigError(
+                f"tenant {name!r} in the registry is invalid: {validation_problems(exc)}"
+            ) from None
+
+
+def validation_problems(exc: ValidationError) -> str:
+    """Each problem as ``field: what is wrong``, joined by ``; ``: never the value that was given."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in error['loc']) or 'item'}: {error['msg'].removeprefix('Value error, ')}"
+        for error in exc.errors(include_input=False, include_url=False)
+    )
 
 
 def _org_named(tenant: Tenant) -> Tenant:
@@ -107,7 +116,7 @@ def _org_named(tenant: Tenant) -> Tenant:
 
 
 def _checked_sandbox(value: str) -> str:
-    if not _SANDBOX_RE.match(value):
+    if not _SANDBOX_RE.fullmatch(value):
         raise ValueError("must be the all-lowercase sandbox name (letters, digits, hyphens)")
     return value
 
@@ -123,14 +132,14 @@ def _stored(value: Any) -> Any:
     return value
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """DynamoDB's types as JSON's: Decimal -> int or float, sets -> sorted lists, nested maps and lists."""
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, set | frozenset):
-        return sorted(_plain(v) for v in value)
+        return sorted(plain(v) for v in value)
     if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value

@@ -85,7 +85,7 @@ class TenantRegistry:
         if tenant is None:
             raise UnknownTenantError(f"unknown tenant {name!r}")
         if not tenant.enabled:
-            raise UnknownTenantError(f"tenant {name!r} is disabled")
+            raise UnknownTenantError(f"tenant {name!r} is disabled", disabled=True)
         return tenant
 
     def _read(self, name: str) -> Tenant | None:
