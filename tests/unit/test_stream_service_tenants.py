@@ -75,12 +75,16 @@ def stack(recorder, secrets, clock) -> dict[str, Any]:
         factory=factory,
     )
     registry = TenantRegistry.from_env(environ, clock=clock)
-    rt = service.build_runtime(environ, default, lambda: boto3.client("sqs"), clients=clients, registry=registry)
+    rt = service.build_runtime(
+        environ, default, lambda: boto3.client("sqs"), clients=clients, registry=registry
+    )
     return {"runtime": rt, "dlq": dlq, "table": table}
 
 
 def dead_letters(dlq: str) -> dict[str, dict[str, str]]:
-    answer = boto3.client("sqs").receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+    answer = boto3.client("sqs").receive_message(
+        QueueUrl=dlq, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    )
     return {
         m["MessageAttributes"]["aep.source.messageId"]["StringValue"]: {
             k: v["StringValue"] for k, v in m["MessageAttributes"].items()
@@ -91,6 +95,14 @@ def dead_letters(dlq: str) -> dict[str, dict[str, str]]:
 
 def emf_documents(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.startswith('{"_aws"')]
+
+
+def value(document: dict[str, Any], name: str) -> float:
+    """A metric's value in an EMF document (Powertools writes a list of the values added)."""
+    found = document[name]
+    if isinstance(found, list):
+        (found,) = found
+    return float(found)
 
 
 def test_a_mixed_batch_through_the_handler(stack, capsys, monkeypatch):
@@ -120,10 +132,10 @@ def test_a_mixed_batch_through_the_handler(stack, capsys, monkeypatch):
     assert set(per_tenant) == {"brand-a", "brand-b", "default", "(unknown)"}
     for document in per_tenant.values():
         (directive,) = document["_aws"]["CloudWatchMetrics"]
-        assert directive["Dimensions"] == [["service", "tenant"]]
+        assert [sorted(d) for d in directive["Dimensions"]] == [["service", "tenant"]]
         assert directive["Namespace"] == "AepConnectorTests"
     pick = ("RecordsReceived", "RecordsSent", "RecordsRejected", "RecordsRetried", "ImsTokenRequests")
-    counts = {name: tuple(d[m] for m in pick) for name, d in per_tenant.items()}
+    counts = {name: tuple(value(d, m) for m in pick) for name, d in per_tenant.items()}
     assert counts == {
         "brand-a": (1, 0, 0, 1, 0),
         "brand-b": (2, 2, 0, 0, 0),
@@ -132,8 +144,7 @@ def test_a_mixed_batch_through_the_handler(stack, capsys, monkeypatch):
     }
     (totals,) = [d for d in documents if "tenant" not in d]  # today's un-dimensioned totals, kept
     assert totals["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]
-    assert (totals["RecordsReceived"], totals["RecordsSent"], totals["RecordsRejected"]) == (5, 3, 1)
-    assert totals["RecordsRetried"] == 1
+    assert [value(totals, m) for m in pick[:4]] == [5, 3, 1, 1]
 
 
 def test_a_queue_outside_the_tenants_list_is_refused_through_the_handler(stack):
@@ -195,15 +206,25 @@ def test_tenant_metrics_carry_the_tenant_dimension(capsys, monkeypatch):
     documents = {d["tenant"]: d for d in emf_documents(capsys.readouterr().out)}
     assert set(documents) == {"brand-a", "brand-b"}
     a, b = documents["brand-a"], documents["brand-b"]
-    assert (a["RecordsReceived"], a["RecordsSent"], a["RecordsRejected"], a["RecordsRetried"]) == (4, 1, 1, 2)
-    assert (a["ImsTokenRequests"], a["TenantCooledDown"]) == (1, 2)
+    assert [value(a, m) for m in ("RecordsReceived", "RecordsSent", "RecordsRejected", "RecordsRetried")] == [
+        4,
+        1,
+        1,
+        2,
+    ]
+    assert (value(a, "ImsTokenRequests"), value(a, "TenantCooledDown")) == (1, 2)
     assert "TenantConfigErrors" not in a
-    assert (b["RecordsReceived"], b["ImsTokenRequests"]) == (0, 2)
+    assert (value(b, "RecordsReceived"), value(b, "ImsTokenRequests")) == (0, 2)
 
 
 def test_the_runtime_from_the_environment_without_a_registry_keeps_the_default_only(secrets, clock):
     client = make_client("http://127.0.0.1:9", secrets, clock)
-    environ = {"STREAM_INLET_ID": "in", "STREAM_DATASET_ID": "ds", "STREAM_FLOW_ID": "f", "STREAM_DLQ_URL": "q"}
+    environ = {
+        "STREAM_INLET_ID": "in",
+        "STREAM_DATASET_ID": "ds",
+        "STREAM_FLOW_ID": "f",
+        "STREAM_DLQ_URL": "q",
+    }
 
     rt = service.build_runtime(environ, client, lambda: None)
 

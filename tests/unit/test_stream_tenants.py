@@ -190,10 +190,10 @@ def build_router(
         registry,
         clients,
         settings,
-        dead,
+        dead,  # type: ignore[arg-type]
         clock=clock,
         fair=fair,
-        breaker=breaker,  # type: ignore[arg-type]
+        breaker=breaker,
     )
     return router, dead
 
@@ -532,7 +532,7 @@ def test_a_tenant_whose_credentials_name_another_org_waits_in_the_queue(
     assert stats.per_tenant["brand-a"] == TenantStats(1, 0, 0, 1, config_errors=1)
     (line,) = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert line.getMessage() == "tenant configuration unusable; its records go back to the queue"
-    assert line.tenant == "brand-a"  # type: ignore[attr-defined]
+    assert line.tenant == "brand-a"
     assert [name for name, _, _, _ in aep.requests()] == ["brand-b"]
 
 
