@@ -74,7 +74,7 @@ class RecordedTenantMetrics:
         self.sent: dict[str, list[tuple[str, str, float]]] = {}
         self.flushed: list[str] = []
 
-    def __call__(self, tenant: str) -> Any:
+    def __call__(self, metrics: Any, tenant: str) -> Any:
         sink = self.sent.setdefault(tenant, [])
         recorded = self
 

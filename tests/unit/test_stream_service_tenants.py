@@ -9,6 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools import Metrics
 
 from aep import AepClient, AepCredentials, AepSettings
 from aep.tenants import Tenant, TenantRegistry, TenantStreaming
@@ -198,10 +199,16 @@ def test_the_handler_reads_the_tenant_attribute_and_the_queue():
     ]
 
 
+def test_no_tenant_metrics_for_a_sink_that_is_not_powertools(capsys):
+    service._publish_per_tenant(_NoMetrics(), Stats(per_tenant={"brand-a": TenantStats(1)}), {})  # type: ignore[arg-type]
+
+    assert capsys.readouterr().out == ""
+
+
 def test_tenant_metrics_carry_the_tenant_dimension(capsys, monkeypatch):
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
     stats = Stats(per_tenant={"brand-a": TenantStats(4, 1, 1, 2, config_errors=0, cooled_down=2)})
-    service._publish_per_tenant(stats, {"brand-a": 1, "brand-b": 2})
+    service._publish_per_tenant(Metrics(), stats, {"brand-a": 1, "brand-b": 2})
 
     documents = {d["tenant"]: d for d in emf_documents(capsys.readouterr().out)}
     assert set(documents) == {"brand-a", "brand-b"}

@@ -480,7 +480,7 @@ def test_a_complete_message_naming_another_org_than_its_tenants_is_refused(route
         ("m2", "dead_lettered", "default", OTHER_ORG),
         ("m3", "accepted", "default", None),
     ]
-    assert [(d.message_id, d.field, d.tenant) for d in dead.sent] == [
+    assert sorted((d.message_id, d.field, d.tenant) for d in dead.sent) == [
         ("m0", "header.imsOrgId", "brand-a"),
         ("m2", "header.imsOrgId", "default"),
     ]
@@ -720,3 +720,30 @@ def test_fifo_order_holds_across_tenants_sharing_a_group(router, aep, later):
     ]
     assert [d.message_id for d in dead.sent] == ["m5"]
     assert outcomes[2].xaction_id is None
+
+
+def test_an_unexpected_failure_of_one_tenants_lane_sends_back_only_its_records(
+    router, aep, later, monkeypatch, caplog
+):
+    router, dead = router
+    lane = router.lane(router.registry.get("brand-a"))
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("+14155550100 leaked into a message")
+
+    monkeypatch.setattr(lane.ingestor, "process", broken)
+    with caplog.at_level(logging.ERROR, logger="stream_ingest.tenancy"):
+        outcomes, _ = router.process(
+            [Incoming("m0", body("a0"), tenant="brand-a"), Incoming("m1", body("b1"), tenant="brand-b")],
+            later,
+        )
+
+    assert [(o.message_id, o.kind, o.reason) for o in outcomes] == [
+        ("m0", "retry", "unexpected error (RuntimeError); see the function's logs"),
+        ("m1", "accepted", None),
+    ]
+    (line,) = caplog.records
+    assert line.getMessage() == "tenant lane failed; its records go back to the queue"
+    assert (line.tenant, line.error_type) == ("brand-a", "RuntimeError")
+    assert "+1415" not in caplog.text
+    assert dead.sent == []

@@ -113,11 +113,14 @@ def _tenant_attribute(record: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) else ""
 
 
-def tenant_metrics(tenant: str) -> Any:
-    """A metrics set for one tenant (its own EMF document, dimension ``tenant``); flushed at once."""
-    metrics = EphemeralMetrics()
-    metrics.add_dimension(name="tenant", value=tenant)
-    return metrics
+def tenant_metrics(metrics: Any, tenant: str) -> Any:
+    """A metrics set for one tenant: its own EMF document, the handler's namespace and service, dimension
+    ``tenant``; flushed at once. None when the handler's ``metrics`` is not Powertools' (benchmarks)."""
+    if not isinstance(metrics, Metrics):
+        return None
+    sink = EphemeralMetrics(namespace=metrics.provider.namespace, service=metrics.provider.service)
+    sink.add_dimension(name="tenant", value=tenant)
+    return sink
 
 
 def handle(
@@ -170,7 +173,7 @@ def handle(
     metrics.add_metric("ImsTokenRequests", MetricUnit.Count, sum(ims.values()))
     for request_ms in stats.request_ms:  # one value per request: CloudWatch gives percentiles
         metrics.add_metric("AepSendLatency", MetricUnit.Milliseconds, request_ms)
-    _publish_per_tenant(stats, ims)
+    _publish_per_tenant(metrics, stats, ims)
     logger.info(
         "batch done",
         received=stats.received,
@@ -192,9 +195,12 @@ def handle(
     return {"batchItemFailures": [{"itemIdentifier": o.message_id} for o in outcomes if o.kind == "retry"]}
 
 
-def _publish_per_tenant(stats: Stats, ims: dict[str, int]) -> None:
+def _publish_per_tenant(metrics: Metrics, stats: Stats, ims: dict[str, int]) -> None:
     """The same counts with a ``tenant`` dimension, one EMF document per tenant of the batch."""
     for tenant in sorted(set(stats.per_tenant) | set(ims)):
+        sink = tenant_metrics(metrics, tenant)
+        if sink is None:
+            return
         counts = stats.per_tenant.get(tenant, TenantStats())
         values = {
             "RecordsReceived": counts.received,
@@ -207,7 +213,6 @@ def _publish_per_tenant(stats: Stats, ims: dict[str, int]) -> None:
             values["TenantConfigErrors"] = counts.config_errors
         if counts.cooled_down:
             values["TenantCooledDown"] = counts.cooled_down
-        sink = tenant_metrics(tenant)
         for name, value in values.items():
             sink.add_metric(name=name, unit=MetricUnit.Count, value=value)
         sink.flush_metrics()

@@ -28,10 +28,12 @@ import logging
 import re
 import threading
 import time
+import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 from pydantic import ValidationError
@@ -43,7 +45,16 @@ from aep.tenants.model import TENANT_ID_PATTERN
 from stream_ingest import strict_json
 from stream_ingest.dead_letters import DeadLetter, DeadLetters
 from stream_ingest.fairness import CircuitBreaker, TokenBucket
-from stream_ingest.ingest import HELD_BACK, RESENT, Incoming, Outcome, Stats, StreamIngestor, TenantStats
+from stream_ingest.ingest import (
+    HELD_BACK,
+    RESENT,
+    Incoming,
+    Outcome,
+    Stats,
+    StreamIngestor,
+    TenantStats,
+    paused_gc,
+)
 from stream_ingest.records import UNPARSED
 from stream_ingest.settings import StreamSettings
 
@@ -242,9 +253,10 @@ class TenantRouter:
         names: dict[str, str] = {}  # message id -> the tenant dimension of its stats
         runs: dict[str, _Run] = {}
         tenants: dict[str, Tenant | AepError] = {}
-        for message in messages:
+        with paused_gc():  # parsing allocates many short-lived objects (see paused_gc)
+            routes = [route(message) for message in messages]
+        for message, found in zip(messages, routes, strict=True):
             mid = message.message_id
-            found = route(message)
             name = found.tenant or DEFAULT_TENANT
             names[mid] = UNKNOWN
             if found.problem is not None:
@@ -355,8 +367,15 @@ class TenantRouter:
         try:
             run.outcomes, run.stats = run.lane.ingestor.process(run.messages, run.deadline, fifo=fifo)
         except Exception as exc:  # one tenant's unexpected failure must not take the others' results
-            logger.exception(
-                "tenant lane failed; its records go back to the queue", extra={"tenant": run.name}
+            # Type and place only: an exception's text may quote a record (an identity value).
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            logger.error(
+                "tenant lane failed; its records go back to the queue",
+                extra={
+                    "tenant": run.name,
+                    "error_type": type(exc).__name__,
+                    "where": f"{PurePath(frame.filename).name}:{frame.lineno}",
+                },
             )
             reason = f"unexpected error ({type(exc).__name__}); see the function's logs"
             run.outcomes = [Outcome(m.message_id, "retry", reason) for m in run.messages]
