@@ -279,6 +279,7 @@ def test_no_tenant_anywhere_is_the_default():
         Incoming("m", body("e"), tenant=""),  # an attribute that is not a String
         Incoming("m", body("e"), tenant="Brand-A"),
         Incoming("m", body("e"), tenant="brand a"),
+        Incoming("m", body("e"), tenant="brand-a\n"),  # "$" alone would let a trailing newline through
         Incoming("m", complete("e", tenant=7)),
         Incoming("m", complete("e", tenant="../other")),
         Incoming("m", sns(body("e"), {"nested": "x"})),

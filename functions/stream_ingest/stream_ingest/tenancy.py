@@ -114,7 +114,7 @@ def route(message: Incoming) -> Route:
             named = inside
     if named is None:
         return Route(None, data)
-    if not isinstance(named, str) or not _TENANT_ID.match(named):
+    if not isinstance(named, str) or not _TENANT_ID.fullmatch(named):
         return Route(None, data, NOT_A_TENANT_ID)
     return Route(named, data)
 
