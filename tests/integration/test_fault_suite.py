@@ -200,11 +200,14 @@ def container(emulator: Any, dlq: str, clock: FakeClock) -> service.Runtime:
 def two_live_tokens(runtimes: list[service.Runtime]) -> None:
     """Container A holds the shared token; container B is told that token was rejected (as after a 401),
     refreshes, and shares a second one: both tokens are live at the emulator when it revokes them."""
-    first = runtimes[0].client.tokens.get()
-    runtimes[1].client.tokens.invalidate(first.value)
-    second = runtimes[1].client.tokens.get()
+    a, b = (rt.client for rt in runtimes)
+    assert a is not None
+    assert b is not None
+    first = a.tokens.get()
+    b.tokens.invalidate(first.value)
+    second = b.tokens.get()
     assert second.value != first.value
-    assert runtimes[0].client.tokens.get().value == first.value
+    assert a.tokens.get().value == first.value
 
 
 @pytest.mark.parametrize("batch_size", [10, 100])

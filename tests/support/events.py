@@ -17,7 +17,16 @@ def load_event(name: str) -> dict[str, Any]:
     return copy.deepcopy(data)
 
 
-def sqs_event(bodies: list[str], *, fifo: bool = False, groups: list[str] | None = None) -> dict[str, Any]:
+def sqs_event(
+    bodies: list[str],
+    *,
+    fifo: bool = False,
+    groups: list[str] | None = None,
+    tenants: list[str | None] | None = None,
+    source: str = QUEUE_ARN,
+) -> dict[str, Any]:
+    """An SQS event of ``bodies``; ``tenants``: each message's ``tenant`` attribute (None: none);
+    ``source``: the queue ARN of a standard queue's records."""
     template = load_event("sqs-fifo-profile-updates.json" if fifo else "sqs-bare-record.json")["Records"][0]
     records = []
     for index, body in enumerate(bodies):
@@ -29,6 +38,16 @@ def sqs_event(bodies: list[str], *, fifo: bool = False, groups: list[str] | None
             record["attributes"]["MessageGroupId"] = (groups or ["g"] * len(bodies))[index]
             record["attributes"]["MessageDeduplicationId"] = record["messageId"]
         else:
-            record["eventSourceARN"] = QUEUE_ARN
+            record["eventSourceARN"] = source
+        tenant = (tenants or [None] * len(bodies))[index]
+        if tenant is not None:
+            record["messageAttributes"] = {
+                "tenant": {
+                    "stringValue": tenant,
+                    "stringListValues": [],
+                    "binaryListValues": [],
+                    "dataType": "String",
+                }
+            }
         records.append(record)
     return {"Records": records}

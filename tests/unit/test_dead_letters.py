@@ -459,3 +459,20 @@ def test_the_queue_limit_is_never_above_sqs_maximum_and_an_unreadable_one_is_log
     (record,) = caplog.records
     assert record.getMessage() == "cannot read the dead-letter queue's MaximumMessageSize; assuming 1 MiB"
     assert record.error == "PermissionError"
+
+
+def test_a_dead_letter_carries_its_tenant_in_the_attribute_the_function_routes_by(sqs, queue, bucket):
+    letters = DeadLetters(queue, lambda: sqs, overflow=OverflowStore(bucket, lambda: boto3.client("s3")))
+    big = "x" * SQS_MAX_BYTES  # overflowed: its pointer message keeps the tenant too
+
+    report = letters.send(
+        [letter(1, "{}", tenant="brand-a"), letter(2, big, tenant="brand-b"), letter(3, "{}")]
+    )
+
+    assert report.undelivered == set()
+    found = received(queue)
+    assert found["m-1"]["tenant"] == "brand-a"
+    assert found["m-2"]["tenant"] == "brand-b"
+    assert "aep.body.location" in found["m-2"]
+    assert "tenant" not in found["m-3"]
+    assert found["m-1"]["aep.error.reason"] == "bad record"

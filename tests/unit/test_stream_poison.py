@@ -23,7 +23,7 @@ TARGET = Target(
     dataset_id="65f0c0a1e4b0c1d2e3f40002",
     schema_ref=SCHEMA,
     flow_id="d8a6f005-0000-4000-8000-00000000c411",
-    org_id="ORG@AdobeOrg",
+    org_id="EMULATOR0000000000000000@AdobeOrg",
 )
 SETTINGS = StreamSettings(
     inlet_id="inlet", dataset_id=TARGET.dataset_id, flow_id=TARGET.flow_id, dlq_url="https://sqs/dlq"
@@ -386,7 +386,7 @@ def test_agreeing_schemas_are_kept_and_other_header_fields_pass_through():
     assert isinstance(result, Prepared)
     assert result.message["header"] == {
         "schemaRef": {"id": SCHEMA, "contentType": CONTENT},
-        "imsOrgId": "EMULATOR0000000000000000@AdobeOrg",
+        "imsOrgId": TARGET.org_id,
         "datasetId": TARGET.dataset_id,
         "flowId": TARGET.flow_id,
         "source": {"name": "ivr"},

@@ -20,7 +20,7 @@ TARGET = Target(
     dataset_id="65f0c0a1e4b0c1d2e3f40002",
     schema_ref="https://ns.adobe.com/acme/schemas/ivr-call-event",
     flow_id="flow-1",
-    org_id="ORG@AdobeOrg",
+    org_id="EMULATOR0000000000000000@AdobeOrg",
 )
 SETTINGS = StreamSettings(
     inlet_id="inlet", dataset_id=TARGET.dataset_id, flow_id="flow-1", dlq_url="https://sqs/dlq"
@@ -45,7 +45,7 @@ def test_bare_record_is_wrapped_from_configuration():
             "id": TARGET.schema_ref,
             "contentType": "application/vnd.adobe.xed-full+json;version=1",
         },
-        "imsOrgId": "ORG@AdobeOrg",
+        "imsOrgId": TARGET.org_id,
         "datasetId": TARGET.dataset_id,
         "flowId": "flow-1",
     }

@@ -26,7 +26,11 @@ OVERHEAD = len(b'{"messages":[]}')
 def target() -> Target:
     """A fresh target: its encoded envelope is cached per instance (per container in the function)."""
     return Target(
-        inlet_id="inlet", dataset_id=DATASET, schema_ref=SCHEMA, flow_id="flow-1", org_id="ORG@AdobeOrg"
+        inlet_id="inlet",
+        dataset_id=DATASET,
+        schema_ref=SCHEMA,
+        flow_id="flow-1",
+        org_id="EMULATOR0000000000000000@AdobeOrg",
     )
 
 

@@ -11,24 +11,29 @@ import pytest
 from aep import Deadline
 from stream_ingest import service
 from stream_ingest.dead_letters import DeadLetters, OverflowStore
-from stream_ingest.ingest import Incoming, Outcome, Stats, StreamIngestor
+from stream_ingest.ingest import Incoming, Outcome, Stats, StreamIngestor, TenantStats
 from tests.conftest import make_client
-from tests.support.events import sqs_event
+from tests.support.events import QUEUE_ARN, sqs_event
 from tests.support.fakes import FakeClock, FakeLambdaContext
 
 
-class FakeIngestor:
-    def __init__(self, transport: Any, outcomes: list[Outcome], stats: Stats) -> None:
-        self.transport = transport
+class FakeRouter:
+    def __init__(self, clock: FakeClock, outcomes: list[Outcome], stats: Stats, ims: dict[str, int]) -> None:
+        self.clock = clock
         self.outcomes = outcomes
         self.stats = stats
-        self.calls: list[tuple[list[Incoming], Deadline, bool, Any]] = []
+        self.ims = ims
+        self.calls: list[tuple[list[Incoming], Deadline, bool]] = []
 
     def process(self, messages: list[Incoming], deadline: Deadline, fifo: bool = False) -> Any:
-        self.calls.append((messages, deadline, fifo, self.transport.deadline))
+        self.calls.append((messages, deadline, fifo))
         if isinstance(self.outcomes, Exception):
             raise self.outcomes
         return self.outcomes, self.stats
+
+    def take_ims_counts(self) -> dict[str, int]:
+        counts, self.ims = self.ims, {}
+        return counts
 
 
 class RecordedMetrics:
@@ -62,39 +67,77 @@ def log(monkeypatch) -> RecordedLogger:
     return recorded
 
 
-def runtime(outcomes: Any, stats: Stats | None = None, safety: float = 2.5, ims_calls: int = 0) -> Any:
-    clock = FakeClock()
-    transport = SimpleNamespace(deadline=None)
-    ingestor = FakeIngestor(transport, outcomes, stats or Stats())
-    ims = SimpleNamespace(take_count=lambda: ims_calls)
-    client = SimpleNamespace(clock=clock, transport=transport, ims=ims)
+class RecordedTenantMetrics:
+    """What ``service.tenant_metrics`` sinks receive, per tenant, and whether each was flushed."""
+
+    def __init__(self) -> None:
+        self.sent: dict[str, list[tuple[str, str, float]]] = {}
+        self.flushed: list[str] = []
+
+    def __call__(self, metrics: Any, tenant: str) -> Any:
+        sink = self.sent.setdefault(tenant, [])
+        recorded = self
+
+        class Sink:
+            def add_metric(self, name: str, unit: Any, value: float) -> None:
+                sink.append((name, unit.value, value))
+
+            def flush_metrics(self) -> None:
+                recorded.flushed.append(tenant)
+
+        return Sink()
+
+
+@pytest.fixture(autouse=True)
+def per_tenant(monkeypatch) -> RecordedTenantMetrics:
+    recorded = RecordedTenantMetrics()
+    monkeypatch.setattr(service, "tenant_metrics", recorded)
+    return recorded
+
+
+def runtime(
+    outcomes: Any, stats: Stats | None = None, safety: float = 2.5, ims: dict[str, int] | None = None
+) -> Any:
+    router = FakeRouter(FakeClock(), outcomes, stats or Stats(), dict(ims or {}))
     return SimpleNamespace(
-        client=client, settings=SimpleNamespace(deadline_safety_seconds=safety), ingestor=ingestor
+        client=None, settings=SimpleNamespace(deadline_safety_seconds=safety), router=router
     )
 
 
-def test_a_standard_batch_is_adapted_and_answered(log):
+def test_a_standard_batch_is_adapted_and_answered(log, per_tenant):
     event = sqs_event(["a", "b", "c"])
     ids = [r["messageId"] for r in event["Records"]]
     outcomes = [
-        Outcome(ids[0], "accepted", xaction_id="x:0"),
-        Outcome(ids[1], "retry", "busy", 503),
-        Outcome(ids[2], "dead_lettered", "bad", 400, "identityMap"),
+        Outcome(ids[0], "accepted", xaction_id="x:0", tenant="default"),
+        Outcome(ids[1], "retry", "busy", 503, tenant="default"),
+        Outcome(ids[2], "dead_lettered", "bad", 400, "identityMap", tenant="default"),
     ]
-    stats = Stats(3, 1, 1, 1, 12.34, [5.0, 7.26], 2, 1, 0)
-    rt = runtime(outcomes, stats, ims_calls=2)
+    stats = Stats(3, 1, 1, 1, 12.34, [5.0, 7.26], 2, 1, 0, {"default": TenantStats(3, 1, 1, 1)})
+    rt = runtime(outcomes, stats, ims={"default": 2})
     metrics = RecordedMetrics()
 
     answer = service.handle(event, StoppedContext(remaining_ms=30_000), metrics, rt)  # type: ignore[arg-type]
 
     assert answer == {"batchItemFailures": [{"itemIdentifier": ids[1]}]}
-    ((messages, deadline, fifo, during),) = rt.ingestor.calls
-    assert messages == [Incoming(ids[0], "a", None), Incoming(ids[1], "b", None), Incoming(ids[2], "c", None)]
+    ((messages, deadline, fifo),) = rt.router.calls
+    assert messages == [
+        Incoming(ids[0], "a", None, None, QUEUE_ARN),
+        Incoming(ids[1], "b", None, None, QUEUE_ARN),
+        Incoming(ids[2], "c", None, None, QUEUE_ARN),
+    ]
     assert fifo is False
-    assert deadline.clock is rt.client.clock
-    assert deadline.at == rt.client.clock.monotonic() + 30.0 - 2.5
-    assert during is deadline
-    assert rt.client.transport.deadline is None
+    assert deadline.clock is rt.router.clock
+    assert deadline.at == rt.router.clock.monotonic() + 30.0 - 2.5
+    assert per_tenant.sent == {
+        "default": [
+            ("RecordsReceived", "Count", 3),
+            ("RecordsSent", "Count", 1),
+            ("RecordsRejected", "Count", 1),
+            ("RecordsRetried", "Count", 1),
+            ("ImsTokenRequests", "Count", 2),
+        ]
+    }
+    assert per_tenant.flushed == ["default"]
     assert metrics.added == [
         ("RecordsReceived", "Count", 3),
         ("RecordsSent", "Count", 1),
@@ -108,11 +151,18 @@ def test_a_standard_batch_is_adapted_and_answered(log):
         ("AepSendLatency", "Milliseconds", 7.26),
     ]
     assert log.lines == [
-        ("debug", "accepted", {"message_id": ids[0], "xaction_id": "x:0"}),
+        ("debug", "accepted", {"message_id": ids[0], "xaction_id": "x:0", "tenant": "default"}),
         (
             "info",
             "not accepted",
-            {"message_id": ids[1], "outcome": "retry", "status": 503, "reason": "busy", "field": None},
+            {
+                "message_id": ids[1],
+                "outcome": "retry",
+                "status": 503,
+                "reason": "busy",
+                "field": None,
+                "tenant": "default",
+            },
         ),
         (
             "info",
@@ -123,6 +173,7 @@ def test_a_standard_batch_is_adapted_and_answered(log):
                 "status": 400,
                 "reason": "bad",
                 "field": "identityMap",
+                "tenant": "default",
             },
         ),
         (
@@ -151,7 +202,7 @@ def test_a_fifo_batch_carries_its_groups(log):
 
     answer = service.handle(event, StoppedContext(), RecordedMetrics(), rt)  # type: ignore[arg-type]
 
-    ((messages, _, fifo, _),) = rt.ingestor.calls
+    ((messages, _, fifo),) = rt.router.calls
     assert fifo is True
     assert [(m.message_id, m.group) for m in messages] == [(ids[0], "g1"), (ids[1], "g2")]
     assert answer == {"batchItemFailures": [{"itemIdentifier": ids[0]}, {"itemIdentifier": ids[1]}]}
@@ -161,20 +212,19 @@ def test_an_empty_event_is_not_fifo_and_logs_zeroes(log):
     rt = runtime([])
 
     assert service.handle({}, StoppedContext(), RecordedMetrics(), rt) == {"batchItemFailures": []}  # type: ignore[arg-type]
-    ((messages, _, fifo, _),) = rt.ingestor.calls
+    ((messages, _, fifo),) = rt.router.calls
     assert (messages, fifo) == ([], False)
     ((_, message, fields),) = log.lines
     assert (message, fields["requests"], fields["slowest_request_ms"]) == ("batch done", 0, 0.0)
 
 
-def test_the_transport_deadline_is_cleared_even_when_processing_fails(log):
+def test_a_failing_router_fails_the_invocation(log):
     rt = runtime(RuntimeError("boom"))
 
     with pytest.raises(RuntimeError):
         service.handle(sqs_event(["a"]), StoppedContext(), RecordedMetrics(), rt)  # type: ignore[arg-type]
 
-    assert rt.ingestor.calls[0][3] is not None
-    assert rt.client.transport.deadline is None
+    assert len(rt.router.calls) == 1
 
 
 def test_the_runtime_is_built_from_the_environment_with_its_dead_letter_queue(secrets, clock, monkeypatch):
@@ -196,10 +246,14 @@ def test_the_runtime_is_built_from_the_environment_with_its_dead_letter_queue(se
     spilling = service.build_runtime(None, client, lambda: sqs, lambda: s3)
 
     assert (plain.client, plain.settings.inlet_id, spilling.settings.inlet_id) == (client, "in", "in2")
-    assert isinstance(plain.ingestor, StreamIngestor)
-    assert plain.ingestor._client is client
-    assert plain.ingestor._settings is plain.settings
-    letters = plain.ingestor._dead_letters
+    default = plain.router.lane(plain.router.registry.get(None))
+    assert isinstance(default.ingestor, StreamIngestor)
+    assert default.ingestor.client is client
+    assert default.ingestor.settings is plain.settings
+    assert default.ingestor.tenant == "default"
+    assert plain.router.clock is client.clock
+    assert plain.router.fair is False  # no registry table: no circuit breakers, as before tenants
+    letters = plain.router.dead_letters
     assert isinstance(letters, DeadLetters)
     assert (letters._url, letters._fifo, letters._overflow, letters._sqs()) == (
         "https://sqs/dlq.fifo",
@@ -207,7 +261,7 @@ def test_the_runtime_is_built_from_the_environment_with_its_dead_letter_queue(se
         None,
         sqs,
     )
-    overflow = spilling.ingestor._dead_letters._overflow
+    overflow = spilling.router.dead_letters._overflow
     assert isinstance(overflow, OverflowStore)
     assert overflow.bucket == "spill"
     assert overflow._client_factory() is s3
@@ -244,7 +298,7 @@ def test_handle_uses_the_container_runtime_when_none_is_given(log, monkeypatch):
 
     service.handle({"Records": []}, StoppedContext(), RecordedMetrics())  # type: ignore[arg-type]
 
-    assert len(rt.ingestor.calls) == 1
+    assert len(rt.router.calls) == 1
 
 
 def test_the_logger_names_the_service():

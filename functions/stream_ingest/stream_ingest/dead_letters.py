@@ -47,6 +47,7 @@ class DeadLetter:
     status: int | None
     stage: str  # "connector" (our validation) or "aep" (AEP refused it)
     group: str | None = None
+    tenant: str | None = None  # the tenant the message named (or the default): its ``tenant`` attribute
 
 
 @dataclass
@@ -242,6 +243,9 @@ class DeadLetters:
             attributes["aep.error.field"] = _string(letter.field[:_MAX_ATTRIBUTE])
         if letter.status is not None:
             attributes["aep.error.status"] = _number(letter.status)
+        if letter.tenant:
+            # The same attribute the function routes by: a redrive to the source queue keeps the tenant.
+            attributes["tenant"] = _string(letter.tenant)
         attributes.update(extra or {})
         entry: dict[str, Any] = {
             "MessageBody": letter.body if body is None else body,

@@ -23,13 +23,13 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from aep import AepClient, AepError, Deadline
 from aep.models import MessageResult
-from aep.streaming import pack
+from aep.streaming import Pacer, pack
 from stream_ingest.dead_letters import DeadLetter, DeadLetters
-from stream_ingest.records import Prepared, Rejected, Target, prepare
+from stream_ingest.records import UNPARSED, Prepared, Rejected, Target, prepare
 from stream_ingest.settings import StreamSettings
 
 logger = logging.getLogger(__name__)
@@ -58,9 +58,15 @@ def paused_gc() -> Iterator[None]:
 
 @dataclass(frozen=True)
 class Incoming:
+    """One SQS message: its id, body and FIFO group; for routing, its ``tenant`` message attribute and its
+    queue (``eventSourceARN``); ``data``, the body once parsed (by the routing step)."""
+
     message_id: str
     body: str
     group: str | None = None
+    tenant: str | None = None
+    source: str | None = None
+    data: Any = field(default=UNPARSED, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,19 @@ class Outcome:
     status: int | None = None
     field: str | None = None
     xaction_id: str | None = None
+    tenant: str | None = None  # set when tenants are routed (the tenant named, even an unknown one)
+
+
+@dataclass
+class TenantStats:
+    """One tenant's share of an invocation (the ``tenant`` dimension of the metrics)."""
+
+    received: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    retried: int = 0
+    config_errors: int = 0  # records sent back: the tenant's configuration is broken (client, settings)
+    cooled_down: int = 0  # records sent back unsent: the tenant's circuit breaker is open
 
 
 @dataclass
@@ -84,15 +103,39 @@ class Stats:
     splits: int = 0  # requests AEP refused as a whole, split in halves to isolate the refused messages
     overflowed: int = 0  # dead letters too large for SQS, body stored in the overflow bucket
     truncated: int = 0  # dead letters too large for SQS, no bucket: body cut to fit
+    per_tenant: dict[str, TenantStats] = field(default_factory=dict)  # filled by the tenant router
 
 
 class StreamIngestor:
-    def __init__(self, client: AepClient, settings: StreamSettings, dead_letters: DeadLetters) -> None:
+    """One tenant's records: prepared with its settings, sent with its client, rejects to the DLQ.
+
+    ``tenant`` (the tenant's id) is written on each dead letter; ``pacer`` is asked before each request
+    (the tenant's rate ceiling)."""
+
+    def __init__(
+        self,
+        client: AepClient,
+        settings: StreamSettings,
+        dead_letters: DeadLetters,
+        *,
+        tenant: str | None = None,
+        pacer: Pacer | None = None,
+    ) -> None:
         self._client = client
         self._settings = settings
         self._dead_letters = dead_letters
+        self.tenant = tenant
+        self._pacer = pacer
         self._target: Target | None = None
         self._stats_lock = threading.Lock()
+
+    @property
+    def client(self) -> AepClient:
+        return self._client
+
+    @property
+    def settings(self) -> StreamSettings:
+        return self._settings
 
     def target(self) -> Target:
         """Inlet, dataset, schema, org; without STREAM_SCHEMA_REF the schema comes from the dataset."""
@@ -140,7 +183,7 @@ class StreamIngestor:
         else:
             sent = self._prepare_and_send(messages, target, deadline, rejected, stats)
         stats.elapsed_ms = (time.perf_counter() - started) * 1000
-        outcomes, letters = self._sort(messages, rejected, sent, fifo)
+        outcomes, letters = self._sort(messages, rejected, sent, fifo, self.tenant)
         outcomes.update(self._dead_letter(letters, stats))
         ordered = [outcomes[m.message_id] for m in messages]
         stats.accepted = sum(o.kind == "accepted" for o in ordered)
@@ -154,6 +197,7 @@ class StreamIngestor:
         rejected: list[Rejected],
         sent: list[tuple[Prepared, MessageResult]],
         fifo: bool,
+        tenant: str | None = None,
     ) -> tuple[dict[str, Outcome], list[DeadLetter]]:
         """Each message's outcome, or its dead letter; on FIFO, a group waits behind its first retry."""
         refused = {r.message_id: r for r in rejected}
@@ -170,7 +214,9 @@ class StreamIngestor:
             elif mid in refused:
                 r = refused[mid]
                 letters.append(
-                    DeadLetter(mid, message.body, r.reason, r.field, r.status, "connector", message.group)
+                    DeadLetter(
+                        mid, message.body, r.reason, r.field, r.status, "connector", message.group, tenant
+                    )
                 )
             elif answer is None:  # cannot happen: every prepared message not held back has a result
                 outcomes[mid] = Outcome(mid, "retry", "no result for this message")
@@ -181,7 +227,9 @@ class StreamIngestor:
                 retrying.add(message.group)
             else:
                 reason = answer.reason or "rejected by AEP"
-                letter = DeadLetter(mid, message.body, reason, None, answer.status, "aep", message.group)
+                letter = DeadLetter(
+                    mid, message.body, reason, None, answer.status, "aep", message.group, tenant
+                )
                 letters.append(letter)
         return outcomes, letters
 
@@ -206,7 +254,12 @@ class StreamIngestor:
 
     def _prepare(self, message: Incoming, target: Target) -> Prepared | Rejected:
         return prepare(
-            message.message_id, message.body, group=message.group, settings=self._settings, target=target
+            message.message_id,
+            message.body,
+            group=message.group,
+            settings=self._settings,
+            target=target,
+            data=message.data,
         )
 
     def _prepare_and_send(
@@ -229,6 +282,7 @@ class StreamIngestor:
                 concurrency=self._settings.concurrency,
                 max_messages=self._settings.max_messages_per_request,
                 deadline=deadline,
+                pacer=self._pacer,
             ) as sender,
         ):
             for message in messages:
@@ -285,6 +339,7 @@ class StreamIngestor:
             concurrency=1,
             max_messages=self._settings.max_messages_per_request,
             deadline=deadline,
+            pacer=self._pacer,
         ) as sender:
             for item in items:
                 sender.add(item.encoded)

@@ -42,6 +42,9 @@ MAX_DEPTH = 100
 TOO_DEEP = "message is nested too deeply"
 SURROGATE = "message has a lone surrogate escape (\\ud800-\\udfff), which is not valid Unicode"
 UNEXPECTED = "the message could not be prepared (an unexpected error; see the function's logs)"
+OTHER_ORG = "header.imsOrgId is not the org of this message's tenant"
+#: ``prepare``'s ``data`` when the body has not been parsed yet.
+UNPARSED: Any = object()
 
 
 @dataclass(frozen=True)
@@ -171,7 +174,9 @@ def deterministic_id(record: dict[str, Any], dataset_id: str) -> str:
     return hashlib.sha256(f"{dataset_id}|{canonical}".encode()).hexdigest()
 
 
-def _unwrap(body: str) -> Any:
+def unwrap(body: str) -> Any:
+    """The body's JSON, the message inside an SNS notification unwrapped. Raises StrictJsonError or
+    ValueError when it is not (strict) JSON."""
     data = strict_json.loads(body)
     if isinstance(data, dict) and data.get("Type") == "Notification" and isinstance(data.get("Message"), str):
         # an SNS notification delivered to SQS without raw delivery
@@ -194,15 +199,23 @@ def prepare(
     settings: StreamSettings,
     target: Target,
     now: datetime | None = None,
+    data: Any = UNPARSED,
 ) -> Prepared | Rejected:
     """Parse, validate and normalise one SQS message body into a streaming message, or its rejection.
 
+    ``data``: the body already parsed by :func:`unwrap` (the routing step reads it once), else parsed here.
     Never raises: whatever goes wrong with one body is that body's rejection (an unexpected error too,
     logged by type and place, never with the record's content).
     """
     try:
         return _prepare(
-            message_id, body, group, settings=settings, target=target, now=now or datetime.now(UTC)
+            message_id,
+            body,
+            group,
+            settings=settings,
+            target=target,
+            now=now or datetime.now(UTC),
+            data=data,
         )
     except _Refusal as exc:
         return Rejected(message_id, exc.reason, exc.field)
@@ -232,13 +245,15 @@ def _prepare(
     settings: StreamSettings,
     target: Target,
     now: datetime,
+    data: Any,
 ) -> Prepared | Rejected:
-    try:
-        data = _unwrap(body)
-    except strict_json.StrictJsonError as exc:
-        return Rejected(message_id, str(exc))
-    except ValueError:
-        return Rejected(message_id, "message body is not JSON")
+    if data is UNPARSED:
+        try:
+            data = unwrap(body)
+        except strict_json.StrictJsonError as exc:
+            return Rejected(message_id, str(exc))
+        except ValueError:
+            return Rejected(message_id, "message body is not JSON")
     if not isinstance(data, dict):
         return Rejected(message_id, "message body must be a JSON object")
     if "header" in data or "body" in data:
@@ -256,6 +271,9 @@ def _prepare(
             return Rejected(
                 message_id, "header.datasetId is not the dataset of this inlet", "header.datasetId"
             )
+        if header.get("imsOrgId") and header["imsOrgId"] != target.org_id:
+            # Never passed through: a message must not reach (or name) another brand's org.
+            return Rejected(message_id, OTHER_ORG, "header.imsOrgId")
         entity = payload["xdmEntity"]
     else:
         header, payload, entity = {}, {}, data
@@ -276,7 +294,7 @@ def _prepare(
     message_header = {
         **header,
         "schemaRef": schema,
-        "imsOrgId": header.get("imsOrgId") or target.org_id,
+        "imsOrgId": target.org_id,
         "datasetId": target.dataset_id,
         "flowId": header.get("flowId") or target.flow_id,
     }

@@ -1,4 +1,4 @@
-"""The container's runtime (client, settings, DLQ) and the adaptation of one SQS event."""
+"""The container's runtime (clients, settings, DLQ, tenant router) and the adaptation of one SQS event."""
 
 from __future__ import annotations
 
@@ -9,13 +9,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from aep import AepClient, Deadline, shared_client
+from aep import AepClient, AepConfigError, Clock, Deadline, SystemClock, shared_client
+from aep.tenants import DEFAULT_TENANT, Tenant, TenantRegistry
+from aep.tenants.clients import ClientCache
 from stream_ingest.dead_letters import DeadLetters, OverflowStore
-from stream_ingest.ingest import Incoming, StreamIngestor
+from stream_ingest.ingest import Incoming, Stats, TenantStats
 from stream_ingest.settings import StreamSettings
+from stream_ingest.tenancy import ATTRIBUTE, TenantRouter
 
 logger = Logger(service="stream-ingest")
 
@@ -34,9 +37,12 @@ def _s3_client() -> Any:
 
 @dataclass
 class Runtime:
-    client: AepClient
+    """The container's: the default tenant's client (None when the ``AEP_*`` variables name no
+    credentials: registry tenants only), the function's settings, and the router to the tenants' lanes."""
+
+    client: AepClient | None
     settings: StreamSettings
-    ingestor: StreamIngestor
+    router: TenantRouter
 
 
 _runtime: Runtime | None = None
@@ -48,14 +54,40 @@ def build_runtime(
     client: AepClient | None = None,
     sqs_client: Callable[[], Any] = _sqs_client,
     s3_client: Callable[[], Any] = _s3_client,
+    *,
+    clients: ClientCache | None = None,
+    registry: TenantRegistry | None = None,
+    clock: Clock | None = None,
 ) -> Runtime:
-    settings = StreamSettings.from_env(dict(os.environ) if environ is None else environ)
-    client = client or shared_client()
+    """The container's runtime from the environment; ``client``: the default tenant's (else
+    :func:`aep.shared_client`, when the ``AEP_*`` variables name a credentials secret)."""
+    env = dict(os.environ) if environ is None else environ
+    settings = StreamSettings.from_env(env)
+    registry = registry or TenantRegistry.from_env(env)
+    if client is None and registry.default is not None:
+        client = shared_client()
+    if client is not None and registry.default is None:  # a client given without AEP_* variables
+        registry.default = Tenant(
+            tenant_id=DEFAULT_TENANT,
+            sandbox_name=client.settings.sandbox_name,
+            credentials_secret_id=client.settings.credentials_secret_id,
+            token_secret_id=client.settings.token_secret_id,
+        )
+    default = client
+    clients = clients or ClientCache.from_env(env, default=lambda: _default_client(default))
     overflow = None
     if settings.dlq_overflow_bucket:
         overflow = OverflowStore(settings.dlq_overflow_bucket, s3_client)
     dead_letters = DeadLetters(settings.dlq_url, sqs_client, overflow=overflow)
-    return Runtime(client, settings, StreamIngestor(client, settings, dead_letters))
+    clock = clock or (client.clock if client is not None else SystemClock())
+    router = TenantRouter(registry, clients, settings, dead_letters, clock=clock)
+    return Runtime(client, settings, router)
+
+
+def _default_client(client: AepClient | None) -> AepClient:
+    if client is None:  # the registry refuses the default tenant first; never reached
+        raise AepConfigError("no default tenant: AEP_CREDENTIALS_SECRET_ID is not set")
+    return client
 
 
 def runtime() -> Runtime:
@@ -72,24 +104,54 @@ def set_runtime(value: Runtime | None) -> None:
         _runtime = value
 
 
+def _tenant_attribute(record: dict[str, Any]) -> str | None:
+    """The ``tenant`` message attribute's string value; "" when it is there but not a string."""
+    attribute = (record.get("messageAttributes") or {}).get(ATTRIBUTE)
+    if attribute is None:
+        return None
+    value = attribute.get("stringValue")
+    return value if isinstance(value, str) else ""
+
+
+def tenant_metrics(metrics: Any, tenant: str) -> Any:
+    """A metrics set for one tenant: its own EMF document, the handler's namespace and service, dimension
+    ``tenant``; flushed at once. None when the handler's ``metrics`` is not Powertools' (benchmarks)."""
+    if not isinstance(metrics, Metrics):
+        return None
+    sink = EphemeralMetrics(namespace=metrics.provider.namespace, service=metrics.provider.service)
+    sink.add_dimension(name="tenant", value=tenant)
+    return sink
+
+
 def handle(
     event: dict[str, Any], context: Any, metrics: Metrics, rt: Runtime | None = None
 ) -> dict[str, Any]:
     rt = rt or runtime()
-    records = [SQSRecord(raw) for raw in event.get("Records", [])]
+    raw = event.get("Records", [])
+    records = [SQSRecord(item) for item in raw]
     fifo = bool(records) and records[0].event_source_arn.endswith(".fifo")
-    incoming = [Incoming(r.message_id, r.body, r.attributes.message_group_id) for r in records]
+    incoming = [
+        Incoming(
+            r.message_id,
+            r.body,
+            r.attributes.message_group_id,
+            tenant=_tenant_attribute(item),
+            source=item.get("eventSourceARN"),
+        )
+        for r, item in zip(records, raw, strict=True)
+    ]
     deadline = Deadline.from_lambda_context(
-        context.get_remaining_time_in_millis, rt.client.clock, rt.settings.deadline_safety_seconds
+        context.get_remaining_time_in_millis, rt.router.clock, rt.settings.deadline_safety_seconds
     )
-    rt.client.transport.deadline = deadline
-    try:
-        outcomes, stats = rt.ingestor.process(incoming, deadline, fifo=fifo)
-    finally:
-        rt.client.transport.deadline = None
+    outcomes, stats = rt.router.process(incoming, deadline, fifo=fifo)
     for outcome in outcomes:
         if outcome.kind == "accepted":
-            logger.debug("accepted", message_id=outcome.message_id, xaction_id=outcome.xaction_id)
+            logger.debug(
+                "accepted",
+                message_id=outcome.message_id,
+                xaction_id=outcome.xaction_id,
+                tenant=outcome.tenant,
+            )
         else:
             logger.info(
                 "not accepted",
@@ -98,7 +160,9 @@ def handle(
                 status=outcome.status,
                 reason=outcome.reason,
                 field=outcome.field,
+                tenant=outcome.tenant,
             )
+    ims = rt.router.take_ims_counts()
     metrics.add_metric("RecordsReceived", MetricUnit.Count, stats.received)
     metrics.add_metric("RecordsSent", MetricUnit.Count, stats.accepted)
     metrics.add_metric("RecordsRejected", MetricUnit.Count, stats.rejected)
@@ -106,9 +170,10 @@ def handle(
     metrics.add_metric("AepRequestSplits", MetricUnit.Count, stats.splits)
     metrics.add_metric("DeadLettersOverflowed", MetricUnit.Count, stats.overflowed)
     metrics.add_metric("DeadLettersTruncated", MetricUnit.Count, stats.truncated)
-    metrics.add_metric("ImsTokenRequests", MetricUnit.Count, rt.client.ims.take_count())
+    metrics.add_metric("ImsTokenRequests", MetricUnit.Count, sum(ims.values()))
     for request_ms in stats.request_ms:  # one value per request: CloudWatch gives percentiles
         metrics.add_metric("AepSendLatency", MetricUnit.Milliseconds, request_ms)
+    _publish_per_tenant(metrics, stats, ims)
     logger.info(
         "batch done",
         received=stats.received,
@@ -128,3 +193,26 @@ def handle(
     # error (Powertools' processors raise when every record failed). FIFO order is kept by the ingestor:
     # a group's messages after its first retry are all retried too.
     return {"batchItemFailures": [{"itemIdentifier": o.message_id} for o in outcomes if o.kind == "retry"]}
+
+
+def _publish_per_tenant(metrics: Metrics, stats: Stats, ims: dict[str, int]) -> None:
+    """The same counts with a ``tenant`` dimension, one EMF document per tenant of the batch."""
+    for tenant in sorted(set(stats.per_tenant) | set(ims)):
+        sink = tenant_metrics(metrics, tenant)
+        if sink is None:
+            return
+        counts = stats.per_tenant.get(tenant, TenantStats())
+        values = {
+            "RecordsReceived": counts.received,
+            "RecordsSent": counts.accepted,
+            "RecordsRejected": counts.rejected,
+            "RecordsRetried": counts.retried,
+            "ImsTokenRequests": ims.get(tenant, 0),
+        }
+        if counts.config_errors:
+            values["TenantConfigErrors"] = counts.config_errors
+        if counts.cooled_down:
+            values["TenantCooledDown"] = counts.cooled_down
+        for name, value in values.items():
+            sink.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        sink.flush_metrics()

@@ -16,7 +16,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +44,12 @@ MAX_SPLIT_REQUESTS = 64
 _PREFIX = b'{"messages":['
 _SUFFIX = b"]}"
 _ENVELOPE = len(_PREFIX) + len(_SUFFIX)
+
+#: Called before each HTTP request of a sender (splits included) with the sender's deadline: True to go
+#: ahead (it may wait first, e.g. a per-tenant rate ceiling), False to leave the request unsent: its
+#: messages fail retryable (429), so they go back to their queue.
+Pacer = Callable[[Deadline | None], bool]
+PACED_OUT = "not sent: the tenant's rate ceiling leaves no room for this request before the deadline"
 
 
 def encode(message: Mapping[str, Any]) -> bytes:
@@ -111,6 +117,7 @@ class _Delivery:
     deadline: Deadline | None
     ledger: RequestLedger
     split_budget: int  # extra requests still allowed
+    pacer: Pacer | None = None
 
 
 class StreamSender:
@@ -132,8 +139,10 @@ class StreamSender:
         max_messages: int = MAX_MESSAGES,
         deadline: Deadline | None,
         max_split_requests: int = MAX_SPLIT_REQUESTS,
+        pacer: Pacer | None = None,
     ) -> None:
         self._api = api
+        self._pacer = pacer
         self._max_split_requests = max_split_requests
         self._max_messages = max_messages
         self._inlet_id = inlet_id
@@ -201,6 +210,7 @@ class StreamSender:
             deadline=self._deadline,
             ledger=self.ledger,
             split_budget=self._max_split_requests,
+            pacer=self._pacer,
         )
         return self._api._send_group(group, delivery)
 
@@ -252,8 +262,11 @@ class StreamingApi:
         max_messages: int = MAX_MESSAGES,
         deadline: Deadline | None = None,
         max_split_requests: int = MAX_SPLIT_REQUESTS,
+        pacer: Pacer | None = None,
     ) -> StreamSender:
-        """An incremental sender: each request leaves as soon as it is full (see :class:`StreamSender`)."""
+        """An incremental sender: each request leaves as soon as it is full (see :class:`StreamSender`).
+
+        ``pacer``: asked before each request (see :data:`Pacer`)."""
         return StreamSender(
             self,
             inlet_id,
@@ -264,6 +277,7 @@ class StreamingApi:
             max_messages=max_messages,
             deadline=deadline,
             max_split_requests=max_split_requests,
+            pacer=pacer,
         )
 
     def send_many(
@@ -314,6 +328,8 @@ class StreamingApi:
     def _post(self, group: list[int], delivery: _Delivery) -> list[MessageResult] | AepError:
         """One request: a result per message, or the error of a whole-request refusal worth splitting."""
         # Past the deadline the transport raises a retryable AepTimeoutError: every message fails, retryable.
+        if delivery.pacer is not None and not delivery.pacer(delivery.deadline):
+            return _all_failed(group, 429, PACED_OUT, retryable=True)
         started = time.perf_counter()
         try:
             response = self._t.request(
