@@ -147,6 +147,8 @@ def test_a_standard_batch_is_adapted_and_answered(log, per_tenant):
         ("DeadLettersOverflowed", "Count", 1),
         ("DeadLettersTruncated", "Count", 0),
         ("ImsTokenRequests", "Count", 2),
+        ("TenantConfigErrors", "Count", 0),
+        ("LaneFailures", "Count", 0),
         ("AepSendLatency", "Milliseconds", 5.0),
         ("AepSendLatency", "Milliseconds", 7.26),
     ]

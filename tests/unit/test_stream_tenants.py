@@ -734,11 +734,12 @@ def test_an_unexpected_failure_of_one_tenants_lane_sends_back_only_its_records(
 
     monkeypatch.setattr(lane.ingestor, "process", broken)
     with caplog.at_level(logging.ERROR, logger="stream_ingest.tenancy"):
-        outcomes, _ = router.process(
+        outcomes, stats = router.process(
             [Incoming("m0", body("a0"), tenant="brand-a"), Incoming("m1", body("b1"), tenant="brand-b")],
             later,
         )
 
+    assert (stats.per_tenant["brand-a"].lane_failures, stats.per_tenant["brand-b"].lane_failures) == (1, 0)
     assert [(o.message_id, o.kind, o.reason) for o in outcomes] == [
         ("m0", "retry", "unexpected error (RuntimeError); see the function's logs"),
         ("m1", "accepted", None),

@@ -131,7 +131,20 @@ def test_alarms_watch_the_dlq_errors_and_backlog(template):
             {"Fn::GetAtt": ["StreamFifoQueue", "QueueName"]},
             "UseFifo",
         ),
+        "StreamTenantConfigAlarm": ("TenantConfigErrors", "stream-ingest", None),
+        "StreamLaneFailuresAlarm": ("LaneFailures", "stream-ingest", None),
+        "StreamFifoTenantConfigAlarm": ("TenantConfigErrors", "stream-fifo-ingest", "UseFifo"),
+        "StreamFifoLaneFailuresAlarm": ("LaneFailures", "stream-fifo-ingest", "UseFifo"),
     }
+    functions = template["Resources"]
+    services = {
+        functions[f]["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
+        for f in ("StreamIngestFunction", "StreamFifoIngestFunction")
+    }
+    assert services == {"stream-ingest", "stream-fifo-ingest"}  # the custom metrics' service dimension
+    custom = [a for a in alarms.values() if a["Namespace"] == "AepConnector"]
+    assert len(custom) == 4
+    assert all(a["Dimensions"][0]["Name"] == "service" for a in custom)
     assert all(a["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
 
 

@@ -90,6 +90,7 @@ class TenantStats:
     retried: int = 0
     config_errors: int = 0  # records sent back: the tenant's configuration is broken (client, settings)
     cooled_down: int = 0  # records sent back unsent: the tenant's circuit breaker is open
+    lane_failures: int = 0  # records sent back: the tenant's lane failed unexpectedly (a bug; see the logs)
 
 
 @dataclass

@@ -171,6 +171,10 @@ def handle(
     metrics.add_metric("DeadLettersOverflowed", MetricUnit.Count, stats.overflowed)
     metrics.add_metric("DeadLettersTruncated", MetricUnit.Count, stats.truncated)
     metrics.add_metric("ImsTokenRequests", MetricUnit.Count, sum(ims.values()))
+    # Records sent back for a fault of the deployment, not of AEP nor the record: alarmed (template).
+    tenants = stats.per_tenant.values()
+    metrics.add_metric("TenantConfigErrors", MetricUnit.Count, sum(t.config_errors for t in tenants))
+    metrics.add_metric("LaneFailures", MetricUnit.Count, sum(t.lane_failures for t in tenants))
     for request_ms in stats.request_ms:  # one value per request: CloudWatch gives percentiles
         metrics.add_metric("AepSendLatency", MetricUnit.Milliseconds, request_ms)
     _publish_per_tenant(metrics, stats, ims)
@@ -213,6 +217,8 @@ def _publish_per_tenant(metrics: Metrics, stats: Stats, ims: dict[str, int]) -> 
             values["TenantConfigErrors"] = counts.config_errors
         if counts.cooled_down:
             values["TenantCooledDown"] = counts.cooled_down
+        if counts.lane_failures:
+            values["LaneFailures"] = counts.lane_failures
         for name, value in values.items():
             sink.add_metric(name=name, unit=MetricUnit.Count, value=value)
         sink.flush_metrics()

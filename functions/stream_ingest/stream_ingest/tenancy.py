@@ -380,6 +380,7 @@ class TenantRouter:
             reason = f"unexpected error ({type(exc).__name__}); see the function's logs"
             run.outcomes = [Outcome(m.message_id, "retry", reason) for m in run.messages]
             run.stats = Stats(received=len(run.messages))
+            run.stats.per_tenant[run.name] = TenantStats(lane_failures=len(run.messages))
         finally:
             transport.deadline = None
         if run.breaker is not None:
