@@ -175,7 +175,8 @@ def main() -> int:  # noqa: PLR0915 - a benchmark script, step by step
             encoded = [encode(m) for m in messages]
             groups, _ = pack([len(e) for e in encoded], max_messages=MAX_MESSAGES)
             payloads = [request_body([encoded[i] for i in group]) for group in groups]
-            headers = {"Content-Type": "application/json"}
+            # as the function sends them: the spec requires x-sandbox-name on every streaming call
+            headers = {"Content-Type": "application/json", "x-sandbox-name": client.settings.sandbox_name}
             sessions = [requests.Session() for _ in range(CONCURRENCY)]
 
             def post(index: int) -> None:
