@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -13,17 +14,41 @@ from tests.support.template import ROOT
 
 pytestmark = pytest.mark.integration
 
+ORG_A = "EMULATOR0000000000000000@AdobeOrg"  # sandbox.default.json: the default tenant's org
+ORG_B = "EMULATORB000000000000000@AdobeOrg"  # sandbox.brand-b.json: brand B's org
+
+TWO_BRANDS_TITLE = (
+    "4. Two brands on one deployment (brand B: its own AEP org, secrets, queue and registry item)"
+)
 STORY = [
     "1. Caller profiles by batch ingestion (NDJSON file -> batch -> COMPLETE -> Catalog status)",
     "2. Call history through the SQS streaming function (handler invoked as Lambda would)",
     "   (415) 555-0100 (default region US): 5 records in, 0 to retry",
-    "   020 7183 8750 (default region GB): 4 records in, 0 to retry",
-    "   01 42 68 53 00 (default region FR): 4 records in, 0 to retry",
+    "   020 7946 0123 (default region GB): 4 records in, 0 to retry",
+    "   01 99 00 12 34 (default region FR): 4 records in, 0 to retry",
     "   dead-lettered, original body kept, reason: identityMap.Phone.0.id: "
     "phone number has characters other than digits, spaces and + ( ) - . /",
     "   AEP accepted 12 call events",
     "3. A caller rings again: the IVR looks up the unified profile by phone number",
+    TWO_BRANDS_TITLE,
     "demo OK",
+]
+# Step 4 after the CLI's command line, every line but the batch id (which carries a time stamp).
+TWO_BRANDS = [
+    "   added tenant 'brand-b' (version 1); its secrets are readable only by 1 role(s) of stack "
+    "'aep-connector-demo'",
+    "   brand B's caller profiles by batch, with its client: batch <id>: success, 2 records",
+    "   one SQS batch of 8 records, both brands mixed, same handler: 0 to retry",
+    f"   default tenant: 3 records in, AEP accepted 3 in org {ORG_A}",
+    f"   tenant brand-b: 5 records in, AEP accepted 4 in org {ORG_B}",
+    "   dead-lettered, tenant brand-b, reason: queue aep-connector-stream may not carry records of tenant "
+    "'brand-b'",
+    "   the IVR looks each caller up in both orgs (the default client; brand B's client):",
+    "   +1 415-555-0100: default org: greet 'caller 1' (gold), 5 past calls; brand B's org: no profile",
+    "   +44 20 7946 0123: default org: greet 'caller 2' (silver), 5 past calls; brand B's org: no profile",
+    "   +33 1 99 00 12 34: default org: greet 'caller 3' (silver), 5 past calls; brand B's org: no profile",
+    "   +44 20 7946 0456: default org: no profile; brand B's org: greet 'caller B1' (gold), 2 past calls",
+    "   +1 415-555-0142: default org: no profile; brand B's org: greet 'caller B2' (bronze), 2 past calls",
 ]
 
 
@@ -61,15 +86,50 @@ def demo() -> subprocess.CompletedProcess[str]:
     )
 
 
+def _step(lines: list[str], title: str) -> list[str]:
+    """The lines of one step: after its title, up to the next blank line."""
+    start = lines.index(title) + 1
+    end = lines.index("", start) if "" in lines[start:] else len(lines)
+    return lines[start:end]
+
+
+def _batch_id_hidden(line: str) -> str:
+    return re.sub(r"batch \w+:", "batch <id>:", line)
+
+
 def test_demo_succeeds_and_tells_the_whole_story(demo):
     lines = demo.stdout.splitlines()
 
     assert demo.returncode == 0, demo.stdout + demo.stderr
-    for expected in STORY:
-        assert expected in lines
+    assert [line for line in lines if line in STORY] == STORY  # each once, in this order
     assert lines[-1] == "demo OK"
     greetings = [line for line in lines if line.startswith("   profile ")]
-    assert [line.split(": greet ")[1].split(" ")[0] for line in greetings] == ["'Ada'", "'Grace'", "'Linus'"]
+    assert [re.findall(r": greet ('[^']*')", line) for line in greetings] == [
+        ["'caller 1'"],
+        ["'caller 2'"],
+        ["'caller 3'"],
+    ]
+
+
+def test_two_brands_each_caller_found_in_its_own_brands_org_only(demo):
+    step = _step(demo.stdout.splitlines(), TWO_BRANDS_TITLE)
+    command = [line for line in step if line.startswith(("   $ python -m aep.tenants add", "       --"))]
+    told = [_batch_id_hidden(line) for line in step[len(command) + 1 :]]
+
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert step[0].startswith("   on moto: registry table ")
+    assert command[0].startswith("   $ python -m aep.tenants add ")
+    shown = " ".join(line.rstrip(" \\").strip() for line in command)
+    for flag in (
+        "--tenant-id brand-b",
+        f"--org-id {ORG_B}",
+        "--credentials-secret aep/brand-b/credentials",
+        "--token-secret aep/brand-b/token",
+        "--default-phone-region GB",
+        "--source-queue arn:aws:sqs:us-east-1:123456789012:aep-brand-b",
+    ):
+        assert flag in shown
+    assert told == TWO_BRANDS
 
 
 def test_demo_output_holds_no_log_lines(demo):
