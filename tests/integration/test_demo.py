@@ -137,3 +137,20 @@ def test_demo_output_holds_no_log_lines(demo):
 
     assert [line for line in stdout_lines if line.lstrip().startswith("{") or _is_json(line)] == []
     assert demo.stderr == ""
+
+
+def _readme_excerpt() -> list[str]:
+    """The demo output the README quick start shows: its fenced block that starts with step 4's title."""
+    text = (ROOT / "README.md").read_text()
+    opening = f"\n```\n{TWO_BRANDS_TITLE}\n"
+    assert text.count(opening) == 1
+    block = text.split(opening, 1)[1].split("\n```\n", 1)[0]
+    return [TWO_BRANDS_TITLE] + [line for line in block.splitlines() if line.strip() != "..."]
+
+
+def test_the_readme_shows_lines_the_demo_prints_in_their_order(demo):
+    lines = demo.stdout.splitlines()
+    excerpt = _readme_excerpt()
+
+    assert len(excerpt) >= 5
+    assert [line for line in lines if line in excerpt] == excerpt
