@@ -343,7 +343,7 @@ def two_brands(
     intruder = call_events(dialled(BRAND_B_CALLERS_IN_STORY[0].phone, BRAND_B_REGION), 1)[0]
     mixed = [m for pair in itertools.zip_longest(default_calls, brand_b_calls) for m in pair if m is not None]
     mixed.append(Message(json.dumps(intruder), BRAND_B))
-    # (who, its org, its call-events dataset, records sent, events expected in AEP, events there before)
+    # (who, its org, its call-events dataset, records sent, events expected in AEP)
     brands = [
         ("default tenant", default_org, CALL_EVENTS, len(default_calls), len(default_calls)),
         (f"tenant {BRAND_B}", brand_b_org, BRAND_B_CALL_EVENTS, len(brand_b_calls) + 1, len(brand_b_calls)),
