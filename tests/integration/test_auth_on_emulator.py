@@ -62,7 +62,7 @@ def profile(tier: str) -> str:
     record = {
         "_id": f"caller-{tier}",
         "identityMap": {"Phone": [{"id": PHONE, "primary": True}]},
-        "person": {"name": {"firstName": "Ada"}},
+        "person": {"name": {"firstName": "caller-one"}},
         "_acme": {"tier": tier},
     }
     return json.dumps(record)
