@@ -91,7 +91,13 @@ class Emulator:
         return self.state.space(org_id, sandbox)
 
     def start(self) -> Emulator:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="aep-emulator", daemon=True)
+        # A short poll: stop() waits for the serving loop to notice (socketserver polls every 0.5 s).
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name="aep-emulator",
+            daemon=True,
+        )
         self._thread.start()
         return self
 

@@ -161,12 +161,12 @@ def test_org_a_batch_is_invisible_and_untouchable_for_org_b(orgs):
     file_url = f"{base}/{batch}/datasets/{CALLERS}/files/a.json"
     octet = {"Content-Type": "application/octet-stream"}
 
-    b_put = requests.put(file_url, data=ndjson([caller(PHONE, "caller-one")]), headers={**b, **octet}, timeout=5)
+    b_put = requests.put(file_url, data=ndjson([caller(PHONE, "first")]), headers={**b, **octet}, timeout=5)
     b_complete = requests.post(f"{base}/{batch}?action=COMPLETE", headers=b, timeout=5)
     b_catalog = get(orgs, f"/data/foundation/catalog/batches/{batch}", b)
     b_listing = get(orgs, "/data/foundation/catalog/batches", b)
     b_meta = get(orgs, f"/data/foundation/export/batches/{batch}/meta", b, path="input_files")
-    a_put = requests.put(file_url, data=ndjson([caller(PHONE, "caller-one")]), headers={**a, **octet}, timeout=5)
+    a_put = requests.put(file_url, data=ndjson([caller(PHONE, "first")]), headers={**a, **octet}, timeout=5)
     a_complete = requests.post(f"{base}/{batch}?action=COMPLETE", headers=a, timeout=5)
     a_listing = get(orgs, "/data/foundation/catalog/batches", a)
 
@@ -309,7 +309,7 @@ def test_a_single_message_naming_the_other_org_is_400(orgs):
 
 
 def test_an_authenticated_inlet_takes_only_a_token_of_its_org_with_no_other_org_named(orgs):
-    message = envelope(orgs.emulator, BRAND_B_CALLERS, caller(PHONE, "caller-two"), org=orgs.b.config)
+    message = envelope(orgs.emulator, BRAND_B_CALLERS, caller(PHONE, "second"), org=orgs.b.config)
     b_token, a_token = orgs.b.token(), orgs.a.token()
 
     def send(headers: dict[str, str]) -> requests.Response:
@@ -333,8 +333,8 @@ def test_an_authenticated_inlet_takes_only_a_token_of_its_org_with_no_other_org_
 
 
 def test_an_authenticated_inlet_still_checks_each_message_org(orgs):
-    good = envelope(orgs.emulator, BRAND_B_CALLERS, caller(PHONE, "caller-two"), org=orgs.b.config)
-    crossing = envelope(orgs.emulator, BRAND_B_CALLERS, caller("+14155550178", "caller-one"), org=orgs.b.config)
+    good = envelope(orgs.emulator, BRAND_B_CALLERS, caller(PHONE, "second"), org=orgs.b.config)
+    crossing = envelope(orgs.emulator, BRAND_B_CALLERS, caller("+14155550178", "first"), org=orgs.b.config)
     crossing["header"]["imsOrgId"] = orgs.a.org_id
     headers = {**STREAM, "Authorization": f"Bearer {orgs.b.token()}"}
 
@@ -525,7 +525,7 @@ def test_resetting_one_org_removes_its_batch_files_and_keeps_the_other_org_files
         ).json()["id"]
         requests.put(
             f"{base}/{batch}/datasets/{dataset}/files/a.json",
-            data=ndjson([caller(PHONE, "caller-one")]),
+            data=ndjson([caller(PHONE, "first")]),
             headers={**headers, "Content-Type": "application/octet-stream"},
             timeout=5,
         ).raise_for_status()

@@ -62,7 +62,7 @@ def profile(tier: str) -> str:
     record = {
         "_id": f"caller-{tier}",
         "identityMap": {"Phone": [{"id": PHONE, "primary": True}]},
-        "person": {"name": {"firstName": "caller-one"}},
+        "person": {"name": {"firstName": "first"}},
         "_acme": {"tier": tier},
     }
     return json.dumps(record)

@@ -55,14 +55,14 @@ def test_wrong_client_secret_is_an_auth_error(client, emulator):
 
 
 def test_small_ndjson_batch_reaches_success_and_the_profile(client):
-    final = ingest(client, CALLERS, ndjson([caller(PHONE, "caller-one")]))
+    final = ingest(client, CALLERS, ndjson([caller(PHONE, "first")]))
 
     assert final.state is BatchState.SUCCESS
     assert final.metrics is not None
     assert final.metrics.output_record_count == 1
     profile = client.profiles.get(PHONE, "Phone")
     assert profile is not None
-    assert profile.entity["person"]["name"]["firstName"] == "caller-one"
+    assert profile.entity["person"]["name"]["firstName"] == "first"
 
 
 def test_large_file_protocol_end_to_end(client):
@@ -145,7 +145,7 @@ def test_streaming_multi_with_good_and_bad_messages(client, emulator, admin):
 
 
 def test_authenticated_inlet_and_profile_after_streaming(client, emulator):
-    message = envelope(emulator, CALLERS, caller(PHONE, "caller-two"))
+    message = envelope(emulator, CALLERS, caller(PHONE, "second"))
 
     [unauth] = client.streaming.send_many(CALLERS_INLET, [message])
     [auth] = client.streaming.send_many(CALLERS_INLET, [message], authenticated=True)
@@ -154,7 +154,7 @@ def test_authenticated_inlet_and_profile_after_streaming(client, emulator):
     assert auth.ok
     profile = client.profiles.get(PHONE, "phone", fields=["person.name"])
     assert profile is not None
-    assert profile.entity == {"person": {"name": {"firstName": "caller-two"}}}
+    assert profile.entity == {"person": {"name": {"firstName": "second"}}}
 
 
 def test_single_message_sync_validation(client, emulator):

@@ -194,7 +194,7 @@ def test_revoked_token_is_refreshed_once_on_an_authenticated_inlet(invoke, admin
     profile = {
         "_id": "caller-1",
         "identityMap": {"Phone": [{"id": PHONE, "primary": True}]},
-        "person": {"name": {"firstName": "caller-one"}},
+        "person": {"name": {"firstName": "first"}},
     }
     assert failures(invoke(sqs_event([json.dumps(profile)]), **env)) == set()
     assert admin.revoke_all() >= 1

@@ -179,7 +179,7 @@ def wire_server(script: Script, tls: ssl.SSLContext | None = None) -> Iterator[W
     state = WireServer(script)
     tcp = _Server(("127.0.0.1", 0), _handler(state))
     tcp.tls = tls
-    thread = threading.Thread(target=tcp.serve_forever, daemon=True)
+    thread = threading.Thread(target=tcp.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     scheme = "https" if tls is not None else "http"
     state.url = f"{scheme}://127.0.0.1:{tcp.server_address[1]}"
