@@ -88,25 +88,23 @@ def _sns_tenant(notification: dict[str, Any]) -> Any:
     return attribute.get("Value") if isinstance(attribute, dict) else attribute
 
 
+def _loads(text: str) -> Any:
+    """The parsed JSON, or UNPARSED: prepare() parses it again and says why it cannot be read."""
+    try:
+        return strict_json.loads(text)
+    except Exception:  # any failure: the record's own rejection comes from prepare()
+        return UNPARSED
+
+
 def route(message: Incoming) -> Route:
     """The tenant ``message`` names and its parsed body. Never raises: a body that cannot be parsed is left
     to :func:`stream_ingest.records.prepare`, which refuses it with its reason."""
     named: Any = message.tenant
-    data: Any = UNPARSED
-    try:
-        outer = strict_json.loads(message.body)
-        data = outer
-        if (
-            isinstance(outer, dict)
-            and outer.get("Type") == "Notification"
-            and isinstance(outer.get("Message"), str)
-        ):
-            data = UNPARSED
-            if named is None:
-                named = _sns_tenant(outer)
-            data = strict_json.loads(outer["Message"])
-    except Exception:  # noqa: S110 - prepare() parses it again and says why it cannot be read
-        pass
+    data = _loads(message.body)
+    if isinstance(data, dict) and data.get("Type") == "Notification" and isinstance(data.get("Message"), str):
+        if named is None:
+            named = _sns_tenant(data)
+        data = _loads(data["Message"])
     if isinstance(data, dict) and ("header" in data or "body" in data) and ATTRIBUTE in data:
         data = dict(data)
         inside = data.pop(ATTRIBUTE)
