@@ -8,7 +8,14 @@ import boto3
 import pytest
 
 from aep.tenants import Tenant, TenantLookupError, TenantRegistry
-from aep.tenants.callers import Caller, CallerNotAllowedError, authorize, caller_of, principal_matches
+from aep.tenants.callers import (
+    Caller,
+    CallerNotAllowedError,
+    PrincipalKind,
+    authorize,
+    caller_of,
+    principal_matches,
+)
 
 TABLE = "tenants"
 ACCOUNT = "123456789012"
@@ -41,9 +48,11 @@ def registry(aws: None, clock: Any) -> TenantRegistry:
     )
     table = boto3.resource("dynamodb").Table(TABLE)
     for item in (
-        tenant("brand-a", "A", principals=(ROLE_A,), api_key_ids=("key-a",)),
-        tenant("brand-b", "B", principals=(ROLE_B,), api_key_ids=("key-b",)),
-        tenant("brand-c", "C", principals=(ROLE_A,), api_key_ids=("key-a",), enabled=False),
+        tenant("brand-a", "A", principals=(ROLE_A,), api_key_ids=("keyaaaaaa1",)),
+        tenant(
+            "brand-b", "B", principals=(ROLE_B, "authorizer:user|brand-b-ivr"), api_key_ids=("keybbbbbb2",)
+        ),
+        tenant("brand-c", "C", principals=(ROLE_A,), api_key_ids=("keyaaaaaa1",), enabled=False),
     ):
         table.put_item(Item=item.to_item())
     return TenantRegistry(TABLE, clock=clock)
@@ -116,9 +125,9 @@ def test_a_caller_authorised_for_a_asking_for_b_is_refused(registry):
 
 
 def test_an_api_key_maps_to_its_own_tenant_only_and_its_value_is_never_read(registry):
-    caller = caller_of(request_context(api_key_id="key-b"))
+    caller = caller_of(request_context(api_key_id="keybbbbbb2"))
 
-    assert caller == Caller(principal=None, api_key_id="key-b")
+    assert caller == Caller(principal=None, api_key_id="keybbbbbb2")
     assert API_KEY_VALUE not in repr(caller)
     assert authorize(registry, caller, "brand-b").tenant_id == "brand-b"
     assert refusal(registry, caller, "brand-a").reason == "not-a-principal"
@@ -147,7 +156,7 @@ def test_a_request_without_an_identity_is_refused_before_the_registry_is_read(re
     [
         Caller(principal=f"arn:aws:sts::{ACCOUNT}:assumed-role/ivr-brand-z/i-0abc123"),
         Caller(principal=f"arn:aws:iam::{ACCOUNT}:user/ivr-brand-a"),
-        Caller(api_key_id="key-z"),
+        Caller(api_key_id="keyzzzzzz9"),
         Caller(principal="brand-a"),
     ],
 )
@@ -159,7 +168,7 @@ def test_an_unknown_caller_is_refused(registry, caller):
 
 
 def test_a_disabled_or_unknown_tenant_is_refused_like_a_forbidden_one(registry):
-    caller = Caller(principal=SESSION_A, api_key_id="key-a")  # brand-c lists both
+    caller = Caller(principal=SESSION_A, api_key_id="keyaaaaaa1")  # brand-c lists both
 
     disabled = refusal(registry, caller, "brand-c")
     unknown = refusal(registry, caller, "brand-z")
@@ -240,16 +249,50 @@ def test_an_assumed_role_session_matches_its_role_and_nothing_else(caller, allow
 def test_caller_of_prefers_the_iam_arn_then_an_arn_caller_then_the_authorizer_principal():
     authorizer = {"principalId": ROLE_B, "integrationLatency": 0}
 
-    assert caller_of(request_context(user_arn=SESSION_A, authorizer=authorizer)).principal == SESSION_A
-    assert caller_of(request_context(caller=SESSION_A, authorizer=authorizer)).principal == SESSION_A
-    assert caller_of(request_context(caller="AROAEXAMPLE:s", authorizer=authorizer)).principal == ROLE_B
+    assert caller_of(request_context(user_arn=SESSION_A, authorizer=authorizer)) == Caller(
+        principal=SESSION_A, kind=PrincipalKind.IAM
+    )
+    assert caller_of(request_context(caller=SESSION_A, authorizer=authorizer)) == Caller(
+        principal=SESSION_A, kind=PrincipalKind.IAM
+    )
+    assert caller_of(request_context(caller="AROAEXAMPLE:s", authorizer=authorizer)) == Caller(
+        principal=ROLE_B, kind=PrincipalKind.AUTHORIZER
+    )
     assert caller_of(request_context(authorizer={"principalId": 42})).anonymous
-    both = caller_of(request_context(user_arn=SESSION_A, api_key_id="key-a"))
-    assert both == Caller(principal=SESSION_A, api_key_id="key-a")
+    both = caller_of(request_context(user_arn=SESSION_A, api_key_id="keyaaaaaa1"))
+    assert both == Caller(principal=SESSION_A, api_key_id="keyaaaaaa1", kind=PrincipalKind.IAM)
+    keyed = caller_of(request_context(api_key_id="keybbbbbb2", authorizer={"principalId": "user|x"}))
+    assert keyed == Caller(principal="user|x", api_key_id="keybbbbbb2", kind=PrincipalKind.AUTHORIZER)
 
 
-def test_an_authorizer_principal_is_matched_like_an_iam_one(registry):
-    caller = caller_of(request_context(authorizer={"principalId": SESSION_B}))
+def test_an_authorizer_principal_matches_only_an_authorizer_entry_exactly(registry):
+    caller = caller_of(request_context(authorizer={"principalId": "user|brand-b-ivr"}))
 
     assert authorize(registry, caller, "brand-b").tenant_id == "brand-b"
     assert refusal(registry, caller, "brand-a").reason == "not-a-principal"
+    for near in ("user|brand-b-ivr ", "USER|brand-b-ivr", "user|brand-b", "authorizer:user|brand-b-ivr"):
+        refused = refusal(registry, Caller(principal=near, kind=PrincipalKind.AUTHORIZER), "brand-b")
+        assert refused.reason == "not-a-principal"
+
+
+@pytest.mark.parametrize(
+    "principal_id",
+    [
+        pytest.param(ROLE_B, id="the role ARN itself"),
+        pytest.param(f"arn:aws:sts::{ACCOUNT}:assumed-role/ivr-brand-b/s", id="a session of the role"),
+    ],
+)
+def test_an_authorizer_principal_equal_to_an_iam_arn_is_not_that_iam_principal(registry, principal_id):
+    """A Lambda authorizer may hand on a value its caller chose: it never passes for an IAM principal."""
+    caller = caller_of(request_context(authorizer={"principalId": principal_id}))
+
+    assert caller.kind is PrincipalKind.AUTHORIZER
+    assert refusal(registry, caller, "brand-b").reason == "not-a-principal"
+    # The same ARN from IAM is brand B's.
+    assert authorize(registry, Caller(principal=principal_id), "brand-b").tenant_id == "brand-b"
+
+
+def test_an_iam_principal_never_matches_an_authorizer_entry(registry):
+    for principal in ("authorizer:user|brand-b-ivr", "user|brand-b-ivr"):
+        refused = refusal(registry, Caller(principal=principal, kind=PrincipalKind.IAM), "brand-b")
+        assert refused.reason == "not-a-principal"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import boto3
@@ -133,3 +134,100 @@ def test_an_invalid_item_names_the_tenant_and_field_never_the_value(table, clock
 def test_only_the_default_tenant_may_leave_its_org_to_the_credentials():
     with pytest.raises(ValueError, match="org_id is required"):
         Tenant(tenant_id="brand-a", credentials_secret_id="c", token_secret_id="t")
+
+
+ACCOUNT = "123456789012"
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "value"),
+    [
+        pytest.param(
+            {"source_queues": [f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/brand-a"]},
+            "source_queues",
+            "sqs.us-east-1.amazonaws.com",
+            id="a queue URL",
+        ),
+        pytest.param(
+            {"source_queues": ["brand-a-queue"]}, "source_queues", "brand-a-queue", id="a queue name"
+        ),
+        pytest.param(
+            {"source_queues": [f"arn:aws:sns:us-east-1:{ACCOUNT}:brand-a"]},
+            "source_queues",
+            "sns",
+            id="a topic",
+        ),
+        pytest.param({"principals": ["brand-h-ivr please"]}, "principals", "please", id="words"),
+        pytest.param(
+            {"principals": [f"arn:aws:sts::{ACCOUNT}:assumed-role/ivr-brand-a/i-0abc"]},
+            "principals",
+            "i-0abc",
+            id="a session",
+        ),
+        pytest.param({"principals": ["authorizer:"]}, "principals", None, id="an empty authorizer id"),
+        pytest.param(
+            {"principals": ["authorizer:two words"]}, "principals", "two words", id="authorizer spaces"
+        ),
+        pytest.param({"api_key_ids": [""]}, "api_key_ids", None, id="an empty key id"),
+        pytest.param({"api_key_ids": ["k1", "k2 x"]}, "api_key_ids", "k2 x", id="a key id with a space"),
+        pytest.param({"streaming": {"inlet_id": "  "}}, "streaming.inlet_id", None, id="a blank inlet"),
+        pytest.param({"streaming": {"dataset_id": "ds-a\n"}}, "streaming.dataset_id", None, id="a newline"),
+        pytest.param({"streaming": {"flow_id": " flow-a"}}, "streaming.flow_id", None, id="a leading space"),
+        pytest.param({"streaming": {"schema_ref": ""}}, "streaming.schema_ref", None, id="an empty schema"),
+        pytest.param(
+            {"streaming": {"allowed_namespaces": ["Phone", " "]}},
+            "streaming.allowed_namespaces",
+            None,
+            id="a blank namespace",
+        ),
+        pytest.param(
+            {"credentials_secret_id": '{"client_secret": "p8e-PASTED"}'},
+            "credentials_secret_id",
+            "p8e-PASTED",
+            id="a pasted credential",
+        ),
+        pytest.param({"token_secret_id": "aep/brand a/token"}, "token_secret_id", "brand a", id="a space"),
+        pytest.param({"rate_ceiling": Decimal("1e300")}, "rate_ceiling", "1e300", id="huge"),
+        pytest.param({"rate_ceiling": Decimal("1e-300")}, "rate_ceiling", "1e-300", id="tiny"),
+        pytest.param({"rate_ceiling": Decimal("0.05")}, "rate_ceiling", "0.05", id="below 0.1"),
+        pytest.param({"rate_ceiling": Decimal("10000.5")}, "rate_ceiling", "10000.5", id="above 10000"),
+        pytest.param({"rate_ceiling": float("inf")}, "rate_ceiling", "inf", id="infinite"),
+        pytest.param({"rate_ceiling": float("nan")}, "rate_ceiling", None, id="not a number"),
+    ],
+)
+def test_lists_secrets_targets_and_the_rate_ceiling_are_checked_naming_the_field_never_the_value(
+    change, field, value
+):
+    with pytest.raises(AepConfigError) as error:
+        Tenant.from_item({**brand_a().to_item(), **change})
+
+    message = str(error.value)
+    assert f"tenant 'brand-a' in the registry is invalid: {field}: " in message
+    assert "; " not in message  # one problem: the field's alone
+    if value is not None:
+        assert value not in message
+
+
+def test_the_accepted_forms_round_trip_through_dynamodb(table, clock):
+    tenant = brand_a(
+        credentials_secret_id=f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:aep/brand-a/credentials-AbC123",
+        token_secret_id="aep/brand-a/token+v2=@.",
+        source_queues=(
+            f"arn:aws:sqs:us-east-1:{ACCOUNT}:brand-a",
+            f"arn:aws-us-gov:sqs:us-gov-west-1:{ACCOUNT}:brand_a-events.fifo",
+        ),
+        principals=(
+            f"arn:aws:iam::{ACCOUNT}:role/ivr/brand-a/ivr-brand-a",
+            f"arn:aws:iam::{ACCOUNT}:user/ops/admin",
+            "authorizer:user|a1b2c3",
+        ),
+        api_key_ids=("a1b2c3d4e5", "8bklk8bl1k3sB38D9B3l0enyWT8c09B30lkq0blk"),
+        streaming=TenantStreaming(inlet_id="inlet-a", allowed_namespaces=("Phone", "Email")),
+        rate_ceiling=0.1,
+    )
+    table.put_item(Item=tenant.to_item())
+    table.put_item(Item=brand_a(tenant_id="brand-b", rate_ceiling=10000).to_item())
+    registry = TenantRegistry(TABLE, clock=clock)
+
+    assert registry.get("brand-a") == tenant
+    assert registry.get("brand-b").rate_ceiling == 10000.0

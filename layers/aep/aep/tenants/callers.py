@@ -6,9 +6,18 @@ read), the IAM principal (``identity.userArn``, or ``identity.caller`` when it i
 and a Lambda authorizer's ``authorizer.principalId``.
 
 :func:`authorize` returns the tenant only if the caller is one of its ``principals`` or presents one of its
-``api_key_ids``. Principals match by ARN, exactly, except that an assumed-role session
-(``arn:aws:sts::ACCT:assumed-role/ROLE/SESSION``, what API Gateway reports for a role) matches its role
-(``arn:aws:iam::ACCT:role/ROLE``, with or without a path): the same partition, account and role name.
+``api_key_ids``, and a caller carries its kind so that each kind matches only its own entries:
+
+* an IAM caller (``PrincipalKind.IAM``: ``userArn``, or an ARN ``caller``) matches the IAM role and user
+  ARNs of ``principals`` exactly, except that an assumed-role session
+  (``arn:aws:sts::ACCT:assumed-role/ROLE/SESSION``, what API Gateway reports for a role) matches its role
+  (``arn:aws:iam::ACCT:role/ROLE``, with or without a path): the same partition, account and role name;
+* an authorizer caller (``PrincipalKind.AUTHORIZER``: the ``principalId`` a Lambda authorizer returned,
+  a value that authorizer's code chose) matches only an entry ``authorizer:<principalId>``, exactly, never
+  an IAM ARN: an authorizer that passes a caller-controlled value through cannot pose as an IAM role;
+* an API key id matches ``api_key_ids``. AWS advises against API keys as the only means of
+  authorization (they identify a client for usage plans); use them beside IAM or an authorizer.
+
 An unknown or disabled tenant is refused exactly like a tenant the caller may not read (one answer, so
 a caller cannot probe which tenants exist); the reason is kept in :attr:`CallerNotAllowedError.reason`
 for logs and metrics, never an identity value.
@@ -24,10 +33,20 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Protocol
 
 from aep.errors import AepError
-from aep.tenants.model import TENANT_ID_PATTERN, Tenant, UnknownTenantError
+from aep.tenants.model import AUTHORIZER_PREFIX, TENANT_ID_PATTERN, Tenant, UnknownTenantError
+
+
+class PrincipalKind(StrEnum):
+    """Where a caller's principal comes from: IAM (SigV4, API Gateway's ``identity``) or a Lambda
+    authorizer's ``principalId`` (whatever that authorizer returned)."""
+
+    IAM = "iam"
+    AUTHORIZER = "authorizer"
+
 
 _SESSION = re.compile(r"^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([\w+=,.@-]+)/[^/]+$")
 _ROLE = re.compile(r"^arn:(aws[a-z-]*):iam::(\d{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]+)$")
@@ -56,10 +75,12 @@ class CallerNotAllowedError(AepError):
 
 @dataclass(frozen=True)
 class Caller:
-    """What a request carries: an IAM or authorizer principal, an API key id (either may be None)."""
+    """What a request carries: a principal and its :class:`PrincipalKind`, an API key id
+    (the principal or the key id may be None)."""
 
     principal: str | None = None
     api_key_id: str | None = None
+    kind: PrincipalKind = PrincipalKind.IAM
 
     @property
     def anonymous(self) -> bool:
@@ -70,13 +91,16 @@ def caller_of(request_context: Mapping[str, Any]) -> Caller:
     """The caller of an API Gateway REST request, from its ``requestContext``."""
     identity = _mapping(request_context.get("identity"))
     authorizer = _mapping(request_context.get("authorizer"))
+    api_key_id = _text(identity.get("apiKeyId"))
     principal = _text(identity.get("userArn"))
     if principal is None:
         caller = _text(identity.get("caller"))
         principal = caller if caller is not None and caller.startswith("arn:") else None
     if principal is None:
-        principal = _text(authorizer.get("principalId"))
-    return Caller(principal=principal, api_key_id=_text(identity.get("apiKeyId")))
+        authorized = _text(authorizer.get("principalId"))
+        if authorized is not None:
+            return Caller(principal=authorized, api_key_id=api_key_id, kind=PrincipalKind.AUTHORIZER)
+    return Caller(principal=principal, api_key_id=api_key_id, kind=PrincipalKind.IAM)
 
 
 def authorize(registry: TenantSource, caller: Caller, tenant_id: str | None) -> Tenant:
@@ -97,11 +121,17 @@ def authorize(registry: TenantSource, caller: Caller, tenant_id: str | None) -> 
         ) from None
     if caller.api_key_id is not None and caller.api_key_id in tenant.api_key_ids:
         return tenant
-    if caller.principal is not None and any(
-        principal_matches(caller.principal, p) for p in tenant.principals
-    ):
+    principal = caller.principal
+    if principal is not None and any(_admits(entry, principal, caller.kind) for entry in tenant.principals):
         return tenant
     raise CallerNotAllowedError(tenant_id, "not-a-principal")
+
+
+def _admits(entry: str, principal: str, kind: PrincipalKind) -> bool:
+    """Whether one ``principals`` entry admits ``principal``: entries of its kind only."""
+    if kind is PrincipalKind.AUTHORIZER:
+        return entry == AUTHORIZER_PREFIX + principal
+    return not entry.startswith(AUTHORIZER_PREFIX) and principal_matches(principal, entry)
 
 
 def principal_matches(caller: str, allowed: str) -> bool:

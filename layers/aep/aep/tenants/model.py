@@ -17,7 +17,24 @@ from aep.errors import AepConfigError
 
 DEFAULT_TENANT = "default"
 TENANT_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+AUTHORIZER_PREFIX = "authorizer:"  # a ``principals`` entry naming a Lambda authorizer's principalId
+RATE_CEILING_MIN = 0.1  # requests per second per container
+RATE_CEILING_MAX = 10_000.0
 _SANDBOX_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_REGION = r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}"
+_SM_NAME = r"[A-Za-z0-9/_+=.@-]{1,512}"
+_SECRET_ID_RE = re.compile(
+    rf"^(?:{_SM_NAME}|arn:aws[a-z-]*:secretsmanager:{_REGION}:\d{{12}}:secret:{_SM_NAME})$", re.ASCII
+)
+_QUEUE_ARN_RE = re.compile(
+    rf"^arn:aws[a-z-]*:sqs:{_REGION}:\d{{12}}:(?:[A-Za-z0-9_-]{{1,75}}\.fifo|[A-Za-z0-9_-]{{1,80}})$",
+    re.ASCII,
+)
+_IAM_PRINCIPAL_RE = re.compile(
+    r"^arn:aws[a-z-]*:iam::\d{12}:(?:role|user)/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$", re.ASCII
+)
+_AUTHORIZER_PRINCIPAL_RE = re.compile(rf"^{AUTHORIZER_PREFIX}[!-~]{{1,256}}$", re.ASCII)
+_API_KEY_ID_RE = re.compile(r"^[A-Za-z0-9]{1,128}$", re.ASCII)
 
 
 class UnknownTenantError(AepConfigError):
@@ -44,6 +61,16 @@ class TenantStreaming(BaseModel):
     allowed_namespaces: tuple[str, ...] | None = None
     default_phone_region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
 
+    @field_validator("inlet_id", "dataset_id", "schema_ref", "flow_id")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        return None if value is None else _checked_text(value)
+
+    @field_validator("allowed_namespaces")
+    @classmethod
+    def _namespaces(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return None if value is None else tuple(_checked_text(code) for code in value)
+
     def overrides(self) -> dict[str, Any]:
         """The fields this tenant sets, for ``StreamSettings``."""
         return self.model_dump(exclude_none=True)
@@ -52,10 +79,13 @@ class TenantStreaming(BaseModel):
 class Tenant(BaseModel):
     """One brand: its AEP org and sandbox, its two secrets, its targets, and the principals acting for it.
 
-    ``source_queues``: the SQS queue ARNs allowed to carry this tenant's records (empty: any queue of the
-    stack). ``principals``: IAM principal ARNs allowed to look up this tenant's profiles. ``api_key_ids``:
-    API Gateway API key ids mapped to this tenant. ``rate_ceiling``: at most this many streaming requests
-    per second per container (unset: no ceiling).
+    ``credentials_secret_id`` / ``token_secret_id``: Secrets Manager secret names or ARNs.
+    ``source_queues``: the SQS queue ARNs allowed to carry this tenant's records (empty: the stack's own
+    queues). ``principals``: who may look up this tenant's profiles: IAM role or user ARNs (a role also
+    admits its sessions), or ``authorizer:<principalId>`` for a Lambda authorizer's principal.
+    ``api_key_ids``: API Gateway API key ids (not the keys) mapped to this tenant. ``rate_ceiling``: at
+    most this many streaming requests per second per container, ``RATE_CEILING_MIN`` to
+    ``RATE_CEILING_MAX`` (unset: no ceiling). Errors name the field, never the value.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -71,13 +101,45 @@ class Tenant(BaseModel):
     source_queues: tuple[str, ...] = ()
     principals: tuple[str, ...] = ()
     api_key_ids: tuple[str, ...] = ()
-    rate_ceiling: float | None = Field(default=None, gt=0)
+    rate_ceiling: float | None = Field(
+        default=None, ge=RATE_CEILING_MIN, le=RATE_CEILING_MAX, allow_inf_nan=False
+    )
     version: int = Field(default=1, ge=1)  # bumped by every change: containers rebuild the tenant's client
 
     @field_validator("sandbox_name")
     @classmethod
     def _sandbox(cls, value: str) -> str:
         return _checked_sandbox(value)
+
+    @field_validator("credentials_secret_id", "token_secret_id")
+    @classmethod
+    def _secret_id(cls, value: str) -> str:
+        return checked_secret_id(value)
+
+    @field_validator("source_queues")
+    @classmethod
+    def _queues(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _each(
+            value,
+            _QUEUE_ARN_RE,
+            "each must be an SQS queue ARN (arn:aws:sqs:REGION:ACCOUNT:NAME), not its URL",
+        )
+
+    @field_validator("principals")
+    @classmethod
+    def _principals(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            if not (_IAM_PRINCIPAL_RE.fullmatch(entry) or _AUTHORIZER_PRINCIPAL_RE.fullmatch(entry)):
+                raise ValueError(
+                    "each must be an IAM role or user ARN (arn:aws:iam::ACCOUNT:role/NAME) or "
+                    f"{AUTHORIZER_PREFIX}<principalId> for a Lambda authorizer's principal (no spaces)"
+                )
+        return value
+
+    @field_validator("api_key_ids")
+    @classmethod
+    def _api_keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _each(value, _API_KEY_ID_RE, "each must be an API Gateway API key id (letters and digits)")
 
     @model_validator(mode="after")
     def _org_named(self) -> Tenant:
@@ -113,6 +175,31 @@ def _org_named(tenant: Tenant) -> Tenant:
     if tenant.org_id is None and tenant.tenant_id != DEFAULT_TENANT:
         raise ValueError("org_id is required (only the implicit default tenant takes its credentials' org)")
     return tenant
+
+
+def is_secret_id(value: str) -> bool:
+    """Whether ``value`` looks like a Secrets Manager secret name or ARN (what may be echoed as one)."""
+    return _SECRET_ID_RE.fullmatch(value) is not None
+
+
+def checked_secret_id(value: str) -> str:
+    if not is_secret_id(value):
+        raise ValueError("must be a Secrets Manager secret name or ARN (letters, digits and /_+=.@-)")
+    return value
+
+
+def _each(values: tuple[str, ...], pattern: re.Pattern[str], problem: str) -> tuple[str, ...]:
+    if not all(pattern.fullmatch(value) for value in values):
+        raise ValueError(problem)
+    return values
+
+
+def _checked_text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    if value != value.strip() or not value.isprintable():
+        raise ValueError("must not start or end with spaces nor hold control characters")
+    return value
 
 
 def _checked_sandbox(value: str) -> str:
