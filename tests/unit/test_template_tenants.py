@@ -190,3 +190,24 @@ def test_every_function_and_its_role_is_an_output_and_so_is_the_table(translated
     assert outputs["StreamFifoIngestRoleArn"]["Value"] == {"Fn::GetAtt": ["StreamFifoIngestRole", "Arn"]}
     assert outputs["StreamIngestFunctionName"]["Value"] == {"Ref": "StreamIngestFunction"}
     assert outputs["TenantsTableName"]["Value"] == {"Ref": "TenantsTable"}
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"), [("AepCredentialsSecret", "credentials"), ("AepTokenSecret", "token")]
+)
+def test_the_stacks_own_secrets_are_tagged_as_the_default_tenants(translated, name, kind):
+    """So that ``python -m aep.tenants add`` refuses them for a registry tenant (see test_tenant_cli)."""
+    tags = translated["Resources"][name]["Properties"]["Tags"]
+
+    assert tags == [
+        {"Key": STACK_TAG, "Value": {"Ref": "AWS::StackName"}},
+        {"Key": TENANT_TAG, "Value": "default"},
+        {"Key": KIND_TAG, "Value": kind},
+    ]
+    # These tags grant the functions nothing they did not have: read both, write the token only, whether
+    # a statement names the secret or the account's secrets by tag.
+    as_tagged = {STACK_TAG: STACK, TENANT_TAG: "default", KIND_TAG: kind}
+    for role in roles(translated).values():
+        for target in (name, OTHER_SECRET):
+            assert grants(role, "secretsmanager:GetSecretValue", target, as_tagged)
+            assert grants(role, "secretsmanager:PutSecretValue", target, as_tagged) is (kind == "token")

@@ -12,10 +12,11 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from aep.tenants import Tenant, TenantRegistry, TenantStreaming, UnknownTenantError
 from aep.tenants.cli import main
-from tests.support.template import ROOT
+from tests.support.template import ROOT, cached_translation
 
 TABLE = "aep-connector-tenants"
 STACK = "aep-connector"
@@ -325,6 +326,10 @@ class ConcurrentAdmin:
     "argv",
     [
         pytest.param(add_a("--sandbox", "mine", "--replace"), id="replace"),
+        pytest.param(
+            ["add", "--tenant-id", "brand-a", "--rate-ceiling", "50", "--replace", "--reader-role-arn", ROLE],
+            id="replace some fields",
+        ),
         pytest.param(["disable", "brand-a"], id="disable"),
     ],
 )
@@ -342,6 +347,7 @@ def test_a_change_between_read_and_write_is_never_silently_overwritten(cli, dyna
         {"N": "2"},
         {"BOOL": True},
     )
+    assert "rate_ceiling" not in item
 
 
 @pytest.mark.parametrize(
@@ -353,6 +359,17 @@ def test_a_change_between_read_and_write_is_never_silently_overwritten(cli, dyna
         (("--default-phone-region", "gbx-secretish"), "streaming.default_phone_region"),
         (("--rate-ceiling", "-1"), "rate_ceiling"),
         (("--rate-ceiling", "fast-secretish"), "rate_ceiling"),
+        (("--rate-ceiling", "1e300"), "rate_ceiling"),  # decimal.Overflow in DynamoDB's context
+        (("--rate-ceiling", "1e-300"), "rate_ceiling"),  # decimal.Underflow
+        (("--rate-ceiling", "inf"), "rate_ceiling"),  # TypeError in boto3's serializer
+        (("--rate-ceiling", "Infinity"), "rate_ceiling"),
+        (("--rate-ceiling", "NaN"), "rate_ceiling"),
+        (("--rate-ceiling", "10001"), "rate_ceiling"),
+        (("--source-queue", "https://sqs.us-east-1.amazonaws.com/123456789012/brand-a"), "source_queues"),
+        (("--principal", "brand-h-ivr please"), "principals"),
+        (("--api-key-id", ""), "api_key_ids"),
+        (("--inlet-id", "  "), "streaming.inlet_id"),
+        (("--credentials-secret", "aep/brand-a/credentials secretish"), "credentials_secret_id"),
         (("--tenant-id", "Brand_A-secretish"), "tenant_id"),
     ],
 )
@@ -368,7 +385,8 @@ def test_an_invalid_tenant_exits_2_naming_the_field_never_the_value(
     assert (code, out) == (2, "")
     assert err.startswith("error: ")
     assert f"is invalid: {field}: " in err
-    assert change[1] not in err
+    if change[1].strip():
+        assert change[1] not in err
     assert dynamodb.scan(TableName=TABLE)["Items"] == []
     assert tags_of(secretsmanager, "aep/brand-a/credentials") == {}
 
@@ -527,3 +545,353 @@ def test_python_dash_m_runs_the_cli():
         "",
         "error: no table: pass --table or set AEP_TENANTS_TABLE\n",
     )
+
+
+# -- add --replace with flags changes only the fields given -------------------------------------------------
+
+PRINCIPAL_A = "arn:aws:iam::123456789012:role/ivr-brand-a"
+
+
+def full_a() -> list[str]:
+    return add_a(
+        "--inlet-id",
+        "inlet-a",
+        "--dataset-id",
+        "ds-a",
+        "--allowed-namespaces",
+        "Phone,Email",
+        "--source-queue",
+        QUEUE_A,
+        "--principal",
+        PRINCIPAL_A,
+        "--api-key-id",
+        "a1b2c3d4e5",
+        "--rate-ceiling",
+        "3",
+    )
+
+
+def change_a(*flags: str) -> list[str]:
+    """``add --replace`` naming brand A and only the fields to change."""
+    return ["add", "--tenant-id", "brand-a", *flags, "--replace", "--reader-role-arn", ROLE]
+
+
+def test_replace_with_flags_changes_only_the_fields_given_on_top_of_the_item_as_read(cli, dynamodb):
+    assert cli(*full_a())[0] == 0
+    before = json.loads(cli("show", "brand-a")[1])
+
+    code, out, err = cli(*change_a("--rate-ceiling", "50", "--flow-id", "flow-a"))
+
+    assert (code, err) == (0, "")
+    assert out.startswith("replaced tenant 'brand-a' (version 2)")
+    after = json.loads(cli("show", "brand-a")[1])
+    assert after == {
+        **before,
+        "rate_ceiling": 50,
+        "streaming": {**before["streaming"], "flow_id": "flow-a"},
+        "version": 2,
+    }
+    assert (after["source_queues"], after["principals"], after["api_key_ids"]) == (
+        [QUEUE_A],
+        [PRINCIPAL_A],
+        ["a1b2c3d4e5"],
+    )
+
+
+def test_clear_resets_a_field_explicitly_and_a_list_given_replaces_the_list(cli):
+    assert cli(*full_a())[0] == 0
+    before = json.loads(cli("show", "brand-a")[1])
+    other_queue = QUEUE_A + "-2"
+
+    code, _, err = cli(
+        *change_a(
+            "--clear",
+            "principals",
+            "--clear",
+            "rate_ceiling",
+            "--clear",
+            "allowed_namespaces",
+            "--source-queue",
+            other_queue,
+        )
+    )
+
+    assert (code, err) == (0, "")
+    after = json.loads(cli("show", "brand-a")[1])
+    expected = {
+        **before,
+        "principals": [],
+        "source_queues": [other_queue],
+        "streaming": {"inlet_id": "inlet-a", "dataset_id": "ds-a"},
+        "version": 2,
+    }
+    del expected["rate_ceiling"]
+    assert after == expected
+
+
+def test_replace_from_an_item_file_writes_the_whole_item(cli, dynamodb):
+    """``--item --replace`` keeps its whole-item semantics: a field the file leaves out is dropped."""
+    assert cli(*full_a())[0] == 0
+    item = json.loads(cli("show", "brand-a")[1])
+    del item["principals"]
+    del item["streaming"]
+
+    code, _, _ = cli("add", "--item", "-", "--replace", "--reader-role-arn", ROLE, stdin=json.dumps(item))
+
+    assert code == 0
+    after = json.loads(cli("show", "brand-a")[1])
+    assert (after["principals"], after["streaming"], after["source_queues"], after["version"]) == (
+        [],
+        {},
+        [QUEUE_A],
+        2,
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (add_a("--clear", "principals"), "--clear only applies with --replace and flags"),
+        (
+            ["add", "--item", "-", "--replace", "--clear", "principals", "--reader-role-arn", ROLE],
+            "--clear only applies with --replace and flags",
+        ),
+        (
+            change_a("--clear", "source_queues", "--source-queue", QUEUE_A),
+            "--clear source_queues and a value for it",
+        ),
+        (change_a("--clear", "inlet_id", "--inlet-id", "x"), "--clear inlet_id and a value for it"),
+        (change_a("--rate-ceiling", "inf"), "tenant 'brand-a' is invalid: rate_ceiling: "),
+        (change_a("--principal", "brand-a-ivr please"), "tenant 'brand-a' is invalid: principals: "),
+        (["add", "--rate-ceiling", "5", "--replace", "--reader-role-arn", ROLE], "the tenant id is missing"),
+    ],
+)
+def test_a_wrong_replace_exits_2_and_changes_nothing(cli, dynamodb, secretsmanager, argv, message):
+    assert cli(*full_a())[0] == 0
+    before = stored(dynamodb, "brand-a")
+    secretsmanager.untag_resource(SecretId="aep/brand-a/token", TagKeys=["aep:stack"])
+
+    code, out, err = cli(*argv, stdin=json.dumps(json.loads(cli("show", "brand-a")[1])))
+
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: {message}")
+    assert stored(dynamodb, "brand-a") == before
+    assert "aep:stack" not in tags_of(secretsmanager, "aep/brand-a/token")
+
+
+def test_clear_names_only_fields_that_have_a_default(cli, dynamodb):
+    assert cli(*add_a())[0] == 0
+
+    code, _, err = cli(*change_a("--clear", "org_id"))
+
+    assert code == 2
+    assert "argument --clear: invalid choice: 'org_id'" in err
+    assert stored(dynamodb, "brand-a")["org_id"] == {"S": ORG_A}
+
+
+def test_a_replace_of_an_item_invalid_since_it_was_written_names_the_field_and_clear_mends_it(cli, dynamodb):
+    """An item written before a field was checked (a queue URL) is refused by any change that keeps it."""
+    assert cli(*add_a())[0] == 0
+    dynamodb.update_item(
+        TableName=TABLE,
+        Key={"tenant_id": {"S": "brand-a"}},
+        UpdateExpression="SET source_queues = :q",
+        ExpressionAttributeValues={":q": {"L": [{"S": "https://sqs.us-east-1.amazonaws.com/1/brand-a"}]}},
+    )
+
+    code, _, err = cli(*change_a("--rate-ceiling", "5"))
+    assert (code, err.startswith("error: tenant 'brand-a' is invalid: source_queues: ")) == (2, True)
+    assert "sqs.us-east-1.amazonaws.com" not in err
+
+    assert cli(*change_a("--rate-ceiling", "5", "--clear", "source_queues"))[0] == 0
+    assert stored(dynamodb, "brand-a")["source_queues"] == {"L": []}
+
+
+# -- a failure after the secrets were secured says which ones ---------------------------------------------
+
+
+class Refusing:
+    """A boto3 client whose ``operation`` fails with an AWS error code; everything else is the real one's."""
+
+    def __init__(self, real: Any, operation: str, code: str, *, only: str | None = None) -> None:
+        self._real = real
+        self._operation = operation
+        self._code = code
+        self._only = only  # fail only for this SecretId
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        real = getattr(self._real, name)
+        if name != self._operation:
+            return real
+
+        def refuse(**kwargs: Any) -> Any:
+            if self._only is not None and kwargs.get("SecretId") != self._only:
+                return real(**kwargs)
+            self.calls += 1
+            raise ClientError({"Error": {"Code": self._code, "Message": "no"}}, name)
+
+        return refuse
+
+
+def test_a_write_refused_after_the_secrets_were_secured_says_which_secrets_changed(
+    cli, dynamodb, secretsmanager
+):
+    refusing = Refusing(dynamodb, "put_item", "AccessDeniedException")
+
+    code, out, err = cli(*add_a(), clients=lambda s: refusing if s == "dynamodb" else secretsmanager)
+
+    assert (code, out, refusing.calls) == (1, "", 1)
+    assert err == (
+        "error: cannot write tenant 'brand-a': AccessDeniedException. The item was not written, but its "
+        "secrets were already secured for tenant 'brand-a' of stack 'aep-connector' (tagged, readable only "
+        "by the --reader-role-arn roles): the credentials secret 'aep/brand-a/credentials' and the token "
+        "secret 'aep/brand-a/token'\n"
+    )
+    assert stored(dynamodb, "brand-a") is None
+    assert tags_of(secretsmanager, "aep/brand-a/credentials")["aep:tenant"] == "brand-a"
+    assert tags_of(secretsmanager, "aep/brand-a/token")["aep:tenant"] == "brand-a"
+    # What it says is true: the same add again completes (the tags are its own).
+    assert cli(*add_a())[0] == 0
+
+
+def test_a_second_secret_that_cannot_be_secured_says_the_first_one_was(cli, dynamodb, secretsmanager):
+    refusing = Refusing(
+        secretsmanager, "put_resource_policy", "AccessDeniedException", only="aep/brand-a/token"
+    )
+
+    code, _, err = cli(*add_a(), clients=lambda s: dynamodb if s == "dynamodb" else refusing)
+
+    assert code == 1
+    assert err == (
+        "error: cannot secure the token secret 'aep/brand-a/token': AccessDeniedException (it may be tagged "
+        "already); already secured for it: the credentials secret 'aep/brand-a/credentials'; the item was "
+        "not written\n"
+    )
+    assert stored(dynamodb, "brand-a") is None
+    assert secretsmanager.get_resource_policy(SecretId="aep/brand-a/credentials").get("ResourcePolicy")
+
+
+def test_a_tenant_that_cannot_be_stored_touches_no_secret(cli, dynamodb, secretsmanager, monkeypatch):
+    """Built before the secrets are secured: should the item not serialise, nothing has changed."""
+    from aep.tenants import cli as module
+
+    def unserialisable(item: Any) -> Any:
+        raise TypeError("Infinity is not supported")
+
+    monkeypatch.setattr(module, "_to_dynamodb", unserialisable)
+
+    code, _, err = cli(*add_a())
+
+    assert (code, err) == (2, "error: tenant 'brand-a' cannot be stored: TypeError\n")
+    assert tags_of(secretsmanager, "aep/brand-a/credentials") == {}
+    assert tags_of(secretsmanager, "aep/brand-a/token") == {}
+
+
+# -- secret ids, tenant ids: checked before AWS, never echoed when invalid -------------------------------
+
+
+def test_a_credential_pasted_as_a_secret_id_is_refused_without_echoing_it(cli, dynamodb, secretsmanager):
+    pasted = json.dumps({"client_id": "brand-a", "client_secret": CLIENT_SECRET_VALUE, "org_id": ORG_A})
+    argv = add_a()
+    argv[argv.index("--credentials-secret") + 1] = pasted
+
+    code, out, err = cli(*argv)  # the fixture asserts the secret's value is printed nowhere
+
+    assert (code, out) == (2, "")
+    assert err.startswith("error: tenant 'brand-a' is invalid: credentials_secret_id: must be a Secrets")
+    assert "client_id" not in err
+    assert dynamodb.scan(TableName=TABLE)["Items"] == []
+
+
+def test_a_secret_arn_is_accepted(cli, secretsmanager):
+    arn = secretsmanager.describe_secret(SecretId="aep/brand-a/credentials")["ARN"]
+    argv = add_a()
+    argv[argv.index("--credentials-secret") + 1] = arn
+
+    assert cli(*argv)[0] == 0
+    assert tags_of(secretsmanager, "aep/brand-a/credentials")["aep:secret-kind"] == "credentials"
+
+
+class NoAws:
+    """Clients for a command that must be refused before it calls AWS."""
+
+    def __call__(self, service: str) -> Any:
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"AWS was called: {name}")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        pytest.param(["disable", ""], id="disable empty"),
+        pytest.param(["enable", "Brand-A"], id="enable capitals"),
+        pytest.param(["show", "x" * 3000], id="show 3000 characters"),
+        pytest.param(["show", "brand-a\n"], id="show a newline"),
+        pytest.param(["show", "../brand-a"], id="show a path"),
+        pytest.param(
+            ["add", "--tenant-id", "Brand_A", "--rate-ceiling", "5", "--replace", "--reader-role-arn", ROLE],
+            id="replace",
+        ),
+    ],
+)
+def test_an_invalid_tenant_id_exits_2_before_aws_and_is_not_echoed(cli, argv):
+    code, out, err = cli(*argv, clients=NoAws())
+
+    assert (code, out) == (2, "")
+    assert err == (
+        "error: the tenant id is missing or invalid: 1 to 63 lowercase letters, digits and hyphens, "
+        "starting with a letter or a digit\n"
+    )
+
+
+# -- the stack's own secrets ---------------------------------------------------------------------------
+
+
+def test_the_stacks_own_secrets_as_the_template_tags_them_cannot_be_claimed_by_a_tenant(
+    cli, dynamodb, secretsmanager
+):
+    resources = cached_translation()["Resources"]
+    for logical_id, name in (
+        ("AepCredentialsSecret", "stack/credentials"),
+        ("AepTokenSecret", "stack/token"),
+    ):
+        tags = [
+            {"Key": t["Key"], "Value": STACK if t["Value"] == {"Ref": "AWS::StackName"} else t["Value"]}
+            for t in resources[logical_id]["Properties"]["Tags"]
+        ]
+        secretsmanager.create_secret(Name=name, SecretString="{}", Tags=tags)
+    claim = add_a()
+    claim[claim.index("--credentials-secret") + 1] = "stack/credentials"
+    claim[claim.index("--token-secret") + 1] = "stack/token"
+
+    code, _, err = cli(*claim)
+
+    assert code == 2
+    assert err.startswith(
+        "error: the credentials secret 'stack/credentials' is tagged aep:tenant=default, not brand-a: "
+    )
+    assert stored(dynamodb, "brand-a") is None
+    assert tags_of(secretsmanager, "stack/token") == {
+        "aep:stack": STACK,
+        "aep:tenant": "default",
+        "aep:secret-kind": "token",
+    }
+    assert "ResourcePolicy" not in secretsmanager.get_resource_policy(SecretId="stack/token")
+
+
+def test_a_replace_of_an_item_whose_streaming_is_not_a_map_names_streaming(cli, dynamodb):
+    assert cli(*add_a())[0] == 0
+    dynamodb.update_item(
+        TableName=TABLE,
+        Key={"tenant_id": {"S": "brand-a"}},
+        UpdateExpression="SET streaming = :s",
+        ExpressionAttributeValues={":s": {"S": "inlet-a"}},
+    )
+
+    for change in (("--inlet-id", "inlet-b"), ("--clear", "inlet_id"), ("--rate-ceiling", "5")):
+        code, _, err = cli(*change_a(*change))
+        assert (code, err.startswith("error: tenant 'brand-a' is invalid: streaming: ")) == (2, True)
+    assert stored(dynamodb, "brand-a")["version"] == {"N": "1"}

@@ -1,20 +1,28 @@
 """``python -m aep.tenants``: add, list, show, disable and enable the tenants of a stack's registry.
 
 Exit codes: 0 done; 1 the registry or AWS said no (the tenant exists or is unknown, someone else changed it
-meanwhile, access denied, table missing); 2 the command is wrong (an invalid tenant, the id ``default``, a
-missing or foreign secret, a missing ``--table``/``--stack``/``--reader-role-arn``). Messages name fields,
-ids and error codes, never a value read from a secret (the CLI never reads one).
+meanwhile, access denied, table missing); 2 the command is wrong (an invalid tenant or tenant id, the id
+``default``, a missing or foreign secret, a missing ``--table``/``--stack``/``--reader-role-arn``). Every
+argument is checked before AWS is called. Messages name fields, ids and error codes, never a value read
+from a secret (the CLI never reads one), and never an invalid id or secret id (it may be anything).
 
 Every change is a conditional write: ``add`` only creates (``attribute_not_exists``) unless ``--replace``;
 ``--replace``, ``disable`` and ``enable`` write only if the item still has the version they read, and bump
 it. Two administrators editing the same tenant cannot silently overwrite each other: the second is told
-that the tenant changed and shows it again. ``add --item file.json --replace`` takes the file's
-``version`` as the version read (``show`` prints it), so an edit of a stale copy is refused too.
+that the tenant changed and shows it again.
+
+``add --replace`` with flags changes only the fields given (a list given replaces that list; ``--clear
+FIELD`` resets one to its default) on top of the item as read, written on the version read.
+``add --item file.json --replace`` writes the file as the whole item (a field it leaves out takes its
+default) and takes the file's ``version`` as the version read (``show`` prints it), so an edit of a stale
+copy is refused too.
 
 ``add`` also secures the tenant's two secrets: tags ``aep:stack``, ``aep:tenant`` and ``aep:secret-kind``
 (``credentials`` / ``token``; the stack's function roles may read secrets tagged with their stack and write
 only token secrets), and a resource policy denying ``secretsmanager:GetSecretValue`` (and
-``PutSecretValue`` on the token secret) to every principal but the stack's function roles.
+``PutSecretValue`` on the token secret) to every principal but the stack's function roles. The item is
+validated and built first; the secrets are secured next and the item written last. Should that write
+fail, the error says which secrets were already secured (running the same ``add`` again completes it).
 """
 
 from __future__ import annotations
@@ -62,6 +70,20 @@ _TENANT_FLAGS = (
     "api_key_id",
     "rate_ceiling",
 )
+# What ``add --replace --clear NAME`` may reset to its default, and where it lives in the item.
+_CLEARABLE = {
+    "source_queues": ("source_queues",),
+    "principals": ("principals",),
+    "api_key_ids": ("api_key_ids",),
+    "rate_ceiling": ("rate_ceiling",),
+    "inlet_id": ("streaming", "inlet_id"),
+    "dataset_id": ("streaming", "dataset_id"),
+    "schema_ref": ("streaming", "schema_ref"),
+    "flow_id": ("streaming", "flow_id"),
+    "inlet_authenticated": ("streaming", "inlet_authenticated"),
+    "allowed_namespaces": ("streaming", "allowed_namespaces"),
+    "default_phone_region": ("streaming", "default_phone_region"),
+}
 
 
 class CliError(Exception):
@@ -151,25 +173,65 @@ class TenantAdmin:
         replace: bool = False,
         expected_version: int | None = None,
     ) -> Tenant:
-        """Create the tenant at version 1, or replace it at its version + 1; its secrets secured first."""
+        """Create the tenant at version 1, or replace its whole item at its version + 1 (``--item``)."""
         current = self.item(tenant.tenant_id)
         if current is not None and not replace:
             raise CliError(f"tenant {tenant.tenant_id!r} exists: pass --replace to overwrite it")
         if current is None and replace:
             raise CliError(f"tenant {tenant.tenant_id!r} does not exist: add it without --replace")
         if current is None:
-            stored = tenant.model_copy(update={"version": 1})
-            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(tenant_id)"}
-        else:
-            read = _version_of(current)
-            _check_expected(tenant.tenant_id, read, expected_version)
-            stored = tenant.model_copy(update={"version": read + 1})
-            condition = _same_version(read)
-        self._secure(tenant, guard)
-        item = _to_dynamodb(stored.to_item())
-        self._table_call(
-            f"write tenant {tenant.tenant_id!r}", self._dynamodb.put_item, Item=item, **condition
-        )
+            return self._store(
+                tenant.model_copy(update={"version": 1}),
+                guard,
+                {"ConditionExpression": "attribute_not_exists(tenant_id)"},
+            )
+        read = _version_of(current)
+        _check_expected(tenant.tenant_id, read, expected_version)
+        return self._store(tenant.model_copy(update={"version": read + 1}), guard, _same_version(read))
+
+    def amend(
+        self,
+        tenant_id: str,
+        changes: Mapping[str, Any],
+        guard: SecretGuard,
+        *,
+        clear: Sequence[str] = (),
+        expected_version: int | None = None,
+    ) -> Tenant:
+        """Change only the fields in ``changes`` (and reset those in ``clear``) on top of the item as read,
+        written only if the item is still at the version read (``add --replace`` with flags)."""
+        current = self.item(tenant_id)
+        if current is None:
+            raise CliError(f"tenant {tenant_id!r} does not exist: add it without --replace")
+        read = _version_of(current)
+        _check_expected(tenant_id, read, expected_version)
+        tenant = _validated(_merged(current, changes, clear))
+        _two_secrets(tenant)
+        return self._store(tenant.model_copy(update={"version": read + 1}), guard, _same_version(read))
+
+    def _store(self, stored: Tenant, guard: SecretGuard, condition: Mapping[str, Any]) -> Tenant:
+        """Build the item, secure both secrets, then write the item under ``condition``.
+
+        The item is built before any secret is touched: a tenant that cannot be stored changes nothing.
+        If the write then fails, the error says which secrets were already secured for this tenant."""
+        try:
+            item = _to_dynamodb(stored.to_item())
+        except Exception as exc:
+            raise CliError(
+                f"tenant {stored.tenant_id!r} cannot be stored: {_code(exc)}", EXIT_USAGE
+            ) from None
+        secured = self._secure(stored, guard)
+        try:
+            self._table_call(
+                f"write tenant {stored.tenant_id!r}", self._dynamodb.put_item, Item=item, **condition
+            )
+        except CliError as error:
+            raise CliError(
+                f"{error.message}. The item was not written, but its secrets were already secured for "
+                f"tenant {stored.tenant_id!r} of stack {guard.stack!r} (tagged, readable only by the "
+                f"--reader-role-arn roles): {_listed(secured)}",
+                error.code,
+            ) from None
         return stored
 
     def set_enabled(self, tenant_id: str, enabled: bool, expected_version: int | None = None) -> int | None:
@@ -197,8 +259,11 @@ class TenantAdmin:
         )
         return read + 1
 
-    def _secure(self, tenant: Tenant, guard: SecretGuard) -> None:
-        """Check both secrets (they exist, no other tenant, stack or kind owns them), then secure both."""
+    def _secure(self, tenant: Tenant, guard: SecretGuard) -> list[str]:
+        """Check both secrets (they exist, no other tenant, stack or kind owns them), then secure both.
+
+        Returns the secrets secured (``the <kind> secret '<id>'``); if securing the second fails, the
+        error says that the first one already was."""
         secrets = (("credentials", tenant.credentials_secret_id), ("token", tenant.token_secret_id))
         for kind, secret_id in secrets:
             tags = self._secret_tags(kind, secret_id)
@@ -210,6 +275,7 @@ class TenantAdmin:
                         "each tenant needs two secrets of its own",
                         EXIT_USAGE,
                     )
+        secured: list[str] = []
         for kind, secret_id in secrets:
             try:
                 self._secrets.tag_resource(SecretId=secret_id, Tags=guard.tags(tenant.tenant_id, kind))
@@ -219,7 +285,13 @@ class TenantAdmin:
                     BlockPublicPolicy=True,
                 )
             except Exception as exc:
-                raise CliError(f"cannot secure the {kind} secret {secret_id!r}: {_code(exc)}") from None
+                already = f"; already secured for it: {_listed(secured)}" if secured else ""
+                raise CliError(
+                    f"cannot secure the {kind} secret {secret_id!r}: {_code(exc)} (it may be tagged already)"
+                    f"{already}; the item was not written"
+                ) from None
+            secured.append(f"the {kind} secret {secret_id!r}")
+        return secured
 
     def _secret_tags(self, kind: str, secret_id: str) -> dict[str, str]:
         try:
@@ -295,7 +367,19 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--principal", action="append", metavar="ARN", help="repeat for several")
     source.add_argument("--api-key-id", action="append", metavar="ID", help="repeat for several")
     source.add_argument("--rate-ceiling", metavar="PER_SECOND")
-    add.add_argument("--replace", action="store_true", help="overwrite an existing tenant (bumps version)")
+    add.add_argument(
+        "--replace",
+        action="store_true",
+        help="change an existing tenant (bumps its version): with flags only the fields given, on top of "
+        "the item as read; with --item the whole item",
+    )
+    add.add_argument(
+        "--clear",
+        action="append",
+        choices=sorted(_CLEARABLE),
+        metavar="FIELD",
+        help=f"with --replace and flags: reset FIELD to its default ({', '.join(_CLEARABLE)}); repeatable",
+    )
     add.add_argument("--expect-version", type=int, help="with --replace: refuse unless this is the version")
     add.add_argument(
         "--stack", help=f"the stack whose functions read the secrets (default: ${STACK_VARIABLE})"
@@ -348,8 +432,9 @@ def _run(
         raise CliError(f"no table: pass --table or set {TABLE_VARIABLE}", EXIT_USAGE)
     if args.command == "add":
         return _add(args, env, table, clients, stdin)
+    tenant_id = None if args.command == "list" else _named(args.tenant_id)  # checked before AWS is called
     admin = TenantAdmin(table, clients("dynamodb"))
-    if args.command == "list":
+    if tenant_id is None:
         rows = [
             (
                 str(item.get("tenant_id", "?")),
@@ -362,7 +447,6 @@ def _run(
         ]
         _print_table(("tenant_id", "org_id", "sandbox", "enabled", "version"), rows)
         return EXIT_OK
-    tenant_id = _named(args.tenant_id)
     if args.command == "show":
         item = admin.item(tenant_id)
         if item is None:
@@ -382,12 +466,21 @@ def _run(
 def _add(
     args: argparse.Namespace, env: Mapping[str, str], table: str, clients: Callable[[str], Any], stdin: TextIO
 ) -> int:
+    """Everything is checked, and the item built, before AWS is called: a wrong command changes nothing."""
     flags = [name for name in _TENANT_FLAGS if getattr(args, name) is not None]
+    clear = tuple(dict.fromkeys(args.clear or ()))
     if args.item is not None and flags:
         raise CliError("give the tenant either as --item or as flags, not both", EXIT_USAGE)
-    data = _item_file(args.item, stdin) if args.item is not None else _from_flags(args)
     if args.expect_version is not None and not args.replace:
         raise CliError("--expect-version only applies with --replace", EXIT_USAGE)
+    if clear and (args.item is not None or not args.replace):
+        raise CliError(
+            "--clear only applies with --replace and flags (--item replaces the whole item)", EXIT_USAGE
+        )
+    data = _item_file(args.item, stdin) if args.item is not None else _from_flags(args)
+    both = [name for name in clear if _given(data, _CLEARABLE[name])]
+    if both:
+        raise CliError(f"--clear {both[0]} and a value for it: give one or the other", EXIT_USAGE)
     expected = args.expect_version
     if expected is None and args.replace and isinstance(data.get("version"), int):
         expected = data["version"]  # the version the file was shown at: a stale copy is refused
@@ -396,14 +489,19 @@ def _add(
             f"{DEFAULT_TENANT!r} is the implicit tenant of the stack's AEP_* variables: choose another id",
             EXIT_USAGE,
         )
-    tenant = _validated(data)
-    if tenant.credentials_secret_id == tenant.token_secret_id:
-        raise CliError(
-            "the credentials secret and the token secret must be two different secrets", EXIT_USAGE
-        )
+    amend = args.replace and args.item is None
+    if amend:
+        tenant_id = _checked_id(data.get("tenant_id"))
+        _validated_changes(data)
+    else:
+        tenant = _validated(data)
+        _two_secrets(tenant)
     guard = _guard(args, env)
     admin = TenantAdmin(table, clients("dynamodb"), clients("secretsmanager"))
-    stored = admin.add(tenant, guard, replace=args.replace, expected_version=expected)
+    if amend:
+        stored = admin.amend(tenant_id, data, guard, clear=clear, expected_version=expected)
+    else:
+        stored = admin.add(tenant, guard, replace=args.replace, expected_version=expected)
     verb = "replaced" if args.replace else "added"
     print(
         f"{verb} tenant {stored.tenant_id!r} (version {stored.version}); its secrets are readable only by "
@@ -469,6 +567,60 @@ def _validated(data: Mapping[str, Any]) -> Tenant:
         raise CliError(f"{label} is invalid: {validation_problems(exc)}", EXIT_USAGE) from None
 
 
+def _validated_changes(changes: Mapping[str, Any]) -> None:
+    """The fields given to ``add --replace`` as flags, checked before anything is read: each is checked
+    on top of a placeholder tenant, and only the problems of the fields given are reported."""
+    placeholder = {
+        "tenant_id": changes.get("tenant_id"),
+        "org_id": "A0@AdobeOrg",
+        "credentials_secret_id": "placeholder-credentials",
+        "token_secret_id": "placeholder-token",
+    }
+    try:
+        Tenant.model_validate({**placeholder, **changes})
+    except ValidationError as exc:
+        raise CliError(
+            f"tenant {changes.get('tenant_id')!r} is invalid: {validation_problems(exc)}", EXIT_USAGE
+        ) from None
+
+
+def _two_secrets(tenant: Tenant) -> None:
+    if tenant.credentials_secret_id == tenant.token_secret_id:
+        raise CliError(
+            "the credentials secret and the token secret must be two different secrets", EXIT_USAGE
+        )
+
+
+def _merged(current: Mapping[str, Any], changes: Mapping[str, Any], clear: Sequence[str]) -> dict[str, Any]:
+    """The item as read, with the fields given replaced (streaming targets one by one) and those in
+    ``clear`` removed (their defaults apply)."""
+    merged = {key: value for key, value in current.items() if key != "version"}
+    stored = merged.get("streaming", {})
+    streaming = dict(stored) if isinstance(stored, Mapping) else None  # None: left for the model to refuse
+    for key, value in changes.items():
+        if key != "streaming":
+            merged[key] = value
+        elif streaming is not None:
+            streaming.update(value)
+    for name in clear:
+        path = _CLEARABLE[name]
+        holder = merged if len(path) == 1 else streaming
+        if holder is not None:
+            holder.pop(path[-1], None)
+    if streaming is not None:
+        merged["streaming"] = streaming
+    return merged
+
+
+def _given(data: Mapping[str, Any], path: tuple[str, ...]) -> bool:
+    holder = data.get("streaming", {}) if len(path) == 2 else data
+    return isinstance(holder, Mapping) and path[-1] in holder
+
+
+def _listed(secrets: Sequence[str]) -> str:
+    return " and ".join(secrets) if secrets else "none"
+
+
 def _guard(args: argparse.Namespace, env: Mapping[str, str]) -> SecretGuard:
     stack = args.stack or env.get(STACK_VARIABLE, "").strip()
     if not stack:
@@ -492,6 +644,17 @@ def _named(tenant_id: str) -> str:
     if tenant_id == DEFAULT_TENANT:
         raise CliError(
             f"{DEFAULT_TENANT!r} is the implicit tenant of the stack's AEP_* variables, not in the registry",
+            EXIT_USAGE,
+        )
+    return _checked_id(tenant_id)
+
+
+def _checked_id(tenant_id: Any) -> str:
+    """A valid tenant id, or a usage error that does not echo what was given (it may be anything)."""
+    if not isinstance(tenant_id, str) or re.fullmatch(TENANT_ID_PATTERN, tenant_id) is None:
+        raise CliError(
+            "the tenant id is missing or invalid: 1 to 63 lowercase letters, digits and hyphens, "
+            "starting with a letter or a digit",
             EXIT_USAGE,
         )
     return tenant_id
