@@ -22,7 +22,7 @@ copy is refused too.
 only token secrets), and a resource policy denying ``secretsmanager:GetSecretValue`` (and
 ``PutSecretValue`` on the token secret) to every principal but the stack's function roles. The item is
 validated and built first; the secrets are secured next and the item written last. Should that write
-fail, the error says which secrets were already secured (running the same ``add`` again completes it).
+fail, the error says which secrets were already secured (``add`` again completes it).
 """
 
 from __future__ import annotations
