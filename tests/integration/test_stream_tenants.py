@@ -81,9 +81,11 @@ def register(orgs: TwoOrgs, *, b_queues: tuple[str, ...] = ()) -> Any:
     return secrets
 
 
-def container(orgs: TwoOrgs, clock: FakeClock, policy: RetryPolicy, dlq: str) -> service.Runtime:
+def container(
+    orgs: TwoOrgs, clock: FakeClock, policy: RetryPolicy, dlq: str, **extra: str
+) -> service.Runtime:
     """One Lambda container: the default tenant on org A (the stack's own variables), the registry's
-    tenants each with its own client of the emulator."""
+    tenants each with its own client of the emulator; ``extra``: more variables."""
     secrets = boto3.client("secretsmanager")
     url = orgs.url
 
@@ -97,6 +99,7 @@ def container(orgs: TwoOrgs, clock: FakeClock, policy: RetryPolicy, dlq: str) ->
         "STREAM_DLQ_URL": dlq,
         "STREAM_DEADLINE_SAFETY_SECONDS": "0.5",
         "AEP_TENANTS_TABLE": TABLE,
+        **extra,
     }
     clients = ClientCache(
         base_settings({"AEP_IMS_URL": url, "AEP_PLATFORM_URL": url, "AEP_STREAMING_URL": url}),
@@ -207,8 +210,10 @@ def test_crossing_tenants_is_refused(two_orgs, aws):
     register(orgs, b_queues=(B_QUEUE,))
     dlq = str(boto3.client("sqs").create_queue(QueueName="dlq")["QueueUrl"])
     clock = FakeClock(now=time.time())
-    rt = container(orgs, clock, RetryPolicy(max_attempts=2, base=0.01, max_wait=0.02), dlq)
-    records = [call_event(f"+1415555{n:04d}", n) for n in range(5)]
+    # as the template sets it: the stack's queue alone carries the default tenant and brand-a (no queue)
+    policy = RetryPolicy(max_attempts=2, base=0.01, max_wait=0.02)
+    rt = container(orgs, clock, policy, dlq, STREAM_DEFAULT_TENANT_QUEUES=QUEUE_ARN)
+    records = [call_event(f"+1415555{n:04d}", n) for n in range(7)]
     for n, record in enumerate(records):
         record["_id"] = f"cross-{n}"
     bodies = [
@@ -222,9 +227,13 @@ def test_crossing_tenants_is_refused(two_orgs, aws):
         json.dumps(records[3]),
         # brand-b from its own queue: accepted, in org B
         json.dumps(records[4]),
+        # brand-b's queue, a bare record naming no tenant: not the default tenant's (org A) from there
+        json.dumps(records[5]),
+        # brand-b's queue, naming brand-a, which has no queue of its own: the stack's queue only
+        json.dumps(records[6]),
     ]
     first = sqs_event(bodies[:2], tenants=["brand-b", None])
-    second = sqs_event(bodies[2:], tenants=["brand-b", "brand-z", "brand-b"], source=B_QUEUE)
+    second = sqs_event(bodies[2:], tenants=["brand-b", "brand-z", "brand-b", None, "brand-a"], source=B_QUEUE)
     for event, prefix in ((first, "q"), (second, "b")):
         for index, item in enumerate(event["Records"]):
             item["messageId"] = f"{prefix}-{index}"
@@ -239,6 +248,8 @@ def test_crossing_tenants_is_refused(two_orgs, aws):
         "q-1": ("brand-a", OTHER_ORG),
         "b-0": ("brand-b", OTHER_ORG),
         "b-1": ("brand-z", "unknown tenant 'brand-z'"),
+        "b-3": ("default", "queue aep-brand-b may not carry records of tenant 'default'"),
+        "b-4": ("brand-a", "queue aep-brand-b may not carry records of tenant 'brand-a'"),
     }
     assert set(orgs.emulator.space(orgs.a.org_id).streamed_ids) == set()
     assert set(orgs.emulator.space(orgs.b.org_id).streamed_ids) == {"cross-4"}

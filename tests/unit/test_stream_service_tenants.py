@@ -75,11 +75,15 @@ def stack(recorder, secrets, clock) -> dict[str, Any]:
         secrets_client=lambda: secrets,
         factory=factory,
     )
-    registry = TenantRegistry.from_env(environ, clock=clock)
-    rt = service.build_runtime(
-        environ, default, lambda: boto3.client("sqs"), clients=clients, registry=registry
-    )
-    return {"runtime": rt, "dlq": dlq, "table": table}
+
+    def build(**extra: str) -> service.Runtime:
+        env = {**environ, **extra}
+        registry = TenantRegistry.from_env(env, clock=clock)
+        return service.build_runtime(
+            env, default, lambda: boto3.client("sqs"), clients=clients, registry=registry
+        )
+
+    return {"runtime": build(), "build": build, "dlq": dlq, "table": table}
 
 
 def dead_letters(dlq: str) -> dict[str, dict[str, str]]:
@@ -164,6 +168,48 @@ def test_a_queue_outside_the_tenants_list_is_refused_through_the_handler(stack):
     assert only["aep.source.messageId"] == wrong["Records"][0]["messageId"]
     assert only["aep.error.reason"] == "queue aep-connector-stream may not carry records of tenant 'brand-b'"
     assert only["tenant"] == "brand-b"
+
+
+def test_the_stacks_queues_come_from_the_environment_and_refuse_the_default_elsewhere(stack):
+    brand_queue = "arn:aws:sqs:us-east-1:123456789012:brand-b-stream"
+    rt = stack["build"](STREAM_DEFAULT_TENANT_QUEUES=QUEUE_ARN)
+    assert rt.settings.default_tenant_queues == (QUEUE_ARN,)
+    elsewhere = sqs_event([body("d0"), body("b1")], tenants=[None, "brand-b"], source=brand_queue)
+    home = sqs_event([body("d2"), body("b3")], tenants=[None, "brand-b"])
+
+    for event in (elsewhere, home):
+        answer = service.handle(event, FakeLambdaContext(), _NoMetrics(), rt)  # type: ignore[arg-type]
+        assert answer == {"batchItemFailures": []}
+
+    letters = dead_letters(stack["dlq"])
+    ids = [r["messageId"] for r in elsewhere["Records"]]
+    assert {mid: (a["tenant"], a["aep.error.reason"]) for mid, a in letters.items()} == {
+        ids[0]: ("default", "queue brand-b-stream may not carry records of tenant 'default'"),
+        ids[1]: ("brand-b", "queue brand-b-stream may not carry records of tenant 'brand-b'"),
+    }
+
+
+def test_an_unusable_registry_item_is_counted_and_alarmed_and_the_batch_goes_on(stack, capsys, monkeypatch):
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    stack["table"].put_item(Item={**tenant("b", ORG_B).to_item(), "enabled": "maybe"})
+    app = load_app("stream_ingest")
+    service.set_runtime(stack["runtime"])
+    event = sqs_event([body("b0"), body("d1"), body("b2")], tenants=["brand-b", None, "brand-b"])
+    ids = [r["messageId"] for r in event["Records"]]
+    try:
+        capsys.readouterr()
+        result = app.lambda_handler(event, FakeLambdaContext())
+    finally:
+        service.set_runtime(None)
+    printed = capsys.readouterr().out
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": ids[0]}, {"itemIdentifier": ids[2]}]}
+    assert dead_letters(stack["dlq"]) == {}
+    documents = emf_documents(printed)
+    (totals,) = [d for d in documents if "tenant" not in d]
+    assert (value(totals, "TenantConfigErrors"), value(totals, "RecordsSent")) == (2, 1)
+    (brand_b,) = [d for d in documents if d.get("tenant") == "brand-b"]
+    assert (value(brand_b, "TenantConfigErrors"), value(brand_b, "RecordsRetried")) == (2, 2)
 
 
 class _NoMetrics:

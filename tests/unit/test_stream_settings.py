@@ -15,6 +15,10 @@ BASE = {
 }
 
 
+QUEUE = "arn:aws:sqs:us-east-1:123456789012:aep-connector-stream"
+FIFO_QUEUE = "arn:aws:sqs:us-east-1:123456789012:aep-connector-stream.fifo"
+
+
 def without(name: str) -> dict[str, str]:
     return {key: value for key, value in BASE.items() if key != name}
 
@@ -125,6 +129,7 @@ def test_every_variable_is_read_into_its_field():
             "STREAM_DEADLINE_SAFETY_SECONDS": "1.5",
             "STREAM_MAX_CLOCK_SKEW_SECONDS": "5",
             "STREAM_DLQ_OVERFLOW_BUCKET": "overflow-bucket",
+            "STREAM_DEFAULT_TENANT_QUEUES": QUEUE,
         }
     )
 
@@ -145,6 +150,7 @@ def test_every_variable_is_read_into_its_field():
         "max_messages_per_request": 50,
         "deadline_safety_seconds": 1.5,
         "max_clock_skew_seconds": 5.0,
+        "default_tenant_queues": (QUEUE,),
     }
 
 
@@ -166,6 +172,7 @@ def test_defaults():
         "max_messages_per_request": 2000,
         "deadline_safety_seconds": 3.0,
         "max_clock_skew_seconds": 60.0,
+        "default_tenant_queues": None,
     }
 
 
@@ -212,3 +219,36 @@ def test_ids_of_one_character_are_ids_and_empty_ones_are_not():
         values = {"inlet_id": "i", "dataset_id": "d", "flow_id": "f", "dlq_url": "q", field: ""}
         with pytest.raises(ValueError, match="at least 1 character"):
             StreamSettings(**values)
+
+
+def test_the_default_tenants_queues_are_a_comma_separated_list_of_queue_arns():
+    settings = StreamSettings.from_env({**BASE, "STREAM_DEFAULT_TENANT_QUEUES": f" {QUEUE} ,{FIFO_QUEUE},"})
+
+    assert settings.default_tenant_queues == (QUEUE, FIFO_QUEUE)
+    assert (
+        StreamSettings.from_env({**BASE, "STREAM_DEFAULT_TENANT_QUEUES": " "}).default_tenant_queues is None
+    )
+    gov = "arn:aws-us-gov:sqs:us-gov-west-1:123456789012:q_1-x"
+    assert StreamSettings.from_env({**BASE, "STREAM_DEFAULT_TENANT_QUEUES": gov}).default_tenant_queues == (
+        gov,
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        ",",
+        "aep-connector-stream",  # a name, not an ARN
+        "https://sqs.us-east-1.amazonaws.com/123456789012/aep-connector-stream",  # a URL
+        "arn:aws:sns:us-east-1:123456789012:topic",
+        "arn:aws:sqs:us-east-1:123456789012:",  # no queue name
+        "arn:aws:sqs:us-east-1:12345:aep-connector-stream",  # not an account id
+        f"{QUEUE} {FIFO_QUEUE}",
+    ],
+)
+def test_the_default_tenants_queues_must_be_queue_arns(value):
+    with pytest.raises(AepConfigError) as caught:
+        StreamSettings.from_env({**BASE, "STREAM_DEFAULT_TENANT_QUEUES": value})
+
+    assert str(caught.value).startswith("invalid configuration: STREAM_DEFAULT_TENANT_QUEUES must be")
+    assert "aep-connector-stream" not in str(caught.value)

@@ -28,6 +28,7 @@ from stream_ingest.tenancy import NOT_A_TENANT_ID, UNKNOWN, TenantRouter, route,
 from tests.conftest import ORG_ID, exact_policy, make_client, token_reply
 from tests.support.fakes import FakeClock
 from tests.support.recorder import Recorded, Reply
+from tests.unit.test_tenant_registry import Counting
 
 TABLE = "tenants"
 SCHEMA = "https://ns.adobe.com/acme/schemas/call"
@@ -450,7 +451,9 @@ def test_a_message_from_a_queue_the_tenant_does_not_list_is_refused(
     messages = [
         Incoming("m0", body("a0"), tenant="brand-a", source=QUEUE),
         Incoming("m1", body("a1"), tenant="brand-a", source=QUEUE_A),
-        Incoming("m2", body("b2"), tenant="brand-b", source=QUEUE_A),  # b lists no queue: any
+        # b lists no queue and STREAM_DEFAULT_TENANT_QUEUES is unset: any queue, as is the default's
+        Incoming("m2", body("b2"), tenant="brand-b", source=QUEUE_A),
+        Incoming("m3", body("d3"), source=QUEUE_A),
     ]
 
     outcomes, _ = router.process(messages, later)
@@ -460,8 +463,126 @@ def test_a_message_from_a_queue_the_tenant_does_not_list_is_refused(
         ("m0", "dead_lettered", "brand-a", reason),
         ("m1", "accepted", "brand-a", None),
         ("m2", "accepted", "brand-b", None),
+        ("m3", "accepted", "default", None),
     ]
     assert [(d.message_id, d.tenant) for d in dead.sent] == [("m0", "brand-a")]
+
+
+def test_the_stacks_queues_alone_carry_the_default_tenant_and_brands_without_their_own_queue(
+    recorder, secrets, clock, table, aep, later
+):
+    table.put_item(Item=tenant("a", ORG_A, source_queues=(QUEUE_A,)).to_item())
+    settings = StreamSettings.model_validate({**SETTINGS.model_dump(), "default_tenant_queues": (QUEUE,)})
+    router, dead = build_router(recorder, secrets, clock, settings=settings)
+    messages = [
+        # brand A's producer writes no tenant: on its own queue that must not mean the default's org
+        Incoming("m0", body("d0"), source=QUEUE_A),
+        Incoming("m1", complete("d1", ORG_ID, SCHEMA), source=QUEUE_A),  # the org check alone would pass
+        Incoming("m2", body("b2"), tenant="brand-b", source=QUEUE_A),  # b lists no queue: the stack's only
+        Incoming("m3", body("a3"), tenant="brand-a", source=QUEUE_A),
+        Incoming("m4", body("d4"), source=QUEUE),
+        Incoming("m5", body("b5"), tenant="brand-b", source=QUEUE),
+        Incoming("m6", body("a6"), tenant="brand-a", source=QUEUE),
+        Incoming("m7", body("d7")),  # no queue known
+    ]
+
+    outcomes, stats = router.process(messages, later)
+
+    def refused(queue: str, name: str) -> str:
+        return f"queue {queue} may not carry records of tenant {name!r}"
+
+    assert summary(outcomes) == [
+        ("m0", "dead_lettered", "default", refused("brand-a-stream", "default")),
+        ("m1", "dead_lettered", "default", refused("brand-a-stream", "default")),
+        ("m2", "dead_lettered", "brand-b", refused("brand-a-stream", "brand-b")),
+        ("m3", "accepted", "brand-a", None),
+        ("m4", "accepted", "default", None),
+        ("m5", "accepted", "brand-b", None),
+        ("m6", "dead_lettered", "brand-a", refused("aep-connector-stream", "brand-a")),
+        ("m7", "dead_lettered", "default", refused("?", "default")),
+    ]
+    assert [(d.message_id, d.tenant, d.stage, d.body) for d in dead.sent] == [
+        (m.message_id, o.tenant, "connector", m.body)
+        for m, o in zip(messages, outcomes, strict=True)
+        if o.kind == "dead_lettered"
+    ]
+    assert sorted((name, ids) for name, ids, _, _ in aep.requests()) == [
+        ("brand-a", ["a3"]),
+        ("brand-b", ["b5"]),
+        ("default", ["d4"]),
+    ]
+    assert stats.per_tenant["default"] == TenantStats(4, 1, 3, 0)
+
+
+def test_an_unusable_registry_item_sends_back_only_its_tenants_records(
+    recorder, secrets, clock, table, aep, later, caplog
+):
+    table.put_item(Item={**tenant("a", ORG_A).to_item(), "note": "caller +14155550100"})
+    router, dead = build_router(recorder, secrets, clock)
+    messages = [
+        Incoming("m0", body("a0"), tenant="brand-a"),
+        Incoming("m1", body("b1"), tenant="brand-b"),
+        Incoming("m2", complete("a2", ORG_A, tenant="brand-a")),
+        Incoming("m3", body("d3")),
+    ]
+
+    with caplog.at_level(logging.INFO, logger="stream_ingest.tenancy"):
+        outcomes, stats = router.process(messages, later)
+
+    reason = "tenant 'brand-a' in the registry is invalid: note: Extra inputs are not permitted"
+    assert summary(outcomes) == [
+        ("m0", "retry", "brand-a", reason),
+        ("m1", "accepted", "brand-b", None),
+        ("m2", "retry", "brand-a", reason),
+        ("m3", "accepted", "default", None),
+    ]
+    assert dead.sent == []
+    assert stats.per_tenant["brand-a"] == TenantStats(2, 0, 0, 2, config_errors=2)
+    assert (stats.accepted, stats.retried) == (2, 2)
+    (line,) = caplog.records
+    assert (line.levelno, line.getMessage()) == (
+        logging.ERROR,
+        "tenant configuration unusable; its records go back to the queue",
+    )
+    assert (line.tenant, line.error) == ("brand-a", reason)
+    assert "+1415" not in caplog.text
+    assert sorted(name for name, _, _, _ in aep.requests()) == ["brand-b", "default"]
+    assert router.breaker("brand-a").state() == "closed"  # AEP was never asked: nothing to say of it
+
+
+def test_made_up_tenant_names_cost_a_few_batch_reads_and_a_bounded_cache(
+    recorder, secrets, clock, table, aep, later
+):
+    counting = Counting()
+    default = Tenant(
+        tenant_id="default", credentials_secret_id="aep/credentials", token_secret_id="aep/token"
+    )
+    registry = TenantRegistry(TABLE, default, clock=clock, dynamodb_client=lambda: counting, cache_size=400)
+    router, dead = build_router(recorder, secrets, clock, registry=registry)
+    made_up = [f"made-up-{n}" for n in range(298)]
+    messages = [Incoming(f"m{n}", body(f"e{n}"), tenant=name) for n, name in enumerate(made_up)]
+    messages += [
+        Incoming("a", body("a"), tenant="brand-a"),
+        Incoming("b", body("b"), tenant="brand-b"),
+        Incoming("d", body("d")),
+    ]
+
+    outcomes, stats = router.process(messages, later)
+
+    assert counting.calls == [("BatchGetItem", 100)] * 3  # 300 names read, the default is not in the table
+    assert [o.kind for o in outcomes[-3:]] == ["accepted"] * 3
+    assert all(
+        o.kind == "dead_lettered" and o.reason == f"unknown tenant {o.tenant!r}" for o in outcomes[:-3]
+    )
+    assert stats.per_tenant[UNKNOWN] == TenantStats(298, 0, 298, 0)
+    assert len(dead.sent) == 298
+
+    router.process(messages[:150], later)
+    assert len(counting.calls) == 3  # cached
+    more = [Incoming(f"n{n}", body(f"n{n}"), tenant=f"other-{n}") for n in range(200)]
+    router.process(more, later)
+    assert len(counting.calls) == 5
+    assert len(registry.cached()) == 400  # bounded: the least recently used names went
 
 
 def test_a_complete_message_naming_another_org_than_its_tenants_is_refused(router, aep, later):
@@ -491,7 +612,7 @@ def test_a_complete_message_naming_another_org_than_its_tenants_is_refused(route
 
 def test_an_unreadable_registry_sends_the_records_back(recorder, secrets, clock, aep, later):
     class Down:
-        def get_item(self, **_: Any) -> Any:
+        def batch_get_item(self, **_: Any) -> Any:
             raise RuntimeError("unreachable")
 
     default = Tenant(

@@ -136,7 +136,7 @@ def test_a_function_role_holds_exactly_what_its_function_does(
         {
             "Sid": "ReadTenants",
             "Effect": "Allow",
-            "Action": "dynamodb:GetItem",
+            "Action": "dynamodb:BatchGetItem",
             "Resource": {"Fn::GetAtt": ["TenantsTable", "Arn"]},
         },
         {

@@ -9,6 +9,7 @@ import pytest
 
 from aep.tenants.cli import KIND_TAG, STACK_TAG, TENANT_TAG, SecretGuard
 from aep.tenants.registry import TABLE_VARIABLE
+from stream_ingest.settings import ENVIRONMENT
 from tests.support.template import cached_translation
 
 STACK = "aep-connector"
@@ -19,6 +20,7 @@ PATTERNS = {
     OTHER_SECRET: "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:*",
     OTHER_QUEUE: "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:*",
 }
+QUEUES_VARIABLE = "STREAM_DEFAULT_TENANT_QUEUES"
 CONSUME = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility")
 
 
@@ -99,7 +101,8 @@ def test_every_function_is_told_the_registry(translated):
         assert function["Properties"]["Environment"]["Variables"][TABLE_VARIABLE] == {"Ref": "TenantsTable"}
 
 
-def test_dynamodb_is_get_item_on_the_registry_only(translated):
+def test_dynamodb_is_batch_get_item_on_the_registry_only(translated):
+    # The functions resolve an invocation's tenants with BatchGetItem (aep.tenants.registry), nothing else.
     for name, role in roles(translated).items():
         dynamodb = [
             s for s in statements(role) if any(a.startswith("dynamodb:") for a in as_list(s["Action"]))
@@ -108,13 +111,42 @@ def test_dynamodb_is_get_item_on_the_registry_only(translated):
             {
                 "Sid": "ReadTenants",
                 "Effect": "Allow",
-                "Action": "dynamodb:GetItem",
+                "Action": "dynamodb:BatchGetItem",
                 "Resource": {"Fn::GetAtt": ["TenantsTable", "Arn"]},
             }
         ], name
-        assert grants(role, "dynamodb:GetItem", "TenantsTable", {})
-        for action in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Scan"):
+        assert grants(role, "dynamodb:BatchGetItem", "TenantsTable", {})
+        for action in (
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:BatchWriteItem",
+            "dynamodb:Scan",
+            "dynamodb:Query",
+        ):
             assert not grants(role, action, "TenantsTable", {}), (name, action)
+
+
+def test_each_function_admits_the_default_tenant_from_the_stacks_own_queues_only(translated):
+    assert ENVIRONMENT[QUEUES_VARIABLE] == "default_tenant_queues"
+    functions = {n: r for n, r in translated["Resources"].items() if r["Type"] == "AWS::Lambda::Function"}
+    variables = {n: f["Properties"]["Environment"]["Variables"] for n, f in functions.items()}
+
+    assert variables["StreamIngestFunction"][QUEUES_VARIABLE] == {"Fn::GetAtt": ["StreamQueue", "Arn"]}
+    assert variables["StreamFifoIngestFunction"][QUEUES_VARIABLE] == {
+        "Fn::Join": [
+            ",",
+            [{"Fn::GetAtt": ["StreamQueue", "Arn"]}, {"Fn::GetAtt": ["StreamFifoQueue", "Arn"]}],
+        ]
+    }
+    # and those are the queues the functions' own event sources read
+    mappings = [r for r in translated["Resources"].values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+    sources = {m["Properties"]["FunctionName"]["Ref"]: m["Properties"]["EventSourceArn"] for m in mappings}
+    assert sources == {
+        "StreamIngestFunction": {"Fn::GetAtt": ["StreamQueue", "Arn"]},
+        "StreamFifoIngestFunction": {"Fn::GetAtt": ["StreamFifoQueue", "Arn"]},
+    }
 
 
 @pytest.mark.parametrize("role_name", ["StreamIngestRole", "StreamFifoIngestRole"])

@@ -18,6 +18,7 @@ from aep.tenants import (
     UnknownTenantError,
     default_tenant,
 )
+from aep.tenants.registry import DEFAULT_CACHE_SIZE, InvalidTenantError
 
 TABLE = "tenants"
 ORG_A = "AAAA0000000000000000AAAA@AdobeOrg"
@@ -86,7 +87,7 @@ def test_a_registry_that_cannot_be_read_is_transient_and_a_cached_item_still_ser
     calls = {"n": 0}
 
     class Down:
-        def get_item(self, **kwargs: Any) -> Any:
+        def batch_get_item(self, **kwargs: Any) -> Any:
             calls["n"] += 1
             raise RuntimeError("unreachable")
 
@@ -231,3 +232,145 @@ def test_the_accepted_forms_round_trip_through_dynamodb(table, clock):
 
     assert registry.get("brand-a") == tenant
     assert registry.get("brand-b").rate_ceiling == 10000.0
+
+
+# -- an unusable item, many names at once, a bounded cache ------------------------------------------------
+
+
+class Counting:
+    """The moto client, counting the table calls by operation; ``unprocessed(keys)`` may hold keys back
+    from a BatchGetItem answer, as DynamoDB does when it is throttled or the answer is too large."""
+
+    def __init__(self, unprocessed: Any = None) -> None:
+        self.client = boto3.client("dynamodb")
+        self.calls: list[tuple[str, int]] = []  # (operation, keys asked)
+        self.unprocessed = unprocessed
+
+    def get_item(self, **kwargs: Any) -> Any:
+        self.calls.append(("GetItem", 1))
+        return self.client.get_item(**kwargs)
+
+    def batch_get_item(self, **kwargs: Any) -> Any:
+        ((table, request),) = kwargs["RequestItems"].items()
+        keys = request["Keys"]
+        self.calls.append(("BatchGetItem", len(keys)))
+        held = self.unprocessed(keys) if self.unprocessed else []
+        asked = [k for k in keys if k not in held]
+        answer = self.client.batch_get_item(RequestItems={table: {**request, "Keys": asked}}) if asked else {}
+        answer.setdefault("Responses", {}).setdefault(table, [])
+        answer["UnprocessedKeys"] = {table: {**request, "Keys": held}} if held else {}
+        return answer
+
+
+def test_an_item_with_an_extra_attribute_is_an_invalid_tenant_transient_for_its_records(table, clock):
+    table.put_item(Item={**brand_a().to_item(), "note": "added by hand: +14155550100"})
+    table.put_item(Item=brand_a(tenant_id="brand-b").to_item())
+    registry = TenantRegistry(TABLE, clock=clock)
+
+    found = registry.resolve(["brand-a", "brand-b"])
+
+    assert found["brand-b"] == brand_a(tenant_id="brand-b")
+    error = found["brand-a"]
+    assert isinstance(error, InvalidTenantError)
+    assert isinstance(error, AepConfigError)
+    assert error.retryable
+    assert (
+        error.message == "tenant 'brand-a' in the registry is invalid: note: Extra inputs are not permitted"
+    )
+    with pytest.raises(InvalidTenantError, match="note: Extra inputs are not permitted") as raised:
+        registry.get("brand-a")
+    assert "+1415" not in str(raised.value)
+
+
+def test_an_item_made_invalid_is_not_hidden_behind_its_valid_cached_version(table, clock):
+    table.put_item(Item=brand_a().to_item())
+    registry = TenantRegistry(TABLE, clock=clock, ttl=60)
+    assert registry.get("brand-a") == brand_a()
+    table.put_item(Item={**brand_a().to_item(), "enabled": "disabled"})  # a hand edit
+    clock.advance(61)
+
+    with pytest.raises(InvalidTenantError, match="tenant 'brand-a' in the registry is invalid: enabled"):
+        registry.get("brand-a")
+
+
+def test_many_names_are_read_with_batch_get_item_a_hundred_keys_a_call(table, clock):
+    table.put_item(Item=brand_a().to_item())
+    counting = Counting()
+    registry = TenantRegistry(TABLE, clock=clock, dynamodb_client=lambda: counting)
+    names = [f"made-up-{n}" for n in range(299)]  # and brand-a: 300 names in the table's keys
+
+    found = registry.resolve([*names, "brand-a", "default", "made-up-7"])
+
+    assert counting.calls == [("BatchGetItem", 100), ("BatchGetItem", 100), ("BatchGetItem", 100)]
+    assert registry.reads == 3
+    assert found["brand-a"] == brand_a()
+    assert set(found) == {*names, "brand-a", "default"}
+    for name in names:
+        unknown = found[name]
+        assert isinstance(unknown, UnknownTenantError)
+        assert unknown.message == f"unknown tenant {name!r}"
+    assert isinstance(found["default"], UnknownTenantError)  # no AEP_* variables: no default tenant
+    registry.resolve(names[:150])
+    assert len(counting.calls) == 3  # all cached now
+
+
+def test_unprocessed_keys_are_asked_again_then_are_transient(table, clock):
+    table.put_item(Item=brand_a().to_item())
+    table.put_item(Item=brand_a(tenant_id="brand-b").to_item())
+    b_key = {"tenant_id": {"S": "brand-b"}}
+    holds = {"n": 0}
+
+    def once(keys: list[Any]) -> list[Any]:
+        holds["n"] += 1
+        return [b_key] if holds["n"] == 1 and b_key in keys else []
+
+    counting = Counting(once)
+    registry = TenantRegistry(TABLE, clock=clock, dynamodb_client=lambda: counting)
+
+    found = registry.resolve(["brand-a", "brand-b"])
+
+    assert (found["brand-a"], found["brand-b"]) == (brand_a(), brand_a(tenant_id="brand-b"))
+    assert counting.calls == [("BatchGetItem", 2), ("BatchGetItem", 1)]
+
+    always = Counting(lambda keys: [k for k in keys if k["tenant_id"]["S"] != "brand-a"])
+    registry = TenantRegistry(TABLE, clock=clock, dynamodb_client=lambda: always)
+    slept = len(clock.sleeps)
+
+    found = registry.resolve(["brand-a", "brand-b", "brand-z"])
+
+    assert found["brand-a"] == brand_a()
+    for name in ("brand-b", "brand-z"):
+        error = found[name]
+        assert isinstance(error, TenantLookupError)
+        assert error.retryable
+        assert error.message == f"cannot read tenant {name!r} from the registry: UnprocessedKeys"
+    assert [n for _, n in always.calls] == [3, 2, 2, 2]  # the first call and three more, then given up
+    assert len(clock.sleeps) - slept == 3  # a short wait before each new ask
+    assert all(0 < s <= 0.5 for s in clock.sleeps[slept:])
+
+
+def test_the_cache_is_bounded_least_recently_used_first_out(table, clock):
+    counting = Counting()
+    registry = TenantRegistry(TABLE, clock=clock, dynamodb_client=lambda: counting, cache_size=200)
+    first = [f"first-{n}" for n in range(100)]
+    registry.resolve(first)
+    registry.resolve([f"more-{n}" for n in range(100)])
+    registry.resolve(first[:10])  # used again: now the most recent
+    assert len(counting.calls) == 2
+
+    registry.resolve([f"last-{n}" for n in range(90)])  # 290 names met: 90 of the oldest go
+
+    assert len(registry.cached()) == 200
+    reads = len(counting.calls)
+    registry.resolve(first[:10])
+    assert len(counting.calls) == reads  # kept: recently used
+    registry.resolve(first[10:11])
+    assert len(counting.calls) == reads + 1  # evicted: read again
+
+
+def test_the_default_cache_holds_1024_names():
+    registry = TenantRegistry("t")
+
+    assert registry.cache_size == DEFAULT_CACHE_SIZE == 1024
+    with pytest.raises(ValueError, match="cache_size must be at least 1"):
+        TenantRegistry("t", cache_size=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import cached_property
 from typing import Any, Literal
@@ -28,7 +29,11 @@ ENVIRONMENT = {
     "STREAM_MAX_MESSAGES_PER_REQUEST": "max_messages_per_request",
     "STREAM_DEADLINE_SAFETY_SECONDS": "deadline_safety_seconds",
     "STREAM_MAX_CLOCK_SKEW_SECONDS": "max_clock_skew_seconds",
+    "STREAM_DEFAULT_TENANT_QUEUES": "default_tenant_queues",
 }
+
+#: An SQS queue ARN (any partition), the form of ``eventSourceARN``.
+_QUEUE_ARN = re.compile(r"^arn:aws[a-z-]*:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,80}(\.fifo)?$")
 
 
 class StreamSettings(BaseModel):
@@ -37,6 +42,9 @@ class StreamSettings(BaseModel):
     ``flow_id`` is required: AEP's streaming message header requires ``flowId`` (the dataflow's id).
     ``allowed_namespaces`` (comma-separated codes) lists the identityMap namespaces a record may use; unset,
     it is :data:`aep.normalize.DEFAULT_NAMESPACES` plus ``identity_namespace``.
+    ``default_tenant_queues`` (comma-separated SQS queue ARNs): the stack's own queues, the only ones that
+    may carry records of the ``default`` tenant and of registry tenants listing no ``source_queues``; unset,
+    any queue (a deployment without tenants). See :mod:`stream_ingest.tenancy`.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -57,6 +65,7 @@ class StreamSettings(BaseModel):
     max_messages_per_request: int = Field(default=2000, ge=1, le=10_000)
     deadline_safety_seconds: float = Field(default=3.0, ge=0)
     max_clock_skew_seconds: float = Field(default=60.0, ge=0)
+    default_tenant_queues: tuple[str, ...] | None = None
 
     # The validators only hand over to plain functions below (mutation testing skips decorated functions).
 
@@ -74,6 +83,16 @@ class StreamSettings(BaseModel):
     @classmethod
     def _codes(cls, value: tuple[str, ...] | None, info: ValidationInfo) -> tuple[str, ...] | None:
         return _checked_codes(value, info.data.get("identity_namespace"))
+
+    @field_validator("default_tenant_queues", mode="before")
+    @classmethod
+    def _split_queues(cls, value: Any) -> Any:
+        return _split_codes(value)
+
+    @field_validator("default_tenant_queues")
+    @classmethod
+    def _queues(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return _checked_queues(value)
 
     @cached_property
     def namespaces(self) -> frozenset[str]:
@@ -107,6 +126,14 @@ def _checked_codes(codes: tuple[str, ...] | None, identity: str | None) -> tuple
     if identity and identity.strip().lower() not in allowed_namespaces(codes):
         raise ValueError(f"must include STREAM_IDENTITY_NAMESPACE ({identity})")
     return codes
+
+
+def _checked_queues(queues: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    if queues is None:
+        return None
+    if not queues or not all(_QUEUE_ARN.fullmatch(queue) for queue in queues):
+        raise ValueError("must be SQS queue ARNs separated by commas")
+    return queues
 
 
 def _namespaces(configured: tuple[str, ...] | None, identity: str | None) -> frozenset[str]:

@@ -8,12 +8,20 @@ The tenant of a message is, first found:
    before sending: AEP never sees it; a bare record's fields are the record's own and never read);
 4. else the ``default`` tenant (the ``AEP_*`` / ``STREAM_*`` configuration).
 
-Refused, each to the DLQ with its reason and the ``tenant`` attribute: a tenant name that is not a tenant id,
-an unknown or disabled tenant, a message from a queue (``eventSourceARN``) not in the tenant's
-``source_queues`` (when it lists any), and (in :mod:`stream_ingest.records`) a complete message whose
-``header.imsOrgId`` is not the tenant's org. A registry that cannot be read sends the messages back to the
-queue, as does a tenant whose client or settings cannot be built (a configuration fault of the deployment:
-logged at ERROR and counted as ``TenantConfigErrors``, never the record's fault).
+When they disagree the first found wins; that is safe because the checks below hold whoever named the
+tenant. Refused, each to the DLQ with its reason and the ``tenant`` attribute: a tenant name that is not a
+tenant id, an unknown or disabled tenant, a message from a queue (``eventSourceARN``) the tenant may not
+use, and (in :mod:`stream_ingest.records`) a complete message whose ``header.imsOrgId`` is not the tenant's
+org. The queues a tenant may use: its ``source_queues``; when it lists none (the default tenant never
+does), the stack's own queues (``STREAM_DEFAULT_TENANT_QUEUES``), so a brand queue carries only the brands
+that list it, and a record naming no tenant on a brand's queue never reaches the default tenant's org; that
+variable unset (a deployment without tenants), any queue.
+
+The tenants a batch names are read from the registry at once (:meth:`TenantRegistry.resolve`). A registry
+that cannot be read sends the messages back to the queue, as does a tenant whose registry item is unusable
+or whose client or settings cannot be built (a configuration fault of the deployment: logged at ERROR
+naming the tenant and the fields, and counted as ``TenantConfigErrors``, never the record's fault); the
+batch's other tenants flow.
 
 Each tenant's messages go through its own :class:`~stream_ingest.ingest.StreamIngestor` (its settings, its
 client, its packing: a request never mixes tenants), the tenants concurrently; a tenant's transient failure
@@ -39,9 +47,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from aep import AepClient, AepConfigError, AepError, Clock, Deadline
-from aep.tenants import DEFAULT_TENANT, Tenant, TenantLookupError, TenantRegistry, UnknownTenantError
+from aep.tenants import DEFAULT_TENANT, Tenant, TenantLookupError, TenantRegistry
 from aep.tenants.clients import ClientCache
 from aep.tenants.model import TENANT_ID_PATTERN
+from aep.tenants.registry import InvalidTenantError
 from stream_ingest import strict_json
 from stream_ingest.dead_letters import DeadLetter, DeadLetters
 from stream_ingest.fairness import CircuitBreaker, TokenBucket
@@ -250,9 +259,12 @@ class TenantRouter:
         letters: dict[str, DeadLetter] = {}  # routing refusals, by message id
         names: dict[str, str] = {}  # message id -> the tenant dimension of its stats
         runs: dict[str, _Run] = {}
-        tenants: dict[str, Tenant | AepError] = {}
+        config_errors: dict[str, int] = {}  # records sent back for an unusable registry item, by tenant
         with paused_gc():  # parsing allocates many short-lived objects (see paused_gc)
             routes = [route(message) for message in messages]
+        tenants = self._tenants(
+            list(dict.fromkeys(found.tenant or DEFAULT_TENANT for found in routes if found.problem is None))
+        )
         for message, found in zip(messages, routes, strict=True):
             mid = message.message_id
             name = found.tenant or DEFAULT_TENANT
@@ -260,14 +272,16 @@ class TenantRouter:
             if found.problem is not None:
                 letters[mid] = self._refusal(message, found.problem, None)
                 continue
-            if name not in tenants:
-                tenants[name] = self._tenant(name)
             tenant = tenants[name]
             if isinstance(tenant, TenantLookupError):
                 outcomes[mid] = Outcome(mid, "retry", tenant.message, tenant=name)
+            elif isinstance(tenant, InvalidTenantError):  # the item exists: its name is a real tenant's
+                names[mid] = name
+                config_errors[name] = config_errors.get(name, 0) + 1
+                outcomes[mid] = Outcome(mid, "retry", tenant.message, tenant=name)
             elif isinstance(tenant, AepError):  # unknown or disabled
                 letters[mid] = self._refusal(message, tenant.message, name)
-            elif tenant.source_queues and message.source not in tenant.source_queues:
+            elif not self.admits(tenant, message.source):
                 names[mid] = name
                 reason = f"queue {_queue_name(message.source)} may not carry records of tenant {name!r}"
                 letters[mid] = self._refusal(message, reason, name)
@@ -285,6 +299,8 @@ class TenantRouter:
             stats.truncated += run.stats.truncated
             for name, extra in run.stats.per_tenant.items():
                 stats.per_tenant[name] = extra
+        for name, count in config_errors.items():
+            stats.per_tenant[name] = TenantStats(config_errors=count)
         if fifo:
             _fifo_order(messages, outcomes, letters)
         self._dead_letter(list(letters.values()), outcomes, stats)
@@ -305,14 +321,30 @@ class TenantRouter:
             else:
                 outcomes[mid] = Outcome(mid, "dead_lettered", letter.reason, tenant=letter.tenant)
 
-    def _tenant(self, name: str) -> Tenant | AepError:
-        try:
-            return self.registry.get(name)
-        except UnknownTenantError as exc:
-            return exc
-        except TenantLookupError as exc:
-            logger.warning("tenant registry unreadable; records go back to the queue", extra={"tenant": name})
-            return exc
+    def admits(self, tenant: Tenant, source: str | None) -> bool:
+        """Whether the queue ``source`` may carry ``tenant``'s records: one of its ``source_queues``; when it
+        lists none (the default tenant never does), one of the stack's own (``STREAM_DEFAULT_TENANT_QUEUES``);
+        with that unset too, any queue."""
+        allowed = tenant.source_queues or self.settings.default_tenant_queues
+        return allowed is None or source in allowed
+
+    def _tenants(self, names: list[str]) -> dict[str, Tenant | AepError]:
+        """The invocation's tenants, read at once; an unusable item logged at ERROR (its tenant and fields,
+        never their values), an unreadable registry at WARNING (once)."""
+        found = self.registry.resolve(names)
+        unread = [error for error in found.values() if isinstance(error, TenantLookupError)]
+        if unread:
+            logger.warning(
+                "tenant registry unreadable; records go back to the queue",
+                extra={"tenants": len(unread), "error": unread[0].message},
+            )
+        for name, tenant in found.items():
+            if isinstance(tenant, InvalidTenantError):
+                logger.error(
+                    "tenant configuration unusable; its records go back to the queue",
+                    extra={"tenant": name, "error": tenant.message},
+                )
+        return found
 
     @staticmethod
     def _refusal(message: Incoming, reason: str, tenant: str | None) -> DeadLetter:
