@@ -160,15 +160,20 @@ def main(argv: list[str]) -> int:
         by_module[module][status] += 1
         if status in {"survived", "no tests"}:
             survivors[module].append(name)
-    print("\nmodule                          killed / total   score   (survived, no tests, other)")
+    # An interrupted run leaves mutants "not checked": the score is over the mutants checked, and the
+    # table says how many were (RESUME=1 goes on with the rest).
+    header = "module                          killed / checked  score   checked/total"
+    print(f"\n{header}  (survived, no tests, other)")
     for module in modules:
         counts = by_module.get(module, Counter())
         total = sum(counts.values())
+        unchecked = counts["not checked"]
+        checked = total - unchecked
         killed = sum(counts[s] for s in KILLED)
-        score = f"{100 * killed / total:5.1f}%" if total else "   - "
-        other = total - killed - counts["survived"] - counts["no tests"]
+        score = f"{100 * killed / checked:5.1f}%" if checked else "   - "
+        other = checked - killed - counts["survived"] - counts["no tests"]
         print(
-            f"{module:32}{killed:6} / {total:<6} {score}   "
+            f"{module:32}{killed:6} / {checked:<7} {score}   {checked:5}/{total:<6}   "
             f"({counts['survived']}, {counts['no tests']}, {other})"
         )
     for module, names in survivors.items():
