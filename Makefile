@@ -35,7 +35,7 @@ help:
 	@echo "               keeps the virtualenvs (.venv, .sam-venv, .aepp-venv, .scan-venv) and bench/results"
 	@echo "make distclean clean, and remove the virtualenvs too (the next command reinstalls what it needs)"
 	@echo "PYTHON=...     the interpreter that creates the virtualenvs (default python3; needs 3.11+)"
-	@echo "make mutate    mutation testing of the core modules (slow; MODULES=\"aep.retry aep.errors\" for some, RESUME=1 to go on after an interruption)"
+	@echo "make mutate    mutation testing of the core modules (slow; MODULES=\"aep.retry aep.errors\" for some, RESUME=1 to go on after an interruption, REPORT=1 for the last run's table)"
 
 $(BIN)/.installed: requirements-dev.txt layers/aep/requirements.txt $(VENV_STALE)
 	$(if $(VENV_STALE),$(call require_python,$(PYTHON)))
@@ -122,4 +122,4 @@ FORCE:
 MUTMUT_VERSION := 3.8.1
 mutate: install
 	$(BIN)/python -m pip install -q mutmut==$(MUTMUT_VERSION)
-	$(BIN)/python .ci/mutate.py $(if $(RESUME),--resume) $(MODULES)
+	$(BIN)/python .ci/mutate.py $(if $(RESUME),--resume) $(if $(REPORT),--report) $(MODULES)

@@ -130,20 +130,26 @@ def module_of(mutant: str) -> str:
 def main(argv: list[str]) -> int:
     # --resume: go on with an interrupted run in build/mutate (mutmut keeps each mutant's result there).
     resume = "--resume" in argv
-    argv = [a for a in argv if a != "--resume"]
+    report_only = "--report" in argv  # the table of the last run in build/mutate, running nothing
+    argv = [a for a in argv if a not in ("--resume", "--report")]
     modules = argv or CORE
     unknown = [m for m in modules if m.split(".", 1)[0] not in PACKAGES]
     if unknown:
         print(f"not a core package: {', '.join(unknown)} (expected aep.* or stream_ingest.*)")
         return 2
-    if not (resume and (STAGE / "mutants").is_dir()):
+    if report_only and not (STAGE / "mutants").is_dir():
+        print("no mutation run in build/mutate to report on")
+        return 2
+    if not report_only and not (resume and (STAGE / "mutants").is_dir()):
         stage()
     mutmut = [sys.executable, "-m", "mutmut"]
     globs = [f"{m}.x*" for m in modules]
     log = STAGE / "mutmut-run.log"
-    print(f"mutmut run {' '.join(modules)} (progress in {log.relative_to(ROOT)})", flush=True)
-    with log.open("a" if resume else "w") as out:
-        subprocess.run([*mutmut, "run", *globs], cwd=STAGE, check=False, stdout=out, stderr=subprocess.STDOUT)
+    if not report_only:
+        print(f"mutmut run {' '.join(modules)} (progress in {log.relative_to(ROOT)})", flush=True)
+        with log.open("a" if resume else "w") as out:
+            run = [*mutmut, "run", *globs]
+            subprocess.run(run, cwd=STAGE, check=False, stdout=out, stderr=subprocess.STDOUT)
     listing = subprocess.run(
         [*mutmut, "results", "--all", "true"], cwd=STAGE, capture_output=True, text=True, check=False
     ).stdout
