@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from aep import AepThrottledError, AepTimeoutError, AepValidationError, BytesSource
+from aep import AepSourceError, AepThrottledError, AepTimeoutError, AepValidationError, BytesSource
 from aep.batch import EXTERNAL_ID_PREFIX, BatchApi
 from aep.http import Transport
 from aep.models import BatchState
@@ -412,3 +412,49 @@ def test_a_failing_source_while_sniffing_is_a_typed_error():
 
     assert caught.value.retryable is True
     assert caught.value.message == "reading the source failed (OSError)"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"a": "}",\n"b": 1}',  # a closing brace inside a string does not end the record
+        b'{"a": "\\"",\n"b": 1}',  # an escaped quote does not end the string
+        b'{"a": "\\\\",\n"b": 1}',  # an escaped backslash does not escape the closing quote
+    ],
+)
+def test_strings_hide_their_braces_and_escapes_from_the_layout(data):
+    from aep.layout import is_multi_line_json
+
+    assert is_multi_line_json(BytesSource(data)) is True
+
+
+def test_the_layout_limit_counts_the_last_byte_after_a_full_block():
+    from aep.layout import is_multi_line_json
+    from aep.sources import READ_BLOCK
+
+    head = b'{"a": "'
+    data = head + b"x" * (READ_BLOCK - len(head) - 2) + b'",\n"b": 1}'  # the line break: byte READ_BLOCK + 1
+    assert data.index(b"\n") == READ_BLOCK
+
+    assert is_multi_line_json(BytesSource(data), limit=READ_BLOCK + 1) is True
+    assert is_multi_line_json(BytesSource(data), limit=READ_BLOCK) is False
+
+
+def test_a_refused_read_is_permanent_and_a_failing_store_transient():
+    from botocore.exceptions import ClientError
+
+    from aep.layout import is_multi_line_json
+
+    class Refusing:
+        def __init__(self, status: int) -> None:
+            self.status = status
+
+        def open(self, offset: int) -> Any:
+            error = {"Error": {"Code": "X"}, "ResponseMetadata": {"HTTPStatusCode": self.status}}
+            raise ClientError(error, "GetObject")  # type: ignore[arg-type]
+
+    with pytest.raises(AepSourceError, match=r"reading the source failed \(ClientError\)") as denied:
+        is_multi_line_json(Refusing(403))  # type: ignore[arg-type]
+    with pytest.raises(AepSourceError) as failing:
+        is_multi_line_json(Refusing(503))  # type: ignore[arg-type]
+    assert (denied.value.retryable, failing.value.retryable) == (False, True)
