@@ -377,3 +377,27 @@ def test_each_exchange_failure_becomes_its_typed_error(exc, cls, message, retrya
 def test_exchange_failure_without_context_has_no_prefix():
     assert error_from_exception(OSError("boom")).message == "transport failure (OSError)"
     assert error_from_exception(requests.exceptions.ReadTimeout()).message == "no answer (ReadTimeout)"
+
+
+def test_the_status_class_boundaries_exactly():
+    from aep.errors import AepRedirectError, AepServerError, AepValidationError, error_class_for
+
+    assert error_class_for(300) is AepRedirectError
+    assert error_class_for(499) is not AepServerError
+    assert error_class_for(500) is AepServerError
+    assert not issubclass(error_class_for(400), AepServerError)
+    assert issubclass(error_class_for(400), AepValidationError)
+
+
+def test_a_300_answer_is_a_refused_redirect():
+    import requests
+
+    from aep.errors import AepRedirectError, error_from_response
+
+    response = requests.Response()
+    response.status_code = 300
+    response._content = b'{"title": "choose"}'
+
+    error = error_from_response(response, "ctx")
+    assert isinstance(error, AepRedirectError)
+    assert error.status == 300

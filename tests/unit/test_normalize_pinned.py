@@ -23,3 +23,9 @@ def test_a_possibility_without_its_own_reason_is_not_a_phone_number(monkeypatch)
 
     assert str(caught.value) == "not a phone number"
     normalize.normalize_phone.cache_clear()
+
+
+def test_an_international_prefix_of_00_reads_as_plus():
+    from aep.normalize import normalize_phone
+
+    assert normalize_phone("0044 20 7946 0123", "US") == "+442079460123"

@@ -374,7 +374,7 @@ def test_send_one_url_headers_and_answer(streaming, recorder):
 
     plain, synced = recorder.requests
     assert (answer.inlet_id, answer.xaction_id) == ("in/x", "x:1")
-    assert plain.path == "/collection/in%2Fx"
+    assert (plain.method, plain.path) == ("POST", "/collection/in%2Fx")  # methods are case-sensitive
     assert plain.query == {}
     assert synced.query == {"syncValidation": ["true"]}
     assert plain.body == '{"n":"é"}'.encode()
