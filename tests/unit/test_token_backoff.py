@@ -481,3 +481,27 @@ def test_an_older_shared_token_is_not_adopted_while_backing_off(secrets, clock):
     clock.advance(6)
 
     assert blocked(b)
+
+
+def test_rejecting_another_token_keeps_the_held_one_without_reading_the_secret(secrets, clock):
+    reads = {"n": 0}
+
+    class Counting:
+        def __getattr__(self, name: str) -> object:
+            return getattr(secrets, name)
+
+        def get_secret_value(self, **kwargs: object) -> object:
+            reads["n"] += 1
+            return secrets.get_secret_value(**kwargs)
+
+    ims = Ims(clock)
+    tokens = TokenCache(
+        fetch=ims, secret_id="aep/token", secrets_client=Counting, clock=clock, rng=random.Random(1)
+    )
+    held = tokens.get()
+    before = reads["n"]
+
+    tokens.invalidate("tok-other")  # a token this container does not hold (another container's)
+
+    assert tokens.get() is held
+    assert (reads["n"], ims.calls) == (before, 1)
