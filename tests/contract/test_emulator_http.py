@@ -30,24 +30,6 @@ def emu() -> Iterator[Emulator]:
         yield emulator
 
 
-@pytest.fixture(scope="module")
-def auth(emu: Emulator) -> dict[str, str]:
-    client = emu.config.clients[0]
-    form = {
-        "grant_type": "client_credentials",
-        "client_id": client.client_id,
-        "client_secret": client.client_secret,
-        "scope": "openid",
-    }
-    token = requests.post(f"{emu.url}/ims/token/v3", data=form, timeout=5).json()["access_token"]
-    return {
-        "Authorization": f"Bearer {token}",
-        "x-api-key": client.client_id,
-        "x-gw-ims-org-id": emu.config.org_id,
-        "x-sandbox-name": "prod",
-    }
-
-
 def new_batch(emu: Emulator, auth: dict[str, str]) -> str:
     created = requests.post(
         f"{emu.url}/data/foundation/import/batches",

@@ -1,10 +1,12 @@
-"""Test doubles: a controllable clock and a Lambda context."""
+"""Test doubles: a controllable clock, an IMS token source and a Lambda context."""
 
 from __future__ import annotations
 
 import threading
 import time
 from dataclasses import dataclass, field
+
+from aep.token import AccessToken
 
 
 class FakeClock:
@@ -56,3 +58,22 @@ class FakeLambdaContext:
     def get_remaining_time_in_millis(self) -> int:
         elapsed = int((time.monotonic() - self._started) * 1000)
         return max(0, self.remaining_ms - elapsed)
+
+
+TOKEN_LIFETIME = 86_399.0  # seconds: what IMS grants
+
+
+class FakeIms:
+    """IMS on a FakeClock: ``tok-1``, ``tok-2``... each issued now; raises ``failure`` when it is set."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.calls = 0
+        self.failure: Exception | None = None
+
+    def __call__(self) -> AccessToken:
+        self.calls += 1
+        if self.failure is not None:
+            raise self.failure
+        now = self.clock.now()
+        return AccessToken(value=f"tok-{self.calls}", expires_at=now + TOKEN_LIFETIME, issued_at=now)

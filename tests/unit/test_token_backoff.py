@@ -11,22 +11,9 @@ from aep import AepAuthError, AepServerError
 from aep.token import AccessToken
 from aep.token_cache import MAX_AHEAD, TokenCache, parse_shared
 from tests.support.fakes import FakeClock
+from tests.support.fakes import FakeIms as Ims
 
 LIFETIME = 86_399.0
-
-
-class Ims:
-    def __init__(self, clock: FakeClock) -> None:
-        self.clock = clock
-        self.calls = 0
-        self.failure: Exception | None = None
-
-    def __call__(self) -> AccessToken:
-        self.calls += 1
-        if self.failure is not None:
-            raise self.failure
-        now = self.clock.now()
-        return AccessToken(value=f"tok-{self.calls}", expires_at=now + LIFETIME, issued_at=now)
 
 
 def cache(ims: Ims, secrets, clock: FakeClock, **kwargs) -> TokenCache:

@@ -11,26 +11,12 @@ from typing import Any
 import pytest
 
 from aep import AepServerError
-from aep.token import AccessToken
 from aep.token_cache import TokenCache
 from tests.support.fakes import FakeClock
+from tests.support.fakes import FakeIms as Ims
 
 LIFETIME = 86_399.0
 LEASE_NAMESPACE = uuid.UUID("6f1f4c62-5b7e-4a51-9d0e-2f7f3c1a8b10")
-
-
-class Ims:
-    def __init__(self, clock: FakeClock) -> None:
-        self.clock = clock
-        self.calls = 0
-        self.failure: Exception | None = None
-
-    def __call__(self) -> AccessToken:
-        self.calls += 1
-        if self.failure is not None:
-            raise self.failure
-        now = self.clock.now()
-        return AccessToken(value=f"tok-{self.calls}", expires_at=now + LIFETIME, issued_at=now)
 
 
 class Secrets:

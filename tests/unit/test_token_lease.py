@@ -5,22 +5,11 @@ from __future__ import annotations
 import json
 import random
 
-from aep.token import AccessToken
 from aep.token_cache import TokenCache
 from tests.support.fakes import FakeClock
+from tests.support.fakes import FakeIms as Ims
 
 LIFETIME = 86_399.0
-
-
-class Ims:
-    def __init__(self, clock: FakeClock) -> None:
-        self.clock = clock
-        self.calls = 0
-
-    def __call__(self) -> AccessToken:
-        self.calls += 1
-        now = self.clock.now()
-        return AccessToken(value=f"tok-{self.calls}", expires_at=now + LIFETIME, issued_at=now)
 
 
 class CountingSecrets:
