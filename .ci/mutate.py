@@ -47,7 +47,7 @@ CORE = [
     "aep.catalog",
     "stream_ingest.records",
     "stream_ingest.envelope",
-    "stream_ingest.strict_json",
+    "aep.strict_json",
     "stream_ingest.settings",
     "stream_ingest.ingest",
     "stream_ingest.dead_letters",
