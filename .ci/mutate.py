@@ -48,6 +48,7 @@ CORE = [
     "stream_ingest.records",
     "stream_ingest.envelope",
     "aep.strict_json",
+    "aep.record_rules",
     "stream_ingest.settings",
     "stream_ingest.ingest",
     "stream_ingest.dead_letters",
