@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from aep import AepServerError
+from aep import AepClient, AepServerError
 from aep.models import BatchState
+from aep_emulator import Emulator
 from tests.integration.conftest import CALL_EVENTS, CALLERS, EVENTS_INLET, call_event, envelope
 
 PHONE = "+14155550142"
 pytestmark = pytest.mark.integration
 
 
-def stream_one(client, emulator, record):
+def stream_one(client: AepClient, emulator: Emulator, record: dict[str, Any]) -> None:
     result = client.streaming.send_one(EVENTS_INLET, envelope(emulator, CALL_EVENTS, record))
     assert result.xaction_id  # acknowledged
 
