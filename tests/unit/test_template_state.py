@@ -40,6 +40,8 @@ def test_every_stateful_resource_is_retained_on_delete_and_on_replacement(templa
         *FIFO_PAIR,
         "DeadLetterOverflowBucket",
         "TenantsTable",
+        "BatchLedgerTable",
+        "BatchDropBucket",
     }
     for name, resource in stateful.items():
         assert (name, resource.get("DeletionPolicy")) == (name, "Retain")
