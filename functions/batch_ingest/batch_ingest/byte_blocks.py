@@ -126,12 +126,13 @@ class _Utf8Checker:
         self._offset = 0
 
     def check(self, block: bytes) -> None:
-        # ASCII is UTF-8: skip the decoding unless a sequence from the last block awaits its end.
-        if not (block.isascii() and not self._decoder.getstate()[0]):
+        # ASCII is UTF-8: no decoding unless a sequence from the last block awaits its end.
+        pending = len(self._decoder.getstate()[0])  # bytes of a sequence the last block began
+        if pending or not block.isascii():
             try:
                 self._decoder.decode(block)
-            except UnicodeDecodeError as exc:
-                self._refuse(self._offset + exc.start)
+            except UnicodeDecodeError as exc:  # exc.start counts from the pending bytes
+                self._refuse(self._offset - pending + exc.start)
         self._offset += len(block)
 
     def finish(self) -> None:
