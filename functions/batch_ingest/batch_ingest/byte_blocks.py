@@ -65,10 +65,11 @@ def inflate(blocks: Iterator[bytes], *, max_inflated_bytes: int | None = None) -
                 out = inflater.decompress(pending, BLOCK_SIZE)
             except zlib.error as exc:
                 raise FileRefused(f"the gzip is corrupt or not gzip ({_zlib_reason(exc)})") from exc
-            pending = inflater.unconsumed_tail
-            if inflater.eof:
+            if inflater.eof:  # the input past the member's end is in unused_data (only)
                 in_member = False
-                pending = inflater.unused_data + pending
+                pending = inflater.unused_data
+            else:
+                pending = inflater.unconsumed_tail
             if out:
                 inflated += len(out)
                 if max_inflated_bytes is not None and inflated > max_inflated_bytes:

@@ -288,7 +288,8 @@ class _Scanner:
                     yield self._end()
                 continue
             at_level = self.depth == self.level
-            i = _skip(_ELEMENT if at_level and self.array else _INNER, block, i)
+            skipped = (_ELEMENT if at_level and self.array else _INNER).match(block, i)
+            i = skipped.end() if skipped else i  # (the pattern always matches, maybe nothing)
             if i >= n:
                 break
             char = block[i]
