@@ -20,8 +20,8 @@ A mapping is a dict (from the route's YAML or JSON configuration), validated onc
     id_column: call_id                 # optional: the column holding _id (else the record rules derive one)
     timestamp:                         # ExperienceEvents: the column holding the event's time
       column: ended_at
-      format: epoch-millis             # rfc3339 (default), epoch-millis, epoch-seconds, or a strptime format
-      timezone: UTC                    # for a strptime format without %z: the zone its times are in
+      format: epoch-millis             # rfc3339 (default), epoch-millis, epoch-seconds, or a strptime
+                                       # format: with %z, or with timezone (the zone its times are in)
 
 Types: ``string`` (the cell unchanged), ``integer``, ``number``, ``boolean`` (true/false, yes/no, y/n, 1/0,
 any case), ``date-time`` (format and timezone as for ``timestamp``; written as RFC 3339), ``phone`` (E.164
