@@ -11,7 +11,7 @@ from __future__ import annotations
 import codecs
 import zlib
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Protocol
 
 #: Bytes read from the stream, and the most inflated bytes handed on, at a time.
 BLOCK_SIZE = 64 * 1024
@@ -25,6 +25,13 @@ NUL_BYTES = "the file is not UTF-8: it has NUL bytes (UTF-16, UTF-32 or a binary
 TRUNCATED_GZIP = "the gzip is truncated: the file ends inside a compressed member"
 
 
+class ByteStream(Protocol):
+    """What the readers need of a stream: ``read(size)`` returning at most ``size`` bytes, ``b""`` at its end
+    (a file opened ``rb``, an S3 ``StreamingBody``, ``io.BytesIO``)."""
+
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
 class FileRefused(Exception):
     """A file-level rule: the whole file is refused. ``reason`` is user-facing and never quotes content."""
 
@@ -33,7 +40,7 @@ class FileRefused(Exception):
         self.reason = reason
 
 
-def raw_blocks(stream: BinaryIO, size: int = BLOCK_SIZE) -> Iterator[bytes]:
+def raw_blocks(stream: ByteStream, size: int = BLOCK_SIZE) -> Iterator[bytes]:
     """The stream's bytes, ``size`` at a time (the last block shorter), until ``read`` returns nothing."""
     while True:
         block = stream.read(size)

@@ -23,7 +23,6 @@ from typing import Any
 
 from batch_ingest.byte_blocks import FileRefused
 from batch_ingest.csv_mapping import CsvMapping, FieldError
-from batch_ingest.json_split import too_large
 
 _DELIMITERS = (",", ";", "\t")
 
@@ -47,6 +46,13 @@ class _Lines:
         self._max = max_bytes
         self.count = 0  # lines handed out
         self.record_bytes = 0  # bytes handed out since the current record began
+        self.record_line = 1  # the line it began on
+
+    def mark(self) -> int:
+        """A record begins with the next line: its number."""
+        self.record_bytes = 0
+        self.record_line = self.count + 1
+        return self.record_line
 
     def __iter__(self) -> Iterator[str]:
         carry: list[bytes] = []
@@ -75,7 +81,7 @@ class _Lines:
     def _check(self, size: int) -> None:
         if size > self._max:
             raise FileRefused(
-                f"a CSV record near line {self.count + 1} is too large ({too_large(size, self._max)}); "
+                f"the CSV record starting at line {self.record_line} is over {self._max:,} bytes; "
                 "the rest of the file cannot be read reliably"
             )
 
@@ -101,7 +107,7 @@ def read_csv(blocks: Iterable[bytes], mapping: CsvMapping, *, max_record_bytes: 
         if text.strip():
             header_line = text
             break
-        lines.record_bytes = 0
+        lines.mark()
     if not header_line:
         raise FileRefused("no records: the file holds only whitespace")
     delimiter = mapping.delimiter or detect_delimiter(header_line)
@@ -109,8 +115,7 @@ def read_csv(blocks: Iterable[bytes], mapping: CsvMapping, *, max_record_bytes: 
     header = [name.strip() for name in _next_row(reader)]
     _check_header(header, mapping)
     while True:
-        lines.record_bytes = 0
-        start = lines.count + 1
+        start = lines.mark()
         try:
             cells = next(reader)
         except StopIteration:

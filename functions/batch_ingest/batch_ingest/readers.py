@@ -24,15 +24,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Literal
+from typing import Any, Literal
 
 from batch_ingest import _strict_json as strict_json
-from batch_ingest.byte_blocks import FileRefused, inflate, raw_blocks, utf8_blocks
+from batch_ingest.byte_blocks import ByteStream, FileRefused, inflate, raw_blocks, utf8_blocks
 from batch_ingest.csv_mapping import CsvMapping
 from batch_ingest.csv_rows import read_csv
 from batch_ingest.json_split import Piece, nested_deeper_than, split_json, split_ndjson, too_deep
 
 __all__ = [
+    "ByteStream",
     "FileFormat",
     "FileRefused",
     "RawRecord",
@@ -97,15 +98,15 @@ def check_parquet(head: bytes, tail: bytes) -> None:
 
 
 def read_records(
-    stream: BinaryIO,
+    stream: ByteStream,
     fmt: FileFormat,
     *,
     mapping: CsvMapping | None = None,
     max_record_bytes: int = 1_000_000,
     max_inflated_bytes: int | None = None,
 ) -> Iterator[RawRecord]:
-    """The records of a JSON, NDJSON or CSV file, read from ``stream`` (a file or an S3 StreamingBody,
-    gzipped when ``fmt.gzip``) in blocks.
+    """The records of a JSON, NDJSON or CSV file, read from ``stream`` (a file opened ``rb``, an S3
+    StreamingBody: any :class:`ByteStream`, BinaryIO included; gzipped when ``fmt.gzip``) in blocks.
 
     ``mapping`` turns CSV rows into XDM objects (a CSV file without one is refused). Raises FileRefused for
     the file-level rules (see the module), ValueError for a Parquet format (not read here).
