@@ -171,7 +171,7 @@ def test_nesting_up_to_100_levels_is_read_and_deeper_is_the_records_error(fmt):
 
     assert records[0].error is None
     assert json.dumps(records[0].value).count("{") == 100
-    assert [r.error for r in records[1:]] == ["record is nested more than 100 levels deep"] * 2
+    assert [r.error for r in records[1:]] == ["the record is nested more than 100 levels deep"] * 2
 
 
 def test_brackets_inside_strings_do_not_count_as_nesting():
@@ -343,7 +343,7 @@ def test_a_record_over_the_limit_is_its_error_and_reading_goes_on(chunk, fmt):
     records = read(data, fmt, chunk, max_record_bytes=1000)
 
     assert [r.value for r in records] == [{"ok": 1}, None, {"ok": 2}]
-    assert records[1].error == f"record is {len(big):,} bytes; the limit is 1,000 bytes"
+    assert records[1].error == f"the record is {len(big):,} bytes; the limit is 1,000 bytes"
     assert (records[1].index, records[1].line) == (1, 2)
 
 
@@ -355,7 +355,7 @@ def test_a_too_large_array_element_is_skipped_to_its_end(chunk):
     records = read(data, JSON, chunk, max_record_bytes=1000)
 
     assert [r.value for r in records] == [{"ok": 1}, None, {"ok": 2}]
-    assert records[1].error == f"record is {len(big):,} bytes; the limit is 1,000 bytes"
+    assert records[1].error == f"the record is {len(big):,} bytes; the limit is 1,000 bytes"
     assert [r.line for r in records] == [1, 2, 3]
 
 
@@ -366,4 +366,4 @@ def test_the_default_limit_is_aeps_1_mb():
     records = read(exactly + b"\n" + over + b"\n", NDJSON)
 
     assert records[0].error is None
-    assert records[1].error == "record is 1,000,001 bytes; AEP accepts at most 1 MB"
+    assert records[1].error == "the record is 1,000,001 bytes; AEP accepts at most 1 MB per record"

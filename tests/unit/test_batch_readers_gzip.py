@@ -224,7 +224,7 @@ def test_a_300_mb_line_is_one_too_large_record_read_in_bounded_memory(fmt, prefi
     bad = [r for r in records if r.error]
     assert [r.value for r in records if not r.error][-1] == {"ok": 1}
     assert len(bad) == 1
-    assert bad[0].error == "record is 300,000,008 bytes; AEP accepts at most 1 MB"
+    assert bad[0].error == "the record is 300,000,008 bytes; AEP accepts at most 1 MB per record"
     assert peak < BOUND
 
 
@@ -235,7 +235,7 @@ def test_a_huge_gzipped_line_is_too_large_in_bounded_memory():
     records, peak = peak_while(lambda: list(read_records(stream, NDJSON_GZ)))
 
     assert brief(records) == [
-        (0, 1, None, "record is 100,000,008 bytes; AEP accepts at most 1 MB"),
+        (0, 1, None, "the record is 100,000,008 bytes; AEP accepts at most 1 MB per record"),
         (1, 2, {"ok": 1}, None),
     ]
     assert peak < BOUND

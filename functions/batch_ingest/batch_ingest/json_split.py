@@ -26,11 +26,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain
 
+from aep.record_rules import MAX_DEPTH, MAX_RECORD_BYTES, TOO_DEEP
 from batch_ingest.byte_blocks import FileRefused
 
-#: Levels of objects and arrays in a record, the record itself being the first (as the record rules).
-MAX_DEPTH = 100
-AEP_MAX_RECORD_BYTES = 1_000_000
 _WHITESPACE = b" \t\r\n"
 
 # A string body up to (not including) its closing quote, or up to a backslash that ends the block.
@@ -55,13 +53,14 @@ class Piece:
 
 def too_large(size: int, max_bytes: int) -> str:
     """The reason for a record of ``size`` bytes over ``max_bytes``."""
-    if max_bytes == AEP_MAX_RECORD_BYTES:
-        return f"record is {size:,} bytes; AEP accepts at most 1 MB"
-    return f"record is {size:,} bytes; the limit is {max_bytes:,} bytes"
+    if max_bytes == MAX_RECORD_BYTES:
+        return f"the record is {size:,} bytes; AEP accepts at most 1 MB per record"
+    return f"the record is {size:,} bytes; the limit is {max_bytes:,} bytes"
 
 
 def too_deep() -> str:
-    return f"record is nested more than {MAX_DEPTH} levels deep"
+    """The reason for a record nested more than MAX_DEPTH levels (the record rules' own)."""
+    return TOO_DEEP
 
 
 def nested_deeper_than(data: bytes, limit: int = MAX_DEPTH) -> bool:

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from batch_ingest import _strict_json as strict_json
+from aep import strict_json
 from batch_ingest.byte_blocks import ByteStream, FileRefused, inflate, raw_blocks, utf8_blocks
 from batch_ingest.csv_mapping import CsvMapping
 from batch_ingest.csv_rows import read_csv
