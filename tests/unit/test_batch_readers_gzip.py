@@ -97,6 +97,15 @@ def test_concatenated_members_are_one_stream_even_cut_inside_a_record():
     assert brief(read(data)) == [(0, 1, {"a": 1}, None), (1, 2, {"b": 2}, None), (2, 4, {"c": 3}, None)]
 
 
+def test_members_read_a_byte_at_a_time_are_the_same_stream():
+    data = gzip.compress(b'{"a":1}\n{"b":') + b"\0\0" + gzip.compress(b"2}\n" + b" " * 70000 + b'\n{"c":3}\n')
+    stream = LazyStream((bytes([byte]), 1) for byte in data)
+
+    records = list(read_records(stream, NDJSON_GZ))
+
+    assert brief(records) == [(0, 1, {"a": 1}, None), (1, 2, {"b": 2}, None), (2, 4, {"c": 3}, None)]
+
+
 def test_nul_padding_after_a_member_is_ignored():
     data = gzip.compress(b'{"a":1}\n') + b"\0" * 1000 + gzip.compress(b'{"b":2}\n') + b"\0" * 7
 
@@ -149,7 +158,7 @@ def test_plain_text_named_gz_is_not_gzip():
         read(b'{"a":1}\n')
 
 
-@pytest.mark.parametrize("data", [b"", gzip.compress(b"")])
+@pytest.mark.parametrize("data", [b"", gzip.compress(b"", mtime=0)], ids=["no-bytes", "gzip-of-nothing"])
 def test_empty_gzip_is_an_empty_file(data):
     with pytest.raises(FileRefused, match="the file is empty"):
         read(data)

@@ -34,6 +34,7 @@ from batch_ingest.json_split import Piece, nested_deeper_than, split_json, split
 
 __all__ = [
     "ByteStream",
+    "CsvMapping",
     "FileFormat",
     "FileRefused",
     "RawRecord",
