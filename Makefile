@@ -11,7 +11,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_REQUEST_CHECKSUM_CALCULATION := when_required
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install test lint typecheck demo emulator build validate bench aepp-check scan deploy clean distclean mutate FORCE
+.PHONY: help install test lint typecheck demo emulator build validate bench bench-batch aepp-check scan deploy clean distclean mutate FORCE
 
 # Every virtualenv here needs Python 3.11+. $(call require_python,PY) expands to nothing when PY is fine and
 # otherwise stops make with one line saying why (.ci/python-ok), before anything is created or installed.
@@ -29,6 +29,7 @@ help:
 	@echo "make build     sam build offline (layer for python3.13 arm64), then check the built layer"
 	@echo "make validate  cfn-lint and sam validate --lint"
 	@echo "make bench     run the benchmarks in bench/"
+	@echo "make bench-batch  the batch benchmark alone (~10 min; BENCH_BATCH_SIZES=10MB for a quick run)"
 	@echo "make scan      bandit on the shipped code, checkov on the template"
 	@echo "make deploy    sam deploy (uses samconfig.toml; needs AWS credentials)"
 	@echo "make clean     remove build output and tool caches (.aws-sam, .mypy_cache, .ruff_cache, .pytest_cache, build/mutate);"
@@ -79,7 +80,7 @@ validate: $(SAM) install
 	$(SAM) validate --lint --region $(REGION)
 
 BENCH_PATH := PYTHONPATH=layers/aep:local:functions/stream_ingest:.
-bench: install
+bench: install bench-batch
 	$(BENCH_PATH) $(BIN)/python bench/emulator_rate.py
 	$(BENCH_PATH) $(BIN)/python bench/stream_bench.py
 
@@ -92,6 +93,11 @@ $(AEPP_VENV)/bin/python:
 
 aepp-check: install $(AEPP_VENV)/bin/python
 	PYTHONPATH=layers/aep:local:. $(BIN)/python bench/aepp_check.py $(AEPP_VENV)/bin/python
+
+# The batch benchmark: NDJSON and Parquet in S3 (moto's server) through the batch function to a batch sink,
+# against a raw copy and aepp's uploadSmallFile; results in bench/results/batch/ (untracked).
+bench-batch: install $(AEPP_VENV)/bin/python
+	PYTHONPATH=. $(BIN)/python bench/batch_bench.py
 
 SCAN_VENV := .scan-venv
 $(SCAN_VENV)/bin/checkov:
