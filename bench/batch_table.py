@@ -112,15 +112,15 @@ def render(results: dict[str, Any]) -> str:
     out.append("")
     for name, verdict in targets(results).items():
         out.append(f"- {name}: {'met' if verdict['met'] else 'MISSED'}: {verdict['detail']}")
-    profile = results.get("profile")
-    if profile:
+    for profile in results.get("profiles", []):
         out.append("")
+        what = f"the batch function on {profile['size']} of {profile['input']} ({profile['target']} target)"
         if "top" in profile:
-            out.append(f"Profile of the batch function on {profile['size']} (cProfile, by own time):")
+            out.append(f"Profile of {what}: cProfile, wall-clock time, by own time:")
             out.append("```")
-            out.append("  own     cumul.     calls function")
+            out.append("    own   cumul.     calls function")
             out.extend(profile["top"])
             out.append("```")
         else:
-            out.append(f"Profile on {profile['size']} failed: {profile.get('error', '')[:300]}")
+            out.append(f"Profile of {what} failed: {profile.get('error', '')[:300]}")
     return "\n".join(out) + "\n"
