@@ -2,9 +2,10 @@
 against a raw copy and against the peer's way, and Parquet passed through. Run with ``make bench-batch``.
 
 Servers that cost nothing per request, each in its own process on 127.0.0.1: S3 (and DynamoDB, Secrets
-Manager) from moto's ThreadedMotoServer, AEP as the batch sink (bench/batch_sink.py: counts the bytes,
-parses nothing). Every run is a fresh child process (bench/batch_runs.py, or bench/batch_aepp.py with
-aepp's Python) whose own ``ru_maxrss`` is its peak memory and whose ``ru_utime + ru_stime`` its CPU time.
+Manager) from moto's ThreadedMotoServer (bench/batch_moto.py: a ranged GET reads only its range), AEP as
+the batch sink (bench/batch_sink.py: counts the bytes, parses nothing). Every run is a fresh child process
+(bench/batch_runs.py, or bench/batch_aepp.py with aepp's Python) whose own ``ru_maxrss`` is its peak
+memory and whose ``ru_utime + ru_stime`` its CPU time.
 
 Runs per size: ``raw`` (S3 GET streamed to the sink, no parsing), ``function`` (the handler on the NDJSON
 object), ``aepp`` (read whole, parse, ``uploadSmallFile``; only up to 256 MiB, the most one PUT may carry)
@@ -15,7 +16,8 @@ smallest size and the top functions are written with the results.
 Environment: ``BENCH_BATCH_SIZES`` (default ``10MB,100MB,1GB``; use ``10MB`` while developing),
 ``BENCH_BATCH_DIR`` (scratch space for the generated files and the spool; default the system temp dir,
 removed at the end), ``BENCH_BATCH_AEPP_PYTHON`` (default ``.aepp-venv/bin/python``; ``make aepp-check``
-installs it). Results go to bench/results/batch/ (untracked): ``batch_bench.json`` and ``batch_bench.md``.
+installs it), ``BENCH_BATCH_RUNS`` (default ``raw,function,parquet,aepp``). Results go to bench/results/batch/
+(untracked): ``batch_bench.json`` and ``batch_bench.md``.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ def servers(env: dict[str, str]) -> Iterator[tuple[str, str]]:
     """moto's server and the batch sink, each in its own process; yields their URLs."""
     moto_port, sink_port = free_port(), free_port()
     moto = subprocess.Popen(
-        [sys.executable, "-m", "bench.batch_bench", "serve-moto", str(moto_port)],
+        [sys.executable, "-m", "bench.batch_moto", str(moto_port)],
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -102,19 +104,6 @@ def servers(env: dict[str, str]) -> Iterator[tuple[str, str]]:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
-
-
-def serve_moto(port: int) -> int:
-    from moto.server import ThreadedMotoServer  # noqa: PLC0415 - only in the server's process
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        server.stop()
-    return 0
 
 
 def prepare_inputs(scratch: Path, sizes: list[str]) -> dict[str, dict[str, Any]]:
@@ -186,9 +175,8 @@ def profile_top(path: Path, count: int = 12) -> list[str]:
 
 
 def main() -> int:  # noqa: PLR0915 - a benchmark script, step by step
-    if len(sys.argv) == 3 and sys.argv[1] == "serve-moto":
-        return serve_moto(int(sys.argv[2]))
     sizes = parse_sizes(os.environ.get("BENCH_BATCH_SIZES", "10MB,100MB,1GB"))
+    only = set(os.environ.get("BENCH_BATCH_RUNS", "raw,function,parquet,aepp").split(","))
     aepp_python = os.environ.get("BENCH_BATCH_AEPP_PYTHON", str(ROOT / ".aepp-venv" / "bin" / "python"))
     scratch = Path(tempfile.mkdtemp(prefix="batchbench-", dir=os.environ.get("BENCH_BATCH_DIR")))
     spool = scratch / "spool"
@@ -238,6 +226,8 @@ def main() -> int:  # noqa: PLR0915 - a benchmark script, step by step
                 if item["bytes"] <= AEPP_MAX and Path(aepp_python).exists():
                     plan.append(("aepp", [aepp_python, str(HERE / "batch_aepp.py")], {"key": item["ndjson"]}))
                 for name, command, params in plan:
+                    if name not in only:
+                        continue
                     say(f"{label}: {name} ...")
                     result = run_child(command, env, {**common, **params}, sink_url)
                     results["runs"].setdefault(label, {})[name] = result
@@ -247,7 +237,7 @@ def main() -> int:  # noqa: PLR0915 - a benchmark script, step by step
                         mbps = item["bytes"] / 1e6 / result["wall_s"]
                         say(f"{label}: {name} {result['wall_s']:.1f} s, {mbps:.1f} MB/s, "
                             f"peak RSS {result['peak_rss_mib']:.0f} MiB")  # fmt: skip
-                if "aepp" not in results["runs"][label]:
+                if "aepp" in only and "aepp" not in results["runs"].setdefault(label, {}):
                     reason = (
                         "not run: uploadSmallFile is one PUT, and one PUT carries at most 256 MiB"
                         if item["bytes"] > AEPP_MAX
