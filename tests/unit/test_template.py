@@ -135,15 +135,23 @@ def test_alarms_watch_the_dlq_errors_and_backlog(template):
         "StreamLaneFailuresAlarm": ("LaneFailures", "stream-ingest", None),
         "StreamFifoTenantConfigAlarm": ("TenantConfigErrors", "stream-fifo-ingest", "UseFifo"),
         "StreamFifoLaneFailuresAlarm": ("LaneFailures", "stream-fifo-ingest", "UseFifo"),
+        "BatchDeadLetterAlarm": (
+            "ApproximateNumberOfMessagesVisible",
+            {"Fn::GetAtt": ["BatchDeadLetterQueue", "QueueName"]},
+            None,
+        ),
+        "BatchErrorsAlarm": ("Errors", {"Ref": "BatchIngestFunction"}, None),
+        "BatchFilesRefusedAlarm": ("FilesRefused", "batch-ingest", None),
     }
     functions = template["Resources"]
     services = {
         functions[f]["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
-        for f in ("StreamIngestFunction", "StreamFifoIngestFunction")
+        for f in ("StreamIngestFunction", "StreamFifoIngestFunction", "BatchIngestFunction")
     }
-    assert services == {"stream-ingest", "stream-fifo-ingest"}  # the custom metrics' service dimension
+    # the custom metrics' service dimension
+    assert services == {"stream-ingest", "stream-fifo-ingest", "batch-ingest"}
     custom = [a for a in alarms.values() if a["Namespace"] == "AepConnector"]
-    assert len(custom) == 4
+    assert len(custom) == 5
     assert all(a["Dimensions"][0]["Name"] == "service" for a in custom)
     assert all(a["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
 
@@ -154,6 +162,7 @@ def test_function_environment_and_logs_are_encrypted_with_the_stack_key(template
     for function, log_group in (
         ("StreamIngestFunction", "StreamIngestLogGroup"),
         ("StreamFifoIngestFunction", "StreamFifoIngestLogGroup"),
+        ("BatchIngestFunction", "BatchIngestLogGroup"),
     ):
         assert resources[function]["Properties"]["KmsKeyArn"] == {"Fn::GetAtt": ["AepKey", "Arn"]}
         assert resources[log_group]["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["AepKey", "Arn"]}
@@ -168,7 +177,7 @@ def test_every_resource_built_by_makefile_has_its_build_target(template):
         if r.get("Metadata", {}).get("BuildMethod") == "makefile"
     }
 
-    assert set(built) == {"AepLayer", "StreamIngestFunction", "StreamFifoIngestFunction"}
+    assert set(built) == {"AepLayer", "StreamIngestFunction", "StreamFifoIngestFunction", "BatchIngestFunction"}
     for name, uri in built.items():
         planned = subprocess.run(  # noqa: S603 - make, on the repository's own Makefiles
             ["make", "-n", "-C", str(ROOT / uri), f"build-{name}", "ARTIFACTS_DIR=/nonexistent"],  # noqa: S607

@@ -97,9 +97,8 @@ def parse_routes(value: Any) -> Any:
 
 
 def checked_routes(routes: Sequence[Route], reports_prefix: str | None) -> tuple[Route, ...]:
-    """At least one route; prefixes unique; none under the reports prefix (its keys are ignored)."""
-    if not routes:
-        raise ValueError("must name at least one route")
+    """Prefixes unique; none under the reports prefix (its keys are ignored). No route at all is valid:
+    every file is then refused with a report (a stack deployed before its routes are known)."""
     prefixes = [route.prefix for route in routes]
     if len(set(prefixes)) != len(prefixes):
         raise ValueError("must not repeat a prefix")
