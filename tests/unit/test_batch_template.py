@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from batch_ingest.settings import ENVIRONMENT
@@ -18,7 +20,7 @@ def translated():
     return cached_translation()
 
 
-def statements(role):
+def statements(role: dict[str, Any]) -> list[dict[str, Any]]:
     return [s for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
 
 

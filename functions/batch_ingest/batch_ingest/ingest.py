@@ -235,6 +235,7 @@ class FileRun:
             QueueUrl=ctx.settings.queue_url, MessageBody=continuation_body(job.pk, checkpoint.step)
         )
         ctx.tally.continuations += 1
+        self.batch.continuing = True
         logger.info("continuing in a new invocation", extra={"file": job.pk, "next_index": next_index})
         return "continuing"
 
@@ -312,7 +313,7 @@ def _abort(ctx: Context, client: AepClient, batch_id: str, reason: str) -> None:
 
 def complete_batch(ctx: Context, client: AepClient, batch: BatchHandle) -> None:
     """COMPLETE the batch when files went into it, else abort it (opened, then nothing usable)."""
-    if batch.batch_id is None:
+    if batch.batch_id is None or batch.continuing:
         return
     if not batch.files:
         _abort(ctx, client, batch.batch_id, "no file of the group was uploaded")

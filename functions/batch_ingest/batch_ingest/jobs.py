@@ -92,4 +92,4 @@ class BatchHandle:
 
     batch_id: str | None = None
     files: list[str] = field(default_factory=list)
-    failed_to_open: str | None = None
+    continuing: bool = False  # its one file goes on in another invocation: neither complete nor abort
