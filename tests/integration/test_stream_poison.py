@@ -19,7 +19,7 @@ from tests.support.lambdas import load_app
 
 pytestmark = pytest.mark.integration
 PHONE = "+14155550100"
-NOT_NUMBERS = "message body has NaN or Infinity, which are not JSON numbers"
+NOT_NUMBERS = "the JSON has NaN or Infinity, which are not JSON numbers"
 
 
 @pytest.fixture
@@ -86,8 +86,8 @@ def poison() -> list[tuple[str, str | None, str]]:
         ('{"a":' * 5000 + "1" + "}" * 5000, None, "message is nested too deeply"),
         (
             json.dumps(deep_entity),
-            "body.xdmEntity",
-            "xdmEntity is nested more than 100 levels deep",
+            None,
+            "the record is nested more than 100 levels deep",
         ),
         (
             json.dumps(surrogate),
@@ -117,7 +117,7 @@ def poison() -> list[tuple[str, str | None, str]]:
         (
             number.replace("{}", "1e999"),
             None,
-            "message body has a number too large for a double (it would be infinity)",
+            "the JSON has a number too large for a double (it would be infinity)",
         ),
         (
             json.dumps(crm),

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from aep.record_rules import MAX_DEPTH
 from stream_ingest import records
-from stream_ingest.records import MAX_DEPTH, Prepared, Rejected, Target, prepare
+from stream_ingest.records import Prepared, Rejected, Target, prepare
 from stream_ingest.settings import StreamSettings
 from tests.support.events import load_event
 
@@ -28,7 +29,7 @@ TARGET = Target(
 SETTINGS = StreamSettings(
     inlet_id="inlet", dataset_id=TARGET.dataset_id, flow_id=TARGET.flow_id, dlq_url="https://sqs/dlq"
 )
-TOO_DEEP_ENTITY = "xdmEntity is nested more than 100 levels deep"
+TOO_DEEP_ENTITY = "the record is nested more than 100 levels deep"
 GENERIC = "the message could not be prepared (an unexpected error; see the function's logs)"
 
 
@@ -66,11 +67,13 @@ def nest(levels: int) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
-        ('{"a": NaN}', "message body has NaN or Infinity, which are not JSON numbers"),
-        ('{"a": Infinity}', "message body has NaN or Infinity, which are not JSON numbers"),
-        ('{"a": -Infinity}', "message body has NaN or Infinity, which are not JSON numbers"),
-        ('{"a": 1e999}', "message body has a number too large for a double (it would be infinity)"),
-        ('{"a": -1e999}', "message body has a number too large for a double (it would be infinity)"),
+        ('{"a": NaN}', "the JSON has NaN or Infinity, which are not JSON numbers"),
+        ('{"a": Infinity}', "the JSON has NaN or Infinity, which are not JSON numbers"),
+        ('{"a": -Infinity}', "the JSON has NaN or Infinity, which are not JSON numbers"),
+        ('{"a": 1e999}', "the JSON has a number too large for a double (it would be infinity)"),
+        ('{"a": -1e999}', "the JSON has a number too large for a double (it would be infinity)"),
+        # the same rule as a file's rows (aep.strict_json): which of two values would the sender mean?
+        ('{"a": 1, "a": 2}', "the JSON has an object with the same key twice"),
     ],
 )
 def test_non_json_numbers_are_refused_at_parsing(text, reason):
@@ -81,7 +84,7 @@ def test_non_json_numbers_inside_the_record_are_refused():
     text = json.dumps(bare()).replace('"durationSeconds": 184', '"durationSeconds": NaN')
     assert "NaN" in text
 
-    assert rejection(text) == (None, "message body has NaN or Infinity, which are not JSON numbers")
+    assert rejection(text) == (None, "the JSON has NaN or Infinity, which are not JSON numbers")
 
 
 def test_non_json_numbers_inside_an_sns_notification_are_refused():
@@ -90,7 +93,7 @@ def test_non_json_numbers_inside_an_sns_notification_are_refused():
 
     assert rejection(text) == (
         None,
-        "message body has a number too large for a double (it would be infinity)",
+        "the JSON has a number too large for a double (it would be infinity)",
     )
 
 
@@ -135,8 +138,8 @@ def test_an_entity_nested_deeper_is_refused():
     record["_acme"] = nest(MAX_DEPTH)
 
     assert rejection(json.dumps(record)) == (
-        "body.xdmEntity",
-        "xdmEntity is nested more than 100 levels deep",
+        None,
+        TOO_DEEP_ENTITY,
     )
 
 
@@ -152,7 +155,7 @@ def test_lists_count_as_levels():
 
     assert isinstance(run(json.dumps(record)), Prepared)
     record["_acme"] = ending_in_a_list(MAX_DEPTH)
-    assert rejection(json.dumps(record)) == ("body.xdmEntity", TOO_DEEP_ENTITY)
+    assert rejection(json.dumps(record)) == (None, TOO_DEEP_ENTITY)
 
 
 SURROGATE = "message has a lone surrogate escape (\\ud800-\\udfff), which is not valid Unicode"
@@ -272,10 +275,10 @@ def test_a_body_that_is_no_object_is_refused(body):
 
 
 def test_an_unexpected_error_is_that_records_rejection_logged_without_content(monkeypatch, caplog):
-    def explode(*args: Any) -> None:
+    def explode(*args: Any, **kwargs: Any) -> None:
         raise KeyError("jane@example.com")
 
-    monkeypatch.setattr(records, "_validate", explode)
+    monkeypatch.setattr(records, "check_record", explode)
 
     with caplog.at_level(logging.ERROR, logger="stream_ingest.records"):
         result = run(json.dumps(bare()))

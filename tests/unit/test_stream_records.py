@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from aep.record_rules import clean, deterministic_id
 from aep.streaming import MAX_REQUEST_BYTES, encode
-from stream_ingest.records import Prepared, Rejected, Target, clean, deterministic_id, prepare
+from stream_ingest.records import Prepared, Rejected, Target, prepare
 from stream_ingest.settings import StreamSettings
 from tests.support.events import load_event
 
@@ -100,7 +101,8 @@ def test_nulls_and_empties_are_removed():
         (lambda r: r.update(timestamp="2026-11-29T12:05:00Z"), "timestamp", "in the future"),
         (lambda r: r.update(timestamp="yesterday"), "timestamp", "timestamp"),
         (lambda r: r.update(timestamp="2026-11-29T09:30:00"), "timestamp", "timezone"),
-        (lambda r: r.update(_id=42), "_id", "valid string"),
+        (lambda r: r.update(_id=42.0), "_id", "valid string"),
+        (lambda r: r.update(_id=True), "_id", "valid string"),
         (lambda r: r["identityMap"]["Phone"][0].update(id="not a number"), "identityMap.Phone.0.id", "phone"),
         (lambda r: r.update(identityMap={"Email": [{"id": "nobody"}]}), "identityMap.Email.0.id", "email"),
     ],
@@ -323,7 +325,7 @@ def test_an_identity_list_of_the_wrong_type_under_a_personal_key_is_not_echoed()
 
 
 def test_lists_nest_their_items_one_level_deeper():
-    from stream_ingest.records import MAX_DEPTH
+    from aep.record_rules import MAX_DEPTH
 
     node: dict[str, Any] = {"v": 1}
     for _ in range(MAX_DEPTH - 3):

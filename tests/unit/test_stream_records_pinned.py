@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
+from aep.record_rules import MAX_DEPTH, RecordRefused, clean, deterministic_id
 from aep.streaming import MAX_REQUEST_BYTES, encode
 from stream_ingest import records
-from stream_ingest.records import Prepared, Rejected, Target, deterministic_id, prepare
+from stream_ingest.records import Prepared, Rejected, Target, prepare
 from stream_ingest.settings import StreamSettings
 from tests.support.events import load_event
 
@@ -140,10 +141,12 @@ def test_an_identity_field_that_is_no_string_is_left_as_it_is():
 
 
 def test_a_refusal_reads_as_its_reason():
-    refusal = records._too_deep()
+    with pytest.raises(RecordRefused) as caught:
+        clean({"a": [{}]}, depth=MAX_DEPTH)
 
-    assert str(refusal) == "xdmEntity is nested more than 100 levels deep"
-    assert (refusal.field, refusal.reason) == ("body.xdmEntity", str(refusal))
+    refusal = caught.value
+    assert str(refusal) == "the record is nested more than 100 levels deep"
+    assert (refusal.field, refusal.reason, refusal.status) == (None, str(refusal), None)
 
 
 # Sizes are bytes of UTF-8 as the message travels, not characters: "é" is two bytes, "😀" four.

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from aep.config import parse_env
 from aep.normalize import DEFAULT_NAMESPACES, allowed_namespaces, is_namespace_code
+from aep.record_rules import RecordRules
 
 ENVIRONMENT = {
     "STREAM_INLET_ID": "inlet_id",
@@ -98,6 +99,18 @@ class StreamSettings(BaseModel):
     def namespaces(self) -> frozenset[str]:
         """The identityMap namespaces records may use (lowercased codes, for aep.normalize)."""
         return _namespaces(self.allowed_namespaces, self.identity_namespace)
+
+    @cached_property
+    def rules(self) -> RecordRules:
+        """How this function's records are judged (:mod:`aep.record_rules`, shared with batch ingestion)."""
+        return RecordRules(
+            record_class=self.record_class,
+            namespaces=self.namespaces,
+            identity_field=self.identity_field,
+            identity_namespace=self.identity_namespace,
+            default_phone_region=self.default_phone_region,
+            max_clock_skew_seconds=self.max_clock_skew_seconds,
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> StreamSettings:

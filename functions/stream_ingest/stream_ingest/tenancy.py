@@ -46,12 +46,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from aep import AepClient, AepConfigError, AepError, Clock, Deadline
+from aep import AepClient, AepConfigError, AepError, Clock, Deadline, strict_json
 from aep.tenants import DEFAULT_TENANT, Tenant, TenantLookupError, TenantRegistry
 from aep.tenants.clients import ClientCache
 from aep.tenants.model import TENANT_ID_PATTERN
 from aep.tenants.registry import InvalidTenantError
-from stream_ingest import strict_json
 from stream_ingest.dead_letters import DeadLetter, DeadLetters
 from stream_ingest.fairness import CircuitBreaker, TokenBucket
 from stream_ingest.ingest import (

@@ -1,0 +1,52 @@
+"""JSON as AEP reads it: no ``NaN``, ``Infinity`` or ``-Infinity``, no number that only fits as infinity,
+and no object with the same key twice.
+
+Python's ``json`` accepts all of these by default (``1e999`` parses to ``inf``; of duplicate keys the last
+wins, silently). Sent on, the constants make a whole request invalid JSON for AEP, and a duplicate key
+means the record is ambiguous: which value did the sender mean? Both functions (streaming and batch) parse
+records here, so a record is refused for the same reasons whichever way it arrives.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+NON_JSON_CONSTANT = "the JSON has NaN or Infinity, which are not JSON numbers"
+OUT_OF_RANGE = "the JSON has a number too large for a double (it would be infinity)"
+DUPLICATE_KEY = "the JSON has an object with the same key twice"
+
+
+class StrictJsonError(ValueError):
+    """The text is JSON to Python but not to AEP; ``str(error)`` is the reason (it never quotes the text)."""
+
+
+def _constant(name: str) -> Any:
+    raise StrictJsonError(NON_JSON_CONSTANT)
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise StrictJsonError(OUT_OF_RANGE)
+    return value
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        raise StrictJsonError(DUPLICATE_KEY)  # never the key: it may be an identity value
+    return value
+
+
+_DECODER = json.JSONDecoder(parse_constant=_constant, parse_float=_float, object_pairs_hook=_object)
+
+
+def loads(text: str | bytes) -> Any:
+    """``json.loads`` that refuses non-JSON constants, infinite numbers and duplicate keys with
+    StrictJsonError (a ValueError, as every other parse error: ``json.JSONDecodeError``, too many digits in
+    an integer, bytes that are not UTF-8)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")  # UnicodeDecodeError is a ValueError
+    return _DECODER.decode(text)
