@@ -177,7 +177,12 @@ def test_every_resource_built_by_makefile_has_its_build_target(template):
         if r.get("Metadata", {}).get("BuildMethod") == "makefile"
     }
 
-    assert set(built) == {"AepLayer", "StreamIngestFunction", "StreamFifoIngestFunction", "BatchIngestFunction"}
+    assert set(built) == {
+        "AepLayer",
+        "StreamIngestFunction",
+        "StreamFifoIngestFunction",
+        "BatchIngestFunction",
+    }
     for name, uri in built.items():
         planned = subprocess.run(  # noqa: S603 - make, on the repository's own Makefiles
             ["make", "-n", "-C", str(ROOT / uri), f"build-{name}", "ARTIFACTS_DIR=/nonexistent"],  # noqa: S607

@@ -109,7 +109,8 @@ def test_dynamodb_is_batch_get_item_on_the_registry_only(translated):
         dynamodb = [
             s
             for s in statements(role)
-            if any(a.startswith("dynamodb:") for a in as_list(s["Action"])) and s["Resource"] not in own_tables
+            if any(a.startswith("dynamodb:") for a in as_list(s["Action"]))
+            and s["Resource"] not in own_tables
         ]
         assert dynamodb == [
             {

@@ -60,7 +60,7 @@ class Route(BaseModel):
 
         return RecordRules.build(
             record_class=self.record_class,
-            allowed_namespaces=self.allowed_namespaces,
+            allowed=self.allowed_namespaces,
             identity_field=self.identity_field,
             identity_namespace=self.identity_namespace,
             default_phone_region=self.default_phone_region,
