@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from aep.normalize import is_namespace_code
 from aep.tenants import DEFAULT_TENANT
@@ -104,9 +104,19 @@ def checked_routes(routes: Sequence[Route], reports_prefix: str | None) -> tuple
         raise ValueError("must not repeat a prefix")
     if reports_prefix and any(prefix.startswith(reports_prefix) for prefix in prefixes):
         raise ValueError("must not route keys under the reports prefix (BATCH_REPORTS_PREFIX)")
-    for route in routes:
-        route.rules  # noqa: B018 - the record rules are validated now, not at the first file
-        route.csv_mapping  # noqa: B018
+    for number, route in enumerate(routes):
+        try:
+            route.rules  # noqa: B018 - the record rules are validated now, not at the first file
+        except ValueError as error:
+            raise ValueError(f"route {number}: {error}") from None
+        try:
+            route.csv_mapping  # noqa: B018
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                for e in error.errors(include_input=False, include_url=False)
+            )
+            raise ValueError(f"route {number}: its mapping is invalid ({problems})") from None
     return tuple(routes)
 
 
