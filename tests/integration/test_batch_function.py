@@ -313,3 +313,27 @@ def _drain(queue_url: str) -> list[dict[str, Any]]:
     for message in messages:
         sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     return messages
+
+
+def test_an_aep_outage_sends_the_file_back_and_its_retry_makes_one_batch(invoke, emulator, admin, client):
+    invoke.state["attempts"] = 1
+    admin.faults({"path": r"/files/", "method": "PUT", "status": 503, "first": 1})
+    record = put("calls/retry.ndjson", ndjson([call_event(PHONE, 1), call_event(PHONE, 2)]))
+    event = sqs_of(record, json.dumps({"neither": "S3 nor ours"}))
+
+    first = invoke(event)
+
+    assert {f["itemIdentifier"] for f in first["batchItemFailures"]} == {
+        r["messageId"] for r in event["Records"]
+    }
+    (aborted,) = admin.batches()
+    assert aborted["status"] != "success"
+    (item,) = file_items()
+    assert item["state"] == "reading"
+
+    assert invoke(sqs_of(record)) == {"batchItemFailures": []}
+
+    done = [b for b in batches(client, admin) if b["status"] == "success"]
+    assert [b["metrics"].output_record_count for b in done] == [2]
+    (item,) = file_items()
+    assert (item["state"], item["batch_id"]) == ("uploaded", done[0]["id"])
