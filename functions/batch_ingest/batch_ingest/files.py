@@ -162,8 +162,7 @@ class Files:
         claimed, existing = self.ledger.claim_file(job.ledger_item())
         if not claimed:
             self._heal(existing or {}, client, ctx)
-            ctx.tally.duplicates += 1
-            return {"run": "", "state": "duplicate"}
+            return {"run": "", "state": "duplicate"}  # counted by the caller, as a saved answer is
         if existing and existing.get("batch_id"):  # an earlier attempt died reading: its batch goes
             self._abort_stale(existing["batch_id"], client, ctx)
         run = FileRun(ctx, client, group, batch, job)

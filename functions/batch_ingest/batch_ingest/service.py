@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -127,7 +128,7 @@ def handle(
         sqs=rt.files.sqs,
         clock=rt.clock,
         remaining_ms=context.get_remaining_time_in_millis,
-        run_id=str(getattr(context, "aws_request_id", "")) or f"run-{time.time_ns()}",
+        run_id=uuid.uuid4().hex,  # this invocation's: tells a fresh answer from idempotency's saved one
     )
     notifications = [parse_message(r["messageId"], r.get("body", "")) for r in event.get("Records", [])]
     failures = rt.files.process(notifications, ctx)
