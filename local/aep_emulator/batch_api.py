@@ -56,6 +56,11 @@ def routes(router: Router, state: State) -> None:
     router.add(
         "GET", r"/data/foundation/export/batches/(?P<batch>[^/]+)/meta", gateway.in_space(state, export_meta)
     )
+    router.add(
+        "GET",
+        r"/data/foundation/export/batches/(?P<batch>[^/]+)/failed",
+        gateway.in_space(state, export_failed),
+    )
 
 
 def create(space: Space, request: Request) -> Response:
@@ -390,7 +395,7 @@ def _batch_view(batch: Batch, created: bool = False) -> dict[str, Any]:
 
 def catalog_batch(space: Space, request: Request) -> Response:
     batch = space.batches.get(request.params["batch"])
-    if batch is None:
+    if batch is None or not _visible(batch, _now_ms()):
         return json_response(
             404,
             {
@@ -411,23 +416,60 @@ def catalog_batch(space: Space, request: Request) -> Response:
     return json_response(200, {batch.id: view})
 
 
+def _visible(batch: Batch, now_ms: int) -> bool:
+    """A streaming failed batch appears in Catalog when its window closes; other batches at once."""
+    return batch.origin != "streaming" or now_ms >= batch.visible_ms
+
+
+def _int_params(request: Request, names: tuple[str, ...]) -> dict[str, int | None] | Response:
+    values: dict[str, int | None] = {}
+    for name in names:
+        text = request.query.get(name)
+        if text is None or text == "":
+            values[name] = None
+            continue
+        try:
+            values[name] = int(text)
+        except ValueError:
+            return _problem(400, "Bad request", f"{name} must be an integer.")
+    return values
+
+
+_ORDERS = {"": False, "created": False, "asc:created": False, "desc:created": True}
+
+
 def catalog_batches(space: Space, request: Request) -> Response:
-    """``GET /batches`` filtered by ``externalId``, ``dataSet`` and ``status``; at most ``limit`` (<= 100)."""
-    try:
-        limit = int(request.query.get("limit") or 100)
-    except ValueError:
-        return _problem(400, "Bad request", "limit must be an integer.")
+    """``GET /batches`` filtered by ``externalId``, ``dataSet``, ``status`` and ``createdAfter`` /
+    ``createdBefore`` (exclusive, epoch ms), ordered by ``orderBy`` (``asc:created`` / ``desc:created``),
+    from offset ``start``; at most ``limit`` (<= 100). Catalog's ``status`` filter is the stored word;
+    the emulator stores ``success`` and ``failed`` only."""
+    numbers = _int_params(request, ("limit", "start", "createdAfter", "createdBefore"))
+    if isinstance(numbers, Response):
+        return numbers
+    limit = 100 if numbers["limit"] is None else numbers["limit"]
+    start = numbers["start"] or 0
     if not 1 <= limit <= 100:
         return _problem(400, "Bad request", "limit must be between 1 and 100.")
+    if start < 0:
+        return _problem(400, "Bad request", "start must not be negative.")
+    order = request.query.get("orderBy", "").strip().lower()
+    if order not in _ORDERS:
+        return _problem(400, "Bad request", "orderBy supports asc:created and desc:created.")
+    after, before = numbers["createdAfter"], numbers["createdBefore"]
     filters = {name: request.query.get(name) for name in ("externalId", "dataSet", "status")}
+    now = _now_ms()
     with space.lock:
+        ordered = sorted(space.batches.values(), key=lambda b: (b.created_ms, b.id), reverse=_ORDERS[order])
         chosen = [
             b
-            for b in sorted(space.batches.values(), key=lambda b: b.created_ms)
-            if filters["externalId"] in (None, b.external_id)
+            for b in ordered
+            if _visible(b, now)
+            and filters["externalId"] in (None, b.external_id)
             and filters["dataSet"] in (None, b.dataset_id)
             and filters["status"] in (None, b.status)
-        ][:limit]
+            and (after is None or b.created_ms > after)
+            and (before is None or b.created_ms < before)
+        ][start : start + limit]
         views: dict[str, Any] = {}
         for batch in chosen:
             view = _batch_view(batch)
@@ -494,3 +536,40 @@ def export_meta(space: Space, request: Request) -> Response:
         data = [{"name": name, "length": str(entry.size)} for name, entry in batch.files.items()]
         return json_response(200, {"_page": {"count": len(data), "limit": 100}, "data": data})
     return _problem(400, "Bad request", "Unknown meta path.")
+
+
+def _failed_file(batch: Batch) -> str:
+    """The name of a streaming failed batch's one file (AEP's look: a Spark part file)."""
+    return f"part-00000-{batch.id.lower()}-c000.json"
+
+
+def export_failed(space: Space, request: Request) -> Response:
+    """``GET /batches/{id}/failed``: the failed batch's files (``_SUCCESS`` and the part file of its
+    records), paged by ``start``/``limit`` (<= 100); with ``path=``, that file: JSON Lines, one refused
+    record each, with its reasons under ``_errors`` (retrieve-failed-batches.md)."""
+    batch = space.batches.get(request.params["batch"])
+    if batch is None or not _visible(batch, _now_ms()):
+        return _problem(404, "Not found", f"Batch {request.params['batch']} not found.")
+    numbers = _int_params(request, ("limit", "start"))
+    if isinstance(numbers, Response):
+        return numbers
+    limit = 100 if numbers["limit"] is None else numbers["limit"]
+    start = numbers["start"] or 0
+    if not 1 <= limit <= 100 or start < 0:
+        return _problem(400, "Bad request", "limit must be between 1 and 100, start not negative.")
+    with space.lock:
+        records = list(batch.failed_records)
+    files = {"_SUCCESS": ""}
+    if records:
+        files[_failed_file(batch)] = "".join(json.dumps(line) + "\n" for line in records)
+    path = request.query.get("path")
+    if path is not None:
+        if path not in files:
+            return _problem(404, "Not found", f"{path} not found.")
+        return text_response(200, files[path], "application/json-lines")
+    base = f"{request.path}?path="
+    data = [
+        {"name": name, "length": str(len(text.encode())), "_links": {"self": {"href": base + name}}}
+        for name, text in files.items()
+    ][start : start + limit]
+    return json_response(200, {"_page": {"count": len(data), "limit": limit}, "data": data})

@@ -79,6 +79,10 @@ class SandboxConfig(Strict):
     sandboxes: list[str] = Field(default_factory=lambda: ["prod"])
     token_lifetime_seconds: int = 86399
     batch_status_polls: int = Field(default=1, ge=0)
+    # Streamed records that fail schema validation after the 207 become failed batches of their dataset,
+    # one per dataset per window (AEP: about 15 minutes, i.e. 900). A batch appears in Catalog when its
+    # window closes; 0: the failures of each request are one batch, visible at once (tests, the demo).
+    streaming_failure_window_seconds: float = Field(default=0.0, ge=0, le=86400)
     merge_policy_id: str = "00000000-0000-4000-8000-000000000001"
     namespaces: list[Namespace]
     datasets: list[Dataset]

@@ -53,6 +53,10 @@ class Batch:
     row_errors: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     completed_ms: int | None = None
     updated_ms: int = 0
+    # "streaming": the failed batch of streamed records that failed schema validation after the 207.
+    origin: str = "batch"
+    visible_ms: int = 0  # Catalog shows the batch from then on (a streaming batch: when its window closes)
+    failed_records: list[dict[str, Any]] = field(default_factory=list)  # Data Access ``/failed`` lines
 
 
 @dataclass
@@ -73,6 +77,8 @@ class Space:
     streamed_failed: list[dict[str, Any]] = field(default_factory=list)
     # How many times each accepted record ``_id`` arrived: more than once is a duplicate delivery.
     streamed_ids: Counter[str] = field(default_factory=Counter)
+    # The streaming failed batch of each dataset whose window is still open.
+    open_stream_batches: dict[str, str] = field(default_factory=dict)
 
     def next_id(self) -> int:
         return next(self.ids)
@@ -90,6 +96,56 @@ class Space:
             self.streamed.clear()
             self.streamed_failed.clear()
             self.streamed_ids.clear()
+            self.open_stream_batches.clear()
+
+    def file_stream_failures(
+        self, dataset_id: str, lines: list[dict[str, Any]], now_ms: int, window_ms: int
+    ) -> Batch:
+        """Add streamed records that failed validation to the dataset's open streaming failed batch, or to
+        a new one whose window starts now (window 0: a batch of their own, closed at once)."""
+        with self.lock:
+            batch = self.batches.get(self.open_stream_batches.get(dataset_id, ""))
+            if batch is None or window_ms <= 0 or now_ms >= batch.visible_ms:
+                batch = Batch(
+                    id=self.new_batch_id(),
+                    dataset_id=dataset_id,
+                    input_format={"format": "json"},
+                    created_ms=now_ms,
+                    diagnostics=True,
+                    partial_percent=None,
+                    external_id="",
+                    client_id="acp_streaming",
+                    status="failed",
+                    origin="streaming",
+                    visible_ms=now_ms + window_ms,
+                )
+                batch.external_id = batch.id
+                self.batches[batch.id] = batch
+                self.open_stream_batches[dataset_id] = batch.id
+            batch.failed_records.extend(lines)
+            count = len(batch.failed_records)
+            batch.metrics = {"inputRecordCount": count, "outputRecordCount": 0, "failedRecordCount": count}
+            codes: Counter[str] = Counter()
+            for line in batch.failed_records:
+                for problem in line["_errors"]["_streamingValidation"][:1]:
+                    codes[problem["keyword"]] += 1
+            batch.errors = [
+                {
+                    "code": "INGEST-1212-400",
+                    "description": f"Encountered {count} errors in the data. Successfully ingested 0 rows. "
+                    "Please review the associated diagnostic files for more details.",
+                },
+                *(
+                    {
+                        "code": keyword,
+                        "description": f"Streamed records failed schema validation ({keyword}).",
+                        "recordCount": n,
+                    }
+                    for keyword, n in sorted(codes.items())
+                ),
+            ]
+            batch.completed_ms = batch.updated_ms = max(now_ms, batch.visible_ms)
+            return batch
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Any
 from aep_emulator import strictjson
 from aep_emulator.config import Inlet
 from aep_emulator.gateway import gateway_error, sandbox_refusal, valid_token
-from aep_emulator.records import validate
+from aep_emulator.records import RowProblem, validate
 from aep_emulator.state import Org, Space, State
 from aep_emulator.web import Request, Response, Router, json_response
 
@@ -146,10 +146,43 @@ def _message_error(space: Space, inlet: Inlet, message: Any, flow_header: str | 
     return _envelope_error(space, inlet, message, flow_header)
 
 
-def _accept(space: Space, inlet: Inlet, entity: dict[str, Any], xaction: str) -> list[str]:
-    """Schema-validate asynchronously (as AEP does): good records reach the profile store."""
+# The JSON Schema keyword of each of the emulator's validation codes, for the ``_streamingValidation``
+# entries of a failed batch's records (the keywords AEP's validator reports: aep-api.md 4.3).
+_KEYWORDS = {"1555": "required", "1558": "type", "XDM-1007-400": "additionalProperties"}
+
+
+def _failed_line(message: dict[str, Any], problems: list[RowProblem]) -> dict[str, Any]:
+    """A streamed record AEP refused after its 207, as a line of the failed batch's file in Data Access.
+
+    The message (header and body) followed by ``_errors._streamingValidation`` (the shape of the documented
+    "missing source name" failure; whether AEP repeats the header there is unconfirmed).
+    """
+    return {
+        "header": message["header"],
+        "body": message["body"],
+        "_errors": {
+            "_streamingValidation": [
+                {
+                    "schemaLocation": "#",
+                    "pointerToViolation": "#",
+                    "causingExceptions": [],
+                    "keyword": _KEYWORDS.get(p.code, "validation"),
+                    "message": p.message,
+                }
+                for p in problems[:5]  # AEP stops validating a message after five errors
+            ]
+        },
+    }
+
+
+def _accept(
+    space: Space, inlet: Inlet, message: dict[str, Any], xaction: str, failures: list[dict[str, Any]]
+) -> list[str]:
+    """Schema-validate asynchronously (as AEP does): good records reach the profile store, the others
+    join ``failures`` (filed as the dataset's failed streaming batch once the request is answered)."""
     dataset = space.config.dataset(inlet.dataset_id)
     assert dataset is not None
+    entity = message["body"]["xdmEntity"]
     problems = validate(entity, dataset)
     with space.lock:
         if problems:
@@ -160,6 +193,7 @@ def _accept(space: Space, inlet: Inlet, entity: dict[str, Any], xaction: str) ->
                     "errors": [{"code": p.code, "message": p.message} for p in problems],
                 }
             )
+            failures.append(_failed_line(message, problems))
         else:
             space.streamed[dataset.id] += 1
             record_id = entity.get("_id")
@@ -168,6 +202,12 @@ def _accept(space: Space, inlet: Inlet, entity: dict[str, Any], xaction: str) ->
     if not problems and dataset.profile_enabled:
         space.profiles.ingest(entity, dataset)
     return [p.message for p in problems]
+
+
+def _file_failures(space: Space, inlet: Inlet, failures: list[dict[str, Any]]) -> None:
+    if failures:
+        window_ms = int(space.config.streaming_failure_window_seconds * 1000)
+        space.file_stream_failures(inlet.dataset_id, failures, int(time.time() * 1000), window_ms)
 
 
 def _invalid_body(space: Space, inlet: Inlet, reason: str) -> Response:
@@ -204,14 +244,16 @@ def batch(state: State, request: Request) -> Response:
     batch_id = f"{received}:{space.next_id() % 10000:04d}:{len(messages)}"
     responses: list[dict[str, Any]] = []
     flow_header = request.header("x-adobe-flow-id")
+    failures: list[dict[str, Any]] = []
     for index, message in enumerate(messages):
         problem = _message_error(space, inlet, message, flow_header)
         if problem:
             responses.append({"statusCode": 400, "message": problem})
             continue
         xaction = f"{batch_id}:{index}"
-        _accept(space, inlet, message["body"]["xdmEntity"], xaction)
+        _accept(space, inlet, message, xaction, failures)
         responses.append({"xactionId": xaction})
+    _file_failures(space, inlet, failures)
     return json_response(
         207, {"inletId": inlet.id, "batchId": batch_id, "receivedTimeMs": received, "responses": responses}
     )
@@ -278,7 +320,9 @@ def single(state: State, request: Request) -> Response:
                     },
                 },
             )
-    _accept(space, inlet, entity, xaction)
+    failures: list[dict[str, Any]] = []
+    _accept(space, inlet, message, xaction, failures)
+    _file_failures(space, inlet, failures)
     return json_response(
         200,
         {

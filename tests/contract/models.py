@@ -154,3 +154,37 @@ class Namespace(Open):
 class RowErrorListing(Closed):
     page: dict[str, int] = Field(alias="_page")
     data: list[dict[str, Any]]
+
+
+class FailedFileLinks(Closed):
+    self_: dict[str, str] = Field(alias="self")
+
+
+class FailedFile(Closed):
+    name: str
+    length: str = Field(pattern=r"^\d+$")
+    links: FailedFileLinks = Field(alias="_links")
+
+
+class FailedFiles(Closed):
+    """``GET /export/batches/{id}/failed`` (data-access.yaml ``files``; retrieve-failed-batches.md)."""
+
+    data: list[FailedFile]
+    page: dict[str, int] = Field(alias="_page")
+
+
+class StreamingViolation(Open):
+    """One ``_streamingValidation`` entry (streaming-validation.md, the sync 400's ``causingExceptions``)."""
+
+    keyword: str
+    message: str
+
+
+class FailedStreamRecord(Open):
+    """One line of a streaming failed batch's file: the message and why AEP refused it after the 207.
+
+    ``_errors._streamingValidation`` follows retrieve-failed-batches.md's appendix; that the header and body
+    of the message come with it is what the community tools reading these files expect (unconfirmed)."""
+
+    body: dict[str, Any]
+    errors: dict[str, list[StreamingViolation]] = Field(alias="_errors")

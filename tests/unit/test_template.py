@@ -142,16 +142,27 @@ def test_alarms_watch_the_dlq_errors_and_backlog(template):
         ),
         "BatchErrorsAlarm": ("Errors", {"Ref": "BatchIngestFunction"}, None),
         "BatchFilesRefusedAlarm": ("FilesRefused", "batch-ingest", None),
+        "BatchFollowErrorsAlarm": ("Errors", {"Ref": "BatchFollowFunction"}, None),
+        "BatchFailedAlarm": ("BatchFailed", "batch-follow", None),
+        "BatchPartialAlarm": ("BatchPartial", "batch-follow", None),
+        "BatchStuckAlarm": ("BatchStuck", "batch-follow", None),
+        "StreamRecordsFailedInAepAlarm": ("StreamRecordsFailedInAep", "batch-follow", None),
+        "BatchFollowStepErrorsAlarm": ("FollowErrors", "batch-follow", None),
     }
     functions = template["Resources"]
     services = {
         functions[f]["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
-        for f in ("StreamIngestFunction", "StreamFifoIngestFunction", "BatchIngestFunction")
+        for f in (
+            "StreamIngestFunction",
+            "StreamFifoIngestFunction",
+            "BatchIngestFunction",
+            "BatchFollowFunction",
+        )
     }
     # the custom metrics' service dimension
-    assert services == {"stream-ingest", "stream-fifo-ingest", "batch-ingest"}
+    assert services == {"stream-ingest", "stream-fifo-ingest", "batch-ingest", "batch-follow"}
     custom = [a for a in alarms.values() if a["Namespace"] == "AepConnector"]
-    assert len(custom) == 5
+    assert len(custom) == 10
     assert all(a["Dimensions"][0]["Name"] == "service" for a in custom)
     assert all(a["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
 
@@ -163,6 +174,7 @@ def test_function_environment_and_logs_are_encrypted_with_the_stack_key(template
         ("StreamIngestFunction", "StreamIngestLogGroup"),
         ("StreamFifoIngestFunction", "StreamFifoIngestLogGroup"),
         ("BatchIngestFunction", "BatchIngestLogGroup"),
+        ("BatchFollowFunction", "BatchFollowLogGroup"),
     ):
         assert resources[function]["Properties"]["KmsKeyArn"] == {"Fn::GetAtt": ["AepKey", "Arn"]}
         assert resources[log_group]["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["AepKey", "Arn"]}
@@ -182,6 +194,7 @@ def test_every_resource_built_by_makefile_has_its_build_target(template):
         "StreamIngestFunction",
         "StreamFifoIngestFunction",
         "BatchIngestFunction",
+        "BatchFollowFunction",
     }
     for name, uri in built.items():
         planned = subprocess.run(  # noqa: S603 - make, on the repository's own Makefiles

@@ -54,7 +54,12 @@ def deny_plain_http(action: str, resource: Any) -> dict[str, Any]:
 def test_the_functions_run_with_roles_of_our_own_and_no_managed_policy(translated):
     resources = translated["Resources"]
 
-    assert set(roles(translated)) == {"StreamIngestRole", "StreamFifoIngestRole", "BatchIngestRole"}
+    assert set(roles(translated)) == {
+        "StreamIngestRole",
+        "StreamFifoIngestRole",
+        "BatchIngestRole",
+        "BatchFollowRole",
+    }
     for role in roles(translated).values():
         assert role["Properties"].get("ManagedPolicyArns", []) == []
         assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
@@ -67,6 +72,9 @@ def test_the_functions_run_with_roles_of_our_own_and_no_managed_policy(translate
         "Fn::GetAtt": ["StreamFifoIngestRole", "Arn"]
     }
     assert resources["StreamFifoIngestRole"]["Condition"] == "UseFifo"
+    assert resources["BatchFollowFunction"]["Properties"]["Role"] == {
+        "Fn::GetAtt": ["BatchFollowRole", "Arn"]
+    }
 
 
 def test_no_statement_uses_a_wildcard_resource_except_where_aws_requires_it(translated):
@@ -200,6 +208,7 @@ def test_a_function_role_holds_exactly_what_its_function_does(
             "StreamFifoIngestLogGroup",
             "/aws/lambda/${AWS::StackName}/stream-fifo-ingest",
         ),
+        ("BatchFollowFunction", "BatchFollowLogGroup", "/aws/lambda/${AWS::StackName}/batch-follow"),
     ],
 )
 def test_each_function_logs_to_its_encrypted_log_group(translated, function, log_group, name):

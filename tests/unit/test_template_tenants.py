@@ -96,16 +96,24 @@ def test_the_registry_is_an_encrypted_recoverable_retained_pay_per_request_table
 def test_every_function_is_told_the_registry(translated):
     functions = {n: r for n, r in translated["Resources"].items() if r["Type"] == "AWS::Lambda::Function"}
 
-    assert set(functions) == {"StreamIngestFunction", "StreamFifoIngestFunction", "BatchIngestFunction"}
+    assert set(functions) == {
+        "StreamIngestFunction",
+        "StreamFifoIngestFunction",
+        "BatchIngestFunction",
+        "BatchFollowFunction",
+    }
     for function in functions.values():
         assert function["Properties"]["Environment"]["Variables"][TABLE_VARIABLE] == {"Ref": "TenantsTable"}
 
 
 def test_dynamodb_is_batch_get_item_on_the_registry_only(translated):
-    # The functions resolve an invocation's tenants with BatchGetItem (aep.tenants.registry), nothing else.
-    # The batch function also writes its own ledger and idempotency tables (test_batch_template).
+    # The streaming functions resolve an invocation's tenants with BatchGetItem (aep.tenants.registry),
+    # nothing else (the batch follow-up's grants: test_template_batch_follow). The batch function also
+    # writes its own ledger and idempotency tables (test_batch_template).
     own_tables = [{"Fn::GetAtt": [t, "Arn"]} for t in ("BatchLedgerTable", "BatchIdempotencyTable")]
     for name, role in roles(translated).items():
+        if name == "BatchFollowRole":
+            continue
         dynamodb = [
             s
             for s in statements(role)

@@ -1,4 +1,4 @@
-"""Catalog (batch status, datasets) and Data Access (row-error diagnostics)."""
+"""Catalog (batch status and listings, datasets) and Data Access (row errors, failed batches' records)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ from urllib.parse import quote
 
 from aep.errors import AepNotFoundError, AepTimeoutError
 from aep.http import Transport, json_of, model_of
-from aep.models import Batch, Dataset, RowError
+from aep.models import Batch, Dataset, FailedRecord, RowError
 
 logger = logging.getLogger(__name__)
 
 CATALOG_PATH = "/data/foundation/catalog"
 EXPORT_PATH = "/data/foundation/export"
+PAGE_LIMIT = 100  # Catalog and Data Access answer at most 100 entries a page
+_MARKER_FILES = frozenset({"_SUCCESS"})
 
 
 class CatalogApi:
@@ -59,6 +61,52 @@ class CatalogApi:
                 found.append(batch)
         return sorted(found, key=lambda batch: batch.created or 0)
 
+    def batches_of(
+        self,
+        dataset_id: str,
+        *,
+        status: str | None = None,
+        created_after: int | None = None,
+        page_size: int = PAGE_LIMIT,
+        max_batches: int = 1000,
+    ) -> list[Batch]:
+        """``GET /batches?dataSet=&status=&createdAfter=&orderBy=asc:created&start=&limit=``, page by page.
+
+        The dataset's batches (with ``status``, created after ``created_after`` epoch ms, exclusive),
+        oldest first, at most ``max_batches``. Batches of another dataset in an answer are left out.
+        Raises the AepError of the first page that fails (after the transport's retries).
+        """
+        if not 1 <= page_size <= PAGE_LIMIT:
+            raise ValueError(f"page_size must be from 1 to {PAGE_LIMIT}")
+        params = {"dataSet": dataset_id, "orderBy": "asc:created", "limit": str(page_size)}
+        if status is not None:
+            params["status"] = status
+        if created_after is not None:
+            params["createdAfter"] = str(created_after)
+        found: dict[str, Batch] = {}
+        start = 0
+        while len(found) < max_batches:
+            response = self._t.request(
+                "GET",
+                f"{self._catalog}/batches",
+                params={**params, "start": str(start)},
+                context="list batches",
+            )
+            payload = json_of(response, "list batches")
+            page = [
+                model_of(Batch, {**entry, "id": key}, "list batches")
+                for key, entry in (payload.items() if isinstance(payload, dict) else ())
+                if isinstance(entry, dict)
+            ]
+            for batch in page:
+                if batch.dataset_id in (None, dataset_id):
+                    found.setdefault(batch.id, batch)
+            if len(page) < page_size:
+                break
+            start += len(page)
+        ordered = sorted(found.values(), key=lambda batch: (batch.created or 0, batch.id))
+        return ordered[:max_batches]
+
     def wait_for_batch(self, batch_id: str, *, timeout: float, poll_interval: float = 5.0) -> Batch:
         """Poll until the batch reaches a final state. Raises AepTimeoutError after ``timeout`` seconds."""
         clock = self._t.clock
@@ -101,3 +149,44 @@ class CatalogApi:
                 if len(rows) >= limit:
                     return rows
         return rows
+
+    def failed_files(self, batch_id: str) -> list[str]:
+        """``GET /export/batches/{id}/failed``: the names of a failed batch's files (markers such as
+        ``_SUCCESS`` left out), every page. An unknown batch (404) has none."""
+        url = f"{self._export}/batches/{quote(batch_id, safe='')}/failed"
+        names: list[str] = []
+        start = 0
+        while True:
+            try:
+                response = self._t.request(
+                    "GET", url, params={"start": str(start), "limit": str(PAGE_LIMIT)}, context="failed files"
+                )
+            except AepNotFoundError:
+                return names
+            listing = json_of(response, "failed files")
+            data = listing.get("data", []) if isinstance(listing, dict) else []
+            for item in data:
+                name = item.get("name") if isinstance(item, dict) else None
+                if isinstance(name, str) and name and name not in _MARKER_FILES and name not in names:
+                    names.append(name)
+            if len(data) < PAGE_LIMIT:
+                return names
+            start += len(data)
+
+    def failed_records(self, batch_id: str, *, limit: int = 10_000) -> list[FailedRecord]:
+        """The records of a failed batch's files with why AEP refused each (``/failed?path={file}``, JSON
+        Lines), at most ``limit``; an unreadable line is skipped with a warning (never its content)."""
+        url = f"{self._export}/batches/{quote(batch_id, safe='')}/failed"
+        records: list[FailedRecord] = []
+        for name in self.failed_files(batch_id):
+            response = self._t.request("GET", url, params={"path": name}, context="failed file")
+            for line in response.text.splitlines():
+                if not line.strip():
+                    continue
+                try:
+                    records.append(FailedRecord.model_validate(json.loads(line)))
+                except ValueError:
+                    logger.warning("unreadable failed record line", extra={"file": name})
+                if len(records) >= limit:
+                    return records
+        return records

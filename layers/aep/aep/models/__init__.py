@@ -1,6 +1,14 @@
 """Typed views of what AEP returns. Unknown fields are kept (``extra='allow'``): AEP adds fields often."""
 
-from aep.models.batch import Batch, BatchErrorEntry, BatchMetrics, BatchState, InputFormat, RowError
+from aep.models.batch import (
+    Batch,
+    BatchErrorEntry,
+    BatchMetrics,
+    BatchState,
+    FailedRecord,
+    InputFormat,
+    RowError,
+)
 from aep.models.catalog import Dataset, SchemaRef
 from aep.models.identity import IdentityNamespace
 from aep.models.profile import ExperienceEvent, ExperienceEventPage, ProfileEntity
@@ -14,6 +22,7 @@ __all__ = [
     "Dataset",
     "ExperienceEvent",
     "ExperienceEventPage",
+    "FailedRecord",
     "IdentityNamespace",
     "InputFormat",
     "MessageResult",

@@ -101,3 +101,47 @@ class RowError(AepModel):
     corrupt_record: str | None = Field(default=None, alias="_corrupt_record")
     errors: list[dict[str, Any]] = Field(default_factory=list, alias="_errors")
     filename: str | None = Field(default=None, alias="_filename")
+
+
+class FailedRecord(AepModel):
+    """One record of a failed batch's file in Data Access (``GET /batches/{id}/failed?path=...``).
+
+    A streamed record AEP refused after acknowledging it: the message (``header``, ``body``) with why
+    under ``_errors._streamingValidation`` (retrieve-failed-batches.md), or ``_validationErrors`` (the
+    tutorial's example), or a row error's ``_corrupt_record``. Which shapes AEP writes is not fully
+    documented: all three are read.
+    """
+
+    header: dict[str, Any] | None = None
+    body: dict[str, Any] | None = None
+    errors: Any = Field(default=None, alias="_errors")
+    validation_errors: list[Any] = Field(default_factory=list, alias="_validationErrors")
+    corrupt_record: str | None = Field(default=None, alias="_corrupt_record")
+
+    @property
+    def entity(self) -> Any:
+        """The record (``body.xdmEntity``), else the corrupt row's text, else None."""
+        if isinstance(self.body, dict) and "xdmEntity" in self.body:
+            return self.body["xdmEntity"]
+        return self.corrupt_record
+
+    @property
+    def reasons(self) -> list[str]:
+        """Why AEP refused it: each violation's message (with its keyword and pointer when given)."""
+        found: list[Any] = list(self.validation_errors)
+        if isinstance(self.errors, dict):
+            for value in self.errors.values():
+                found.extend(value if isinstance(value, list) else [value])
+        elif isinstance(self.errors, list):
+            found.extend(self.errors)
+        return [_reason(item) for item in found]
+
+
+def _reason(item: Any) -> str:
+    if not isinstance(item, dict):
+        return str(item)
+    message = str(item.get("message") or item.get("description") or "")
+    keyword = item.get("keyword") or item.get("code")
+    pointer = item.get("pointerToViolation")
+    prefix = ": ".join(str(x) for x in (keyword, pointer) if x and x != "#")
+    return f"{prefix}: {message}" if prefix else message
