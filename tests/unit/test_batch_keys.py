@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from aep.errors import AepConfigError
 from batch_ingest.keys import decode_key, judge_key
 from batch_ingest.routes import Route, route_for
 
@@ -16,7 +17,7 @@ ROUTES = (
 
 
 def judge(raw: str):
-    return judge_key(raw, ROUTES, "_reports/")
+    return judge_key(raw, ROUTES, ("_reports/", "_ingested/"))
 
 
 def test_a_key_is_decoded_exactly_once_plus_as_space():
@@ -70,11 +71,26 @@ def test_dots_inside_a_segment_are_fine():
     assert judge("calls/a.b.c.json.gz").verdict == "accepted"
 
 
-def test_keys_under_the_reports_prefix_are_ignored_not_refused():
-    decision = judge("_reports/calls/x.json.report.json")
+@pytest.mark.parametrize("key", ["_reports/calls/x.json.report.json", "_ingested/calls/x.json"])
+def test_keys_under_the_reports_or_ingested_prefix_are_ignored_not_refused(key):
+    decision = judge(key)
 
     assert decision.verdict == "ignored"
     assert decision.route is None
+
+
+def test_the_ingested_files_prefix_is_a_setting_routes_may_not_lie_under(monkeypatch):
+    from batch_ingest.settings import BatchSettings
+
+    base = {
+        "BATCH_ROUTES": '[{"prefix": "moved/calls/", "dataset_id": "65f0c0a1e4b0c1d2e3f40002"}]',
+        "BATCH_LEDGER_TABLE": "ledger",
+        "BATCH_IDEMPOTENCY_TABLE": "idem",
+        "BATCH_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/q",
+    }
+    assert BatchSettings.from_env(base).ignored_prefixes == ("_reports/", "_ingested/")
+    with pytest.raises(AepConfigError, match="must not route keys under moved/"):
+        BatchSettings.from_env({**base, "BATCH_SUCCESS_PREFIX": "moved/"})
 
 
 def test_decode_key_refuses_invalid_utf8():

@@ -62,7 +62,7 @@ class Files:
     # -- before reading -------------------------------------------------------------------------------
 
     def _job(self, message_id: str, ref: ObjectRef, ctx: Context) -> FileJob | None:
-        decision = judge_key(ref.raw_key, self.settings.routes, self.settings.reports_prefix)
+        decision = judge_key(ref.raw_key, self.settings.routes, self.settings.ignored_prefixes)
         if decision.verdict == "ignored":
             return None
         if decision.verdict == "refused" or decision.key is None or decision.route is None:

@@ -64,14 +64,15 @@ def key_problem(key: str) -> str | None:
     return None
 
 
-def judge_key(raw: str, routes: Sequence[Route], reports_prefix: str) -> KeyDecision:
-    """The decision for a notification's raw (URL-encoded) key."""
+def judge_key(raw: str, routes: Sequence[Route], ignored: Sequence[str]) -> KeyDecision:
+    """The decision for a notification's raw (URL-encoded) key; keys under an ``ignored`` prefix (the
+    reports, the files the follow-up moved after ingestion) are the product's own: ignored."""
     try:
         key = decode_key(raw)
     except UnicodeDecodeError:
         return KeyDecision("refused", None, reason="the key is not URL-encoded UTF-8")
-    if key.startswith(reports_prefix):
-        return KeyDecision("ignored", key, reason="a report of this function")
+    if key.startswith(tuple(ignored)):
+        return KeyDecision("ignored", key, reason="a report, or a file already ingested")
     problem = key_problem(key)
     if problem is not None:
         return KeyDecision("refused", key, reason=problem)

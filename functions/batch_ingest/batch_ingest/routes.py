@@ -96,14 +96,16 @@ def parse_routes(value: Any) -> Any:
     return value
 
 
-def checked_routes(routes: Sequence[Route], reports_prefix: str | None) -> tuple[Route, ...]:
-    """Prefixes unique; none under the reports prefix (its keys are ignored). No route at all is valid:
-    every file is then refused with a report (a stack deployed before its routes are known)."""
+def checked_routes(routes: Sequence[Route], ignored: Sequence[str | None]) -> tuple[Route, ...]:
+    """Prefixes unique; none under an ``ignored`` prefix (reports, ingested files: their keys are ignored).
+    No route at all is valid: every file is then refused with a report (a stack deployed before its routes
+    are known)."""
     prefixes = [route.prefix for route in routes]
     if len(set(prefixes)) != len(prefixes):
         raise ValueError("must not repeat a prefix")
-    if reports_prefix and any(prefix.startswith(reports_prefix) for prefix in prefixes):
-        raise ValueError("must not route keys under the reports prefix (BATCH_REPORTS_PREFIX)")
+    for own in filter(None, ignored):
+        if any(prefix.startswith(own) for prefix in prefixes):
+            raise ValueError(f"must not route keys under {own} (BATCH_REPORTS_PREFIX, BATCH_SUCCESS_PREFIX)")
     for number, route in enumerate(routes):
         try:
             route.rules  # noqa: B018 - the record rules are validated now, not at the first file

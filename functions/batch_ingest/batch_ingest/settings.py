@@ -14,6 +14,7 @@ from batch_ingest.routes import Route, checked_routes, parse_routes
 
 ENVIRONMENT = {
     "BATCH_REPORTS_PREFIX": "reports_prefix",
+    "BATCH_SUCCESS_PREFIX": "success_prefix",
     "BATCH_ROUTES": "routes",
     "BATCH_REPORTS_BUCKET": "reports_bucket",
     "BATCH_LEDGER_TABLE": "ledger_table",
@@ -37,12 +38,14 @@ MAX_FILES_PER_BATCH = 1500
 class BatchSettings(BaseModel):
     """Routes, where reports go, the ledger and idempotency tables, the size thresholds and time margin.
 
-    ``reports_prefix`` is declared first: the routes are checked against it (no route under it).
+    ``reports_prefix`` and ``success_prefix`` (where the follow-up moves ingested files when
+    BATCH_ON_SUCCESS=move) are declared first: their keys are ignored, and no route may lie under them.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     reports_prefix: str = Field(default="_reports/", min_length=1, pattern=r"^[^/\x00-\x1f][^\x00-\x1f]*/$")
+    success_prefix: str = Field(default="_ingested/", min_length=1, pattern=r"^[^/\x00-\x1f][^\x00-\x1f]*/$")
     routes: tuple[Route, ...]
     reports_bucket: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
     ledger_table: str = Field(min_length=3, max_length=255)
@@ -65,7 +68,12 @@ class BatchSettings(BaseModel):
     @field_validator("routes")
     @classmethod
     def _routes(cls, value: tuple[Route, ...], info: ValidationInfo) -> tuple[Route, ...]:
-        return checked_routes(value, info.data.get("reports_prefix"))
+        return checked_routes(value, (info.data.get("reports_prefix"), info.data.get("success_prefix")))
+
+    @property
+    def ignored_prefixes(self) -> tuple[str, ...]:
+        """Keys the function never ingests: its reports, and files the follow-up moved once ingested."""
+        return (self.reports_prefix, self.success_prefix)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> BatchSettings:
