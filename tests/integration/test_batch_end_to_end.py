@@ -124,3 +124,57 @@ def test_a_refused_file_has_its_report_at_once_and_the_follow_up_leaves_it(stack
     assert before["batchId"] is None
     assert before["reason"]
     assert report("calls/empty.ndjson") == before
+
+
+def test_small_files_share_one_batch_and_each_gets_its_report_with_aeps_row_errors(stack):
+    _, follow = stack
+    ingest_app = load_app("batch_ingest")
+    bodies = {
+        "calls/a.ndjson": [call_event(PHONE, 1), call_event(PHONE, 2)],
+        "calls/b.ndjson": [call_event(PHONE, 3)],
+        # our rules pass it; the schema does not define the field: AEP refuses it after the upload
+        "calls/c.ndjson": [call_event(PHONE, 4, _acme={"call": {"unknownField": "x"}})],
+    }
+    notes = [put(key, "".join(json.dumps(r) + "\n" for r in rows).encode()) for key, rows in bodies.items()]
+    ingest_app.lambda_handler(sqs_of(*notes), FakeLambdaContext(remaining_ms=600_000))
+
+    reports = {key: follow_until_reported(follow, key) for key in bodies}
+
+    assert len({got["batchId"] for got in reports.values()}) == 1
+    assert [got["records"]["sent"] for got in reports.values()] == [2, 1, 1]
+    assert reports["calls/c.ndjson"]["records"]["failedInAep"] == 1
+    assert reports["calls/a.ndjson"]["records"]["failedInAep"] == 0
+    errors = boto3.client("s3").get_object(Bucket=BUCKET, Key=reports["calls/c.ndjson"]["aepRowErrors"])
+    text = errors["Body"].read().decode()
+    assert "XDM-1007-400" in text
+    # One refused row does not fail its neighbours (BATCH_PARTIAL_INGESTION_PERCENT, default 100): the
+    # batch succeeds with that row failed, and only the file holding it reads as partial.
+    assert {key: got["status"] for key, got in reports.items()} == {
+        "calls/a.ndjson": "success",
+        "calls/b.ndjson": "success",
+        "calls/c.ndjson": "partial",
+    }
+    assert {got["aep"]["status"] for got in reports.values()} == {"success"}
+
+
+def test_an_all_or_nothing_route_fails_the_whole_shared_batch_when_asked(stack, aep, tmp_path):
+    drop, follow = stack
+    ingest_service.set_runtime(
+        ingest_service.build_runtime(
+            {
+                "BATCH_ROUTES": json.dumps(ROUTES),
+                "BATCH_LEDGER_TABLE": LEDGER,
+                "BATCH_IDEMPOTENCY_TABLE": IDEMPOTENCY,
+                "BATCH_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/aep-connector-batch",
+                "BATCH_SPOOL_DIR": str(tmp_path),
+                "BATCH_PARTIAL_INGESTION_PERCENT": "0",
+            },
+            aep,
+        )
+    )
+    rows = [call_event(PHONE, 1), call_event(PHONE, 2, _acme={"call": {"unknownField": "x"}})]
+
+    drop("calls/strict.ndjson", "".join(json.dumps(r) + "\n" for r in rows).encode())
+    got = follow_until_reported(follow, "calls/strict.ndjson")
+
+    assert (got["status"], got["aep"]["status"]) == ("failed", "failed")

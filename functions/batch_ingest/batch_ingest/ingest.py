@@ -85,6 +85,7 @@ class FileRun:
                 route.dataset_id,
                 self.job.input_format,
                 multi_line_json=False,
+                partial_ingestion_percent=self.ctx.settings.partial_ingestion_percent,
             )
             self.batch.batch_id = created.id
             self.ctx.ledger.open_batch(created.id, route.tenant, route.dataset_id)

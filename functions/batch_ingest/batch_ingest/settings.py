@@ -28,6 +28,7 @@ ENVIRONMENT = {
     "BATCH_MAX_INFLATED_BYTES": "max_inflated_bytes",
     "BATCH_IDEMPOTENCY_SECONDS": "idempotency_seconds",
     "BATCH_SPOOL_DIR": "spool_dir",
+    "BATCH_PARTIAL_INGESTION_PERCENT": "partial_ingestion_percent",
 }
 
 MIB = 1024 * 1024
@@ -58,6 +59,10 @@ class BatchSettings(BaseModel):
     time_margin_seconds: float = Field(default=120.0, ge=0)
     max_inflated_bytes: int = Field(default=10 * 1024 * MIB, ge=1)
     idempotency_seconds: int = Field(default=86_400, ge=60)
+    # AEP's partialIngestionPercent: the share of a batch's rows AEP may refuse before it fails the whole
+    # batch. 100: a record's fate is its own (one bad row of one file never fails the good rows of the files
+    # sharing its batch; AEP's row errors reach each file's report). Lower it for all-or-nothing batches.
+    partial_ingestion_percent: int = Field(default=100, ge=0, le=100)
     spool_dir: str = Field(default_factory=tempfile.gettempdir, min_length=1)
 
     @field_validator("routes", mode="before")
