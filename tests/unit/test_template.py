@@ -135,6 +135,13 @@ def test_alarms_watch_the_dlq_errors_and_backlog(template):
         "StreamLaneFailuresAlarm": ("LaneFailures", "stream-ingest", None),
         "StreamFifoTenantConfigAlarm": ("TenantConfigErrors", "stream-fifo-ingest", "UseFifo"),
         "StreamFifoLaneFailuresAlarm": ("LaneFailures", "stream-fifo-ingest", "UseFifo"),
+        "BatchDeadLetterAlarm": (
+            "ApproximateNumberOfMessagesVisible",
+            {"Fn::GetAtt": ["BatchDeadLetterQueue", "QueueName"]},
+            None,
+        ),
+        "BatchErrorsAlarm": ("Errors", {"Ref": "BatchIngestFunction"}, None),
+        "BatchFilesRefusedAlarm": ("FilesRefused", "batch-ingest", None),
         "BatchFollowErrorsAlarm": ("Errors", {"Ref": "BatchFollowFunction"}, None),
         "BatchFailedAlarm": ("BatchFailed", "batch-follow", None),
         "BatchPartialAlarm": ("BatchPartial", "batch-follow", None),
@@ -145,15 +152,17 @@ def test_alarms_watch_the_dlq_errors_and_backlog(template):
     functions = template["Resources"]
     services = {
         functions[f]["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
-        for f in ("StreamIngestFunction", "StreamFifoIngestFunction", "BatchFollowFunction")
+        for f in (
+            "StreamIngestFunction",
+            "StreamFifoIngestFunction",
+            "BatchIngestFunction",
+            "BatchFollowFunction",
+        )
     }
-    assert services == {
-        "stream-ingest",
-        "stream-fifo-ingest",
-        "batch-follow",
-    }  # the custom metrics' service dimension
+    # the custom metrics' service dimension
+    assert services == {"stream-ingest", "stream-fifo-ingest", "batch-ingest", "batch-follow"}
     custom = [a for a in alarms.values() if a["Namespace"] == "AepConnector"]
-    assert len(custom) == 9
+    assert len(custom) == 10
     assert all(a["Dimensions"][0]["Name"] == "service" for a in custom)
     assert all(a["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
 
@@ -164,6 +173,7 @@ def test_function_environment_and_logs_are_encrypted_with_the_stack_key(template
     for function, log_group in (
         ("StreamIngestFunction", "StreamIngestLogGroup"),
         ("StreamFifoIngestFunction", "StreamFifoIngestLogGroup"),
+        ("BatchIngestFunction", "BatchIngestLogGroup"),
         ("BatchFollowFunction", "BatchFollowLogGroup"),
     ):
         assert resources[function]["Properties"]["KmsKeyArn"] == {"Fn::GetAtt": ["AepKey", "Arn"]}
@@ -183,6 +193,7 @@ def test_every_resource_built_by_makefile_has_its_build_target(template):
         "AepLayer",
         "StreamIngestFunction",
         "StreamFifoIngestFunction",
+        "BatchIngestFunction",
         "BatchFollowFunction",
     }
     for name, uri in built.items():

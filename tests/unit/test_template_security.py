@@ -54,7 +54,12 @@ def deny_plain_http(action: str, resource: Any) -> dict[str, Any]:
 def test_the_functions_run_with_roles_of_our_own_and_no_managed_policy(translated):
     resources = translated["Resources"]
 
-    assert set(roles(translated)) == {"StreamIngestRole", "StreamFifoIngestRole", "BatchFollowRole"}
+    assert set(roles(translated)) == {
+        "StreamIngestRole",
+        "StreamFifoIngestRole",
+        "BatchIngestRole",
+        "BatchFollowRole",
+    }
     for role in roles(translated).values():
         assert role["Properties"].get("ManagedPolicyArns", []) == []
         assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [

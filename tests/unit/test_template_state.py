@@ -40,8 +40,11 @@ def test_every_stateful_resource_is_retained_on_delete_and_on_replacement(templa
         *FIFO_PAIR,
         "DeadLetterOverflowBucket",
         "TenantsTable",
-        "BatchLedgerTable",
         "BatchDropBucket",
+        "BatchQueue",
+        "BatchDeadLetterQueue",
+        "BatchLedgerTable",
+        "BatchIdempotencyTable",
     }
     for name, resource in stateful.items():
         assert (name, resource.get("DeletionPolicy")) == (name, "Retain")
@@ -105,7 +108,11 @@ def test_fifo_queue_feeds_its_own_function_with_at_most_ten_records_and_no_batch
     mappings = {name: r for name, r in resources.items() if r["Type"] == "AWS::Lambda::EventSourceMapping"}
     fifo_size = translated["Parameters"]["StreamFifoBatchSize"]
 
-    assert set(mappings) == {"StreamIngestFunctionRecords", "StreamFifoIngestFunctionRecords"}
+    assert set(mappings) == {
+        "StreamIngestFunctionRecords",
+        "StreamFifoIngestFunctionRecords",
+        "BatchIngestFunctionDrops",
+    }
     fifo = mappings["StreamFifoIngestFunctionRecords"]
     assert fifo["Condition"] == "UseFifo"
     assert fifo["Properties"] == {

@@ -96,19 +96,29 @@ def test_the_registry_is_an_encrypted_recoverable_retained_pay_per_request_table
 def test_every_function_is_told_the_registry(translated):
     functions = {n: r for n, r in translated["Resources"].items() if r["Type"] == "AWS::Lambda::Function"}
 
-    assert set(functions) == {"StreamIngestFunction", "StreamFifoIngestFunction", "BatchFollowFunction"}
+    assert set(functions) == {
+        "StreamIngestFunction",
+        "StreamFifoIngestFunction",
+        "BatchIngestFunction",
+        "BatchFollowFunction",
+    }
     for function in functions.values():
         assert function["Properties"]["Environment"]["Variables"][TABLE_VARIABLE] == {"Ref": "TenantsTable"}
 
 
 def test_dynamodb_is_batch_get_item_on_the_registry_only(translated):
     # The streaming functions resolve an invocation's tenants with BatchGetItem (aep.tenants.registry),
-    # nothing else (the batch follow-up's grants: test_template_batch_follow).
+    # nothing else (the batch follow-up's grants: test_template_batch_follow). The batch function also
+    # writes its own ledger and idempotency tables (test_batch_template).
+    own_tables = [{"Fn::GetAtt": [t, "Arn"]} for t in ("BatchLedgerTable", "BatchIdempotencyTable")]
     for name, role in roles(translated).items():
         if name == "BatchFollowRole":
             continue
         dynamodb = [
-            s for s in statements(role) if any(a.startswith("dynamodb:") for a in as_list(s["Action"]))
+            s
+            for s in statements(role)
+            if any(a.startswith("dynamodb:") for a in as_list(s["Action"]))
+            and s["Resource"] not in own_tables
         ]
         assert dynamodb == [
             {
@@ -149,6 +159,7 @@ def test_each_function_admits_the_default_tenant_from_the_stacks_own_queues_only
     assert sources == {
         "StreamIngestFunction": {"Fn::GetAtt": ["StreamQueue", "Arn"]},
         "StreamFifoIngestFunction": {"Fn::GetAtt": ["StreamFifoQueue", "Arn"]},
+        "BatchIngestFunction": {"Fn::GetAtt": ["BatchQueue", "Arn"]},
     }
 
 

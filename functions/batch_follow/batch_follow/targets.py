@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from aep.tenants import DEFAULT_TENANT, Tenant, TenantRegistry
 from batch_follow.follow import StreamTarget
+
+logger = logging.getLogger(__name__)
 
 
 def _dynamodb_client() -> Any:
@@ -25,7 +28,14 @@ def registry_tenants(table: str, dynamodb_client: Callable[[], Any] = _dynamodb_
         for item in page.get("Items", []):
             try:
                 tenant = Tenant.from_item({key: deserialize(value) for key, value in item.items()})
-            except Exception:  # noqa: S112 - an invalid item: the stream function refuses its records too
+            except Exception as error:  # an invalid item: the stream function refuses its records too
+                logger.warning(
+                    "skipping an invalid tenant item",
+                    extra={
+                        "tenant": str(item.get("tenant_id", {}).get("S", "?"))[:64],
+                        "error": type(error).__name__,
+                    },
+                )
                 continue
             if tenant.enabled:
                 tenants.append(tenant)

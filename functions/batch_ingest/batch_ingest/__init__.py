@@ -1,1 +1,1 @@
-"""Batch ingestion: files dropped in S3 become AEP batches, read in constant memory, record by record."""
+"""S3 file drops to AEP batches: route, validate each record, group, upload, hand over to the follow-up."""

@@ -1,0 +1,166 @@
+"""The ledger (BATCH-DESIGN.md): one DynamoDB item per object version (``file#...``) and per AEP batch
+(``batch#...``). The batch function writes them; the follow-up function reads and finishes them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+#: A file item in ``reading`` whose checkpoint was claimed longer ago than this is taken over (the
+#: invocation that claimed it died): the function's timeout plus a margin.
+CLAIM_LEASE_SECONDS = 1_000
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == int(value) else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _conditional_failed(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class Ledger:
+    def __init__(self, table_name: str, dynamodb: Callable[[], Any], clock: Callable[[], float]) -> None:
+        self._name = table_name
+        self._factory = dynamodb
+        self._table: Any = None
+        self._clock = clock
+
+    @property
+    def table(self) -> Any:
+        if self._table is None:
+            self._table = self._factory().Table(self._name)
+        return self._table
+
+    def now(self) -> int:
+        return int(self._clock())
+
+    def get(self, pk: str) -> dict[str, Any] | None:
+        item = self.table.get_item(Key={"pk": pk}, ConsistentRead=True).get("Item")
+        return _plain(item) if item else None
+
+    def claim_file(self, item: dict[str, Any]) -> tuple[bool, dict[str, Any] | None]:
+        """Write a new file item (state ``reading``) unless this version is known already.
+
+        Returns ``(True, previous)``: claimed; ``previous`` is the item of an earlier attempt that died
+        while reading (no checkpoint), taken over. ``(False, existing)``: a duplicate (the version was
+        ingested, refused, or is continuing from a checkpoint).
+        """
+        new = {**item, "state": "reading", "updated_at": self.now()}
+        try:
+            answer = self.table.put_item(
+                Item=new,
+                ConditionExpression=(
+                    "attribute_not_exists(pk) OR (#s = :reading AND attribute_not_exists(#c))"
+                ),
+                ExpressionAttributeNames={"#s": "state", "#c": "checkpoint"},
+                ExpressionAttributeValues={":reading": "reading"},
+                ReturnValues="ALL_OLD",
+            )
+        except ClientError as error:
+            if not _conditional_failed(error):
+                raise
+            return False, self.get(item["pk"])
+        previous = answer.get("Attributes")
+        return True, _plain(previous) if previous else None
+
+    def update(self, pk: str, remove: tuple[str, ...] = (), **values: Any) -> None:
+        values["updated_at"] = self.now()
+        names = {f"#n{i}": name for i, name in enumerate(values)}
+        sets = ", ".join(f"#n{i} = :v{i}" for i in range(len(values)))
+        expression = f"SET {sets}"
+        for j, name in enumerate(remove):
+            names[f"#r{j}"] = name
+        if remove:
+            expression += " REMOVE " + ", ".join(f"#r{j}" for j in range(len(remove)))
+        self.table.update_item(
+            Key={"pk": pk},
+            UpdateExpression=expression,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={f":v{i}": v for i, v in enumerate(values.values())},
+        )
+
+    def claim_checkpoint(self, pk: str, step: int, owner: str) -> dict[str, Any] | None:
+        """Take the file's checkpoint ``step`` for this invocation; None when another holds it, or it is
+        not (or no longer) at that step (a duplicate continuation message)."""
+        now = self.now()
+        try:
+            answer = self.table.update_item(
+                Key={"pk": pk},
+                UpdateExpression="SET #c.#o = :owner, #c.#t = :now",
+                ConditionExpression=(
+                    "#s = :reading AND #c.#step = :step AND (attribute_not_exists(#c.#o) OR #c.#t < :stale)"
+                ),
+                ExpressionAttributeNames={
+                    "#s": "state",
+                    "#c": "checkpoint",
+                    "#o": "owner",
+                    "#t": "claimed_at",
+                    "#step": "step",
+                },
+                ExpressionAttributeValues={
+                    ":owner": owner,
+                    ":now": now,
+                    ":reading": "reading",
+                    ":step": step,
+                    ":stale": now - CLAIM_LEASE_SECONDS,
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if not _conditional_failed(error):
+                raise
+            return None
+        return dict(_plain(answer["Attributes"]))
+
+    def release_checkpoint(self, pk: str) -> None:
+        """Give the checkpoint back (this invocation failed on it): the message's next delivery takes it."""
+        self.table.update_item(
+            Key={"pk": pk},
+            UpdateExpression="REMOVE #c.#o, #c.#t",
+            ConditionExpression="attribute_exists(#c)",
+            ExpressionAttributeNames={"#c": "checkpoint", "#o": "owner", "#t": "claimed_at"},
+        )
+
+    def open_batch(self, batch_id: str, tenant: str, dataset_id: str) -> None:
+        self.table.put_item(
+            Item={
+                "pk": f"batch#{batch_id}",
+                "tenant": tenant,
+                "dataset_id": dataset_id,
+                "files": [],
+                "state": "open",
+                "updated_at": self.now(),
+            }
+        )
+
+    def add_file(self, batch_id: str, file_pk: str) -> None:
+        """Append the file to the batch's ``files`` (once: a resumed file is not listed twice)."""
+        try:
+            self.table.update_item(
+                Key={"pk": f"batch#{batch_id}"},
+                UpdateExpression="SET #f = list_append(#f, :one), updated_at = :now",
+                ConditionExpression="NOT contains(#f, :pk)",
+                ExpressionAttributeNames={"#f": "files"},
+                ExpressionAttributeValues={":one": [file_pk], ":pk": file_pk, ":now": self.now()},
+            )
+        except ClientError as error:
+            if not _conditional_failed(error):
+                raise
+
+    def complete_batch(self, batch_id: str) -> None:
+        """COMPLETE was signalled: the follow-up takes over (``pending`` puts it in the sparse index)."""
+        now = self.now()
+        self.update(f"batch#{batch_id}", state="completed", completed_at=now, pending="1")
+
+    def abort_batch(self, batch_id: str, reason: str) -> None:
+        self.update(f"batch#{batch_id}", state="final", aep_status="aborted", reason=reason)
