@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import cProfile
 import gc
-import importlib
 import json
 import os
 import resource
@@ -223,10 +222,7 @@ def create_tables(suffix: str) -> tuple[str, str]:
 
 def function_run(params: dict[str, Any]) -> dict[str, Any]:
     from aep import AepClient, AepCredentials, AepSettings  # noqa: PLC0415 - after the env is set
-
-    # the function's service module, imported once the environment is set (by name: it lands on main
-    # from the batch function's branch)
-    service = importlib.import_module("batch_ingest.service")
+    from batch_ingest import service  # noqa: PLC0415
 
     s3 = boto3.client("s3")
     secrets = boto3.client("secretsmanager")
@@ -261,7 +257,7 @@ def function_run(params: dict[str, Any]) -> dict[str, Any]:
             bucket, key, int(head["ContentLength"]), head["ETag"].strip('"'), head.get("VersionId")
         )
         context = LambdaContext(aws_request_id=str(uuid.uuid4()))
-        answer = service.handle(event, context, NoMetrics(), runtime)
+        answer = service.handle(event, context, NoMetrics(), runtime)  # type: ignore[arg-type]
         if answer["batchItemFailures"]:
             raise RuntimeError(f"the function asked for a redelivery of {key}")
         return {"bytes_in": int(head["ContentLength"])}
