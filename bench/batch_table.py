@@ -39,7 +39,8 @@ def ratio(run: dict[str, Any], raw: dict[str, Any]) -> float | None:
 
 
 def targets(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each target: ``met`` (bool), ``value`` (the worst case measured) and ``detail`` (a sentence)."""
+    """Each target: ``met`` (bool), ``value`` (the worst case measured), ``detail`` (a sentence) and, for
+    the throughput targets, ``size`` (the size of the worst case)."""
     runs: dict[str, dict[str, Any]] = results.get("runs", {})
     labels = [label for label in results.get("sizes", []) if label in runs]
     out: dict[str, dict[str, Any]] = {}
@@ -67,6 +68,7 @@ def targets(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
         out[name] = {
             "met": worst >= floor,
             "value": round(worst, 2),
+            "size": worst_label,
             "detail": f"{worst:.2f}x the raw copy at its worst ({worst_label}; target: at least {floor}x)",
         }
     return out
