@@ -92,6 +92,8 @@ def _row(label: str, name: str, run: dict[str, Any], raw: dict[str, Any], lines:
     sink = run.get("sink", {})
     if sink:
         notes.append(f"{sink.get('body_bytes', 0) / 1e6:,.1f} MB reached AEP")
+        if name == "function" and sink.get("newlines") != run.get("records_sent"):
+            notes.append(f"MISMATCH: {sink.get('newlines')} lines reached AEP")
     return (
         f"| {label} | {RUN_NAMES[name]} | {speed:,.1f} | {'-' if versus is None else f'{versus:.2f}x'} "
         f"| {run['peak_rss_mib']:,.0f} | {run['peak_rss_mib'] - run['base_rss_mib']:,.0f} "
