@@ -16,6 +16,7 @@ from aep import strict_json
 from aep.record_rules import RecordRefused, RecordRules, check_record
 from batch_ingest.readers import check_parquet
 from bench.batch_data import BAD_EVERY, BAD_KINDS, write_ndjson, write_parquet_shaped
+from bench.batch_moto import LazyBytes
 from bench.batch_sink import SinkServer, parse_content_range, received_prefix
 from bench.batch_table import parse_sizes, render, targets
 
@@ -202,3 +203,36 @@ def test_targets_judge_the_worst_size_and_the_table_says_what_was_missed():
     assert (
         "9,990 sent, 10 refused of 10,000; 1,100.0 MB reached AEP; MISMATCH: 9989 lines reached AEP" in table
     )
+
+
+# -- moto's lazy GET bodies -------------------------------------------------------------------------------
+
+
+class StoredObject:
+    """What LazyBytes reads of moto's FakeKey: its size, its value buffer and its lock."""
+
+    def __init__(self, data: bytes) -> None:
+        self.size = len(data)
+        self._value_buffer = io.BytesIO(data)
+        self.lock = threading.Lock()
+
+
+@pytest.mark.parametrize(
+    "span",
+    [
+        slice(None),
+        slice(0, 10),
+        slice(5, None),
+        slice(3_000_000, 3_000_005),
+        slice(-4, None),
+        slice(7, 3),
+        slice(0, 0),
+    ],
+)
+def test_a_lazy_body_has_the_length_and_the_bytes_of_the_slice_moto_asks_for(span: slice):
+    data = bytes(range(256)) * 12_000  # 3,072,000 bytes: more than one 1 MiB block
+    body = LazyBytes(StoredObject(data))
+    part = body[span]
+    assert len(part) == len(data[span])
+    assert b"".join(part) == data[span]
+    assert b"".join(part[1:5]) == data[span][1:5]
