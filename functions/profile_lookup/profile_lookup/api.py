@@ -27,6 +27,7 @@ from profile_lookup.runtime import Runtime, runtime
 from profile_lookup.service import Query as Read
 from profile_lookup.service import Usage
 from profile_lookup.settings import checked_fields, split_list
+from profile_lookup.telemetry import note, request_usage
 from profile_lookup.tenancy import request_caller
 from profile_lookup.views import ErrorBody, Events, LookupRequest, LookupResults, Profile
 
@@ -300,12 +301,12 @@ def _tenant(rt: Runtime, tenant_id: str | None) -> tuple[Tenant, AepClient]:
     caller = request_caller(app.current_event.raw_event)
     try:
         tenant = rt.access.authorize(caller, tenant_id or DEFAULT_TENANT)
-        app.context["tenant"] = tenant.tenant_id
+        note(tenant=tenant.tenant_id)
         return tenant, rt.client(tenant)
     except AepError as exc:
         reason = getattr(exc, "reason", None)
         if reason:
-            app.context["refused"] = reason
+            note(refused=reason)
         raise from_aep(exc) from None
 
 
@@ -314,9 +315,7 @@ def _bypass(cache_control: str | None) -> bool:
 
 
 def _usage() -> Usage:
-    usage = Usage()
-    app.context["usage"] = usage
-    return usage
+    return request_usage()
 
 
 def _millis(moment: datetime | None, name: str) -> int | None:
@@ -344,8 +343,7 @@ def error_response(error: ApiError) -> Response[str]:
     headers: dict[str, str] = {}
     if error.retry_after_header is not None:
         headers["Retry-After"] = error.retry_after_header
-    app.context["status"] = error.status
-    app.context["code"] = error.code
+    note(code=error.code)
     return Response(error.status, "application/json", json.dumps(body), headers=headers)
 
 

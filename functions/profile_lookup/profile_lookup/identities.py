@@ -11,6 +11,7 @@ carries the value. The value then travels to AEP as a query parameter, percent-e
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -61,6 +62,8 @@ def parse_identity(
         raise InvalidIdentityError("namespace: must be a namespace code")
     if len(value) > MAX_ID_LENGTH:
         raise InvalidIdentityError(f"{where}: longer than {MAX_ID_LENGTH} characters")
+    if any(unicodedata.category(char) in ("Cc", "Cf") for char in namespace + value):
+        raise InvalidIdentityError(f"{where}: holds a control character")
     try:
         check_namespace(namespace, allowed)
         normalised = normalize_identity(namespace, value, default_region)

@@ -7,22 +7,42 @@ the request's path, and the namespace code only.
 from __future__ import annotations
 
 import time
+from contextvars import ContextVar
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
 from profile_lookup.service import Usage
 
+_facts: ContextVar[dict[str, Any] | None] = ContextVar("lookup_facts", default=None)
+
+
+def note(**facts: Any) -> None:
+    """Remember facts of the current request for its log line (no identity values)."""
+    current = _facts.get()
+    if current is not None:
+        current.update(facts)
+
+
+def request_usage() -> Usage:
+    """The current request's :class:`Usage`, counted into its log line and metrics."""
+    usage = Usage()
+    note(usage=usage)
+    return usage
+
 
 def observe(
     app: APIGatewayRestResolver, event: dict[str, Any], context: Any, logger: Any, metrics: Any
 ) -> dict[str, Any]:
     """Resolve the request with ``app``, then log and count what it did."""
+    facts: dict[str, Any] = {}
+    token = _facts.set(facts)
     started = time.perf_counter()
-    answer = app.resolve(event, context)
+    try:
+        answer = app.resolve(event, context)
+    finally:
+        _facts.reset(token)
     elapsed_ms = (time.perf_counter() - started) * 1000
-    facts = dict(app.context)
-    app.context.clear()
     usage = facts.get("usage")
     usage = usage if isinstance(usage, Usage) else Usage()
     status = int(answer.get("statusCode", 0))
