@@ -3,6 +3,7 @@ real ingestion (profiles by batch, call events by streaming). Moto holds the tok
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -26,7 +27,7 @@ OTHER = "+14155550101"
 UNKNOWN = "+14155550199"
 
 
-def aep_lookups(admin: Admin) -> list[dict]:
+def aep_lookups(admin: Admin) -> list[dict[str, Any]]:
     return [e for e in admin.requests() if e["path"].startswith("/data/core/ups")]
 
 
@@ -319,11 +320,8 @@ def test_a_graph_of_more_than_fifty_identities_fails_that_identity_only(lookup, 
     assert ingest_by_batch(ingested, [crowded]) == "success"
 
     single_status, single = lookup(profile_event("Phone", "+14155550150"))
-    status, answer = lookup(
-        lookup_event(
-            {"identities": [{"namespace": "Phone", "id": PHONE}, {"namespace": "Phone", "id": "+14155550150"}]}
-        )
-    )
+    pair = [{"namespace": "Phone", "id": PHONE}, {"namespace": "Phone", "id": "+14155550150"}]
+    status, answer = lookup(lookup_event({"identities": pair}))
 
     assert single_status == 422
     assert single["error"]["code"] == "identity-graph-too-large"
@@ -499,6 +497,7 @@ def test_different_fields_are_cached_apart(lookup):
 
     status, body = lookup(profile_event("Phone", PHONE, query={"fields": "person.name.firstName"}))
 
+    assert status == 200
     assert body["cached"] is False
     assert body["attributes"] == {"person": {"name": {"firstName": "caller 1"}}}
 
@@ -507,9 +506,8 @@ def test_a_multi_lookup_answers_cached_identities_from_the_cache(lookup, admin):
     lookup(profile_event("Phone", PHONE))
     before = len(aep_lookups(admin))
 
-    _, answer = lookup(
-        lookup_event({"identities": [{"namespace": "Phone", "id": PHONE}, {"namespace": "Phone", "id": OTHER}]})
-    )
+    pair = [{"namespace": "Phone", "id": PHONE}, {"namespace": "Phone", "id": OTHER}]
+    _, answer = lookup(lookup_event({"identities": pair}))
 
     assert [r["profile"]["cached"] for r in answer["results"]] == [True, False]
     assert len(aep_lookups(admin)) == before + 1

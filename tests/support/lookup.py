@@ -39,7 +39,7 @@ def lookup_runtime_for(
 
 
 class LookupFunction:
-    """Invokes ``app.lambda_handler`` with API Gateway events, the runtime set as a container would hold it."""
+    """Invokes ``app.lambda_handler`` with API Gateway events, the runtime held as in a container."""
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
