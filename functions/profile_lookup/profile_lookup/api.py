@@ -382,4 +382,14 @@ def openapi_document() -> dict[str, Any]:
         ),
     )
     document: dict[str, Any] = json.loads(text)
+    # Every route: IAM (SigV4), as the template's DefaultAuthorizer says.
+    document["components"]["securitySchemes"] = {
+        "sigv4": {
+            "type": "apiKey",
+            "name": "Authorization",
+            "in": "header",
+            "x-amazon-apigateway-authtype": "awsSigv4",
+        }
+    }
+    document["security"] = [{"sigv4": []}]
     return document

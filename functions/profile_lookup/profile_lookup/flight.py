@@ -28,7 +28,10 @@ class _Call(Generic[T]):
 
 
 class SingleFlight(Generic[T]):
-    def __init__(self) -> None:
+    """``on_follow(key)`` is called when a caller starts waiting on another's call (tests observe it)."""
+
+    def __init__(self, on_follow: Callable[[Hashable], None] | None = None) -> None:
+        self.on_follow = on_follow
         self._calls: dict[Hashable, _Call[T]] = {}
         self._lock = threading.Lock()
         self.executions = 0  # how many times a function actually ran (for tests and metrics)
@@ -47,6 +50,8 @@ class SingleFlight(Generic[T]):
             else:
                 call.followers += 1
         if not leader:
+            if self.on_follow is not None:
+                self.on_follow(key)
             if not call.done.wait(timeout):
                 raise FlightTimeoutError("gave up waiting for the same lookup in flight")
             if call.error is not None:
