@@ -135,6 +135,8 @@ def test_alarms_watch_the_dlq_errors_and_backlog(template):
         "StreamLaneFailuresAlarm": ("LaneFailures", "stream-ingest", None),
         "StreamFifoTenantConfigAlarm": ("TenantConfigErrors", "stream-fifo-ingest", "UseFifo"),
         "StreamFifoLaneFailuresAlarm": ("LaneFailures", "stream-fifo-ingest", "UseFifo"),
+        "LookupApi5xxAlarm": ("5XXError", {"Fn::Sub": "${AWS::StackName}-lookup"}, None),
+        "LookupApiLatencyAlarm": ("Latency", {"Fn::Sub": "${AWS::StackName}-lookup"}, None),
     }
     functions = template["Resources"]
     services = {
@@ -154,6 +156,7 @@ def test_function_environment_and_logs_are_encrypted_with_the_stack_key(template
     for function, log_group in (
         ("StreamIngestFunction", "StreamIngestLogGroup"),
         ("StreamFifoIngestFunction", "StreamFifoIngestLogGroup"),
+        ("ProfileLookupFunction", "ProfileLookupLogGroup"),
     ):
         assert resources[function]["Properties"]["KmsKeyArn"] == {"Fn::GetAtt": ["AepKey", "Arn"]}
         assert resources[log_group]["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["AepKey", "Arn"]}
@@ -168,7 +171,12 @@ def test_every_resource_built_by_makefile_has_its_build_target(template):
         if r.get("Metadata", {}).get("BuildMethod") == "makefile"
     }
 
-    assert set(built) == {"AepLayer", "StreamIngestFunction", "StreamFifoIngestFunction"}
+    assert set(built) == {
+        "AepLayer",
+        "StreamIngestFunction",
+        "StreamFifoIngestFunction",
+        "ProfileLookupFunction",
+    }
     for name, uri in built.items():
         planned = subprocess.run(  # noqa: S603 - make, on the repository's own Makefiles
             ["make", "-n", "-C", str(ROOT / uri), f"build-{name}", "ARTIFACTS_DIR=/nonexistent"],  # noqa: S607

@@ -54,7 +54,7 @@ def deny_plain_http(action: str, resource: Any) -> dict[str, Any]:
 def test_the_functions_run_with_roles_of_our_own_and_no_managed_policy(translated):
     resources = translated["Resources"]
 
-    assert set(roles(translated)) == {"StreamIngestRole", "StreamFifoIngestRole"}
+    assert set(roles(translated)) == {"StreamIngestRole", "StreamFifoIngestRole", "ProfileLookupRole"}
     for role in roles(translated).values():
         assert role["Properties"].get("ManagedPolicyArns", []) == []
         assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
@@ -65,6 +65,9 @@ def test_the_functions_run_with_roles_of_our_own_and_no_managed_policy(translate
     }
     assert resources["StreamFifoIngestFunction"]["Properties"]["Role"] == {
         "Fn::GetAtt": ["StreamFifoIngestRole", "Arn"]
+    }
+    assert resources["ProfileLookupFunction"]["Properties"]["Role"] == {
+        "Fn::GetAtt": ["ProfileLookupRole", "Arn"]
     }
     assert resources["StreamFifoIngestRole"]["Condition"] == "UseFifo"
 
@@ -200,6 +203,7 @@ def test_a_function_role_holds_exactly_what_its_function_does(
             "StreamFifoIngestLogGroup",
             "/aws/lambda/${AWS::StackName}/stream-fifo-ingest",
         ),
+        ("ProfileLookupFunction", "ProfileLookupLogGroup", "/aws/lambda/${AWS::StackName}/profile-lookup"),
     ],
 )
 def test_each_function_logs_to_its_encrypted_log_group(translated, function, log_group, name):

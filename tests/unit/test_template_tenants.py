@@ -96,7 +96,7 @@ def test_the_registry_is_an_encrypted_recoverable_retained_pay_per_request_table
 def test_every_function_is_told_the_registry(translated):
     functions = {n: r for n, r in translated["Resources"].items() if r["Type"] == "AWS::Lambda::Function"}
 
-    assert set(functions) == {"StreamIngestFunction", "StreamFifoIngestFunction"}
+    assert set(functions) == {"StreamIngestFunction", "StreamFifoIngestFunction", "ProfileLookupFunction"}
     for function in functions.values():
         assert function["Properties"]["Environment"]["Variables"][TABLE_VARIABLE] == {"Ref": "TenantsTable"}
 
@@ -149,7 +149,7 @@ def test_each_function_admits_the_default_tenant_from_the_stacks_own_queues_only
     }
 
 
-@pytest.mark.parametrize("role_name", ["StreamIngestRole", "StreamFifoIngestRole"])
+@pytest.mark.parametrize("role_name", ["StreamIngestRole", "StreamFifoIngestRole", "ProfileLookupRole"])
 @pytest.mark.parametrize(
     ("target", "tags", "readable", "writable"),
     [
@@ -209,7 +209,7 @@ def test_every_function_and_its_role_is_an_output_and_so_is_the_table(translated
     named = {
         (o["Value"].get("Ref") or o["Value"]["Fn::GetAtt"][0]): o.get("Condition")
         for o in outputs.values()
-        if isinstance(o["Value"], dict)
+        if isinstance(o["Value"], dict) and {"Ref", "Fn::GetAtt"} & set(o["Value"])
     }
     wanted = {
         name: r.get("Condition")
@@ -222,6 +222,7 @@ def test_every_function_and_its_role_is_an_output_and_so_is_the_table(translated
     assert outputs["StreamFifoIngestRoleArn"]["Value"] == {"Fn::GetAtt": ["StreamFifoIngestRole", "Arn"]}
     assert outputs["StreamIngestFunctionName"]["Value"] == {"Ref": "StreamIngestFunction"}
     assert outputs["TenantsTableName"]["Value"] == {"Ref": "TenantsTable"}
+    assert outputs["ProfileLookupRoleArn"]["Value"] == {"Fn::GetAtt": ["ProfileLookupRole", "Arn"]}
 
 
 @pytest.mark.parametrize(
