@@ -58,13 +58,9 @@ def check_principals(principals: tuple[str, ...]) -> None:
     """Raises AepConfigError unless each entry is a valid ``principals`` entry (never echoing it)."""
     from pydantic import ValidationError  # noqa: PLC0415 - only when principals are configured
 
+    placeholders = {"tenant_id": DEFAULT_TENANT, "credentials_secret_id": "-", "token_secret_id": "-"}
     try:
-        Tenant(
-            tenant_id=DEFAULT_TENANT,
-            credentials_secret_id="-",  # noqa: S106 - placeholders: only the principals are checked
-            token_secret_id="-",  # noqa: S106
-            principals=principals,
-        )
+        Tenant.model_validate({**placeholders, "principals": principals})  # only the principals are checked
     except ValidationError as exc:
         raise AepConfigError(
             f"invalid configuration: LOOKUP_DEFAULT_TENANT_PRINCIPALS {validation_problems(exc)}"
