@@ -81,10 +81,11 @@ validate: $(SAM) install
 	$(BIN)/cfn-lint template.yaml
 	$(SAM) validate --lint --region $(REGION)
 
-BENCH_PATH := PYTHONPATH=layers/aep:local:functions/stream_ingest:.
+BENCH_PATH := PYTHONPATH=layers/aep:local:functions/stream_ingest:functions/profile_lookup:.
 bench: install bench-batch
 	$(BENCH_PATH) $(BIN)/python bench/emulator_rate.py
 	$(BENCH_PATH) $(BIN)/python bench/stream_bench.py
+	$(BENCH_PATH) $(BIN)/python bench/lookup_bench.py
 
 AEPP_VENV := .aepp-venv
 $(AEPP_VENV)/bin/python:

@@ -165,6 +165,12 @@ def post_entities(space: Space, request: Request) -> Response:
             ns, key = space.profiles.resolve_xid(value) or ("", value)
             entry = _profile_entry(space, ns, key, fields) if ns else None
         else:
+            if space.profiles.linked(ns, value) > MAX_LINKED:
+                return _error(
+                    422,
+                    f"UPS-MRG-1000001:Identities cannot be retrieved for {ns}",
+                    "Too many related identities",
+                )
             entry = _profile_entry(space, ns, value, fields)
         if entry is None:
             answer[value] = {

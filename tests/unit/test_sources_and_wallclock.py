@@ -126,7 +126,7 @@ def test_a_short_source_names_where_it_ended_and_is_not_retryable():
 
 
 class Conn:
-    def __init__(self, sock: socket.socket | None) -> None:
+    def __init__(self, sock: Any) -> None:
         self.sock = sock
 
 
@@ -174,3 +174,42 @@ def test_a_negative_budget_fires_at_once():
     wall = WallClock(-5)
 
     assert wall.seconds == 0.0
+
+
+class RefusingSocket:
+    """A socket already gone: shutting it down raises, as the OS does for a reset connection."""
+
+    def __init__(self) -> None:
+        self.shutdowns = 0
+
+    def shutdown(self, how: int) -> None:
+        self.shutdowns += 1
+        raise OSError(107, "Transport endpoint is not connected")
+
+
+def test_a_socket_that_cannot_be_shut_down_still_ends_the_exchange_quietly():
+    sock = RefusingSocket()
+    with WallClock(10) as wall:
+        wall.attach(Conn(sock))
+        wall._fire()  # the timer's thread: an exception here would be lost, and the socket left open
+
+    assert wall.fired
+    assert sock.shutdowns == 1
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_connection_reports_itself_to_the_armed_clock_when_it_connects(monkeypatch, scheme):
+    # urllib3 connects an HTTPS connection (the TLS handshake) before request(): the clock must know the
+    # connection from then on, so a server stalling the handshake is cut off too.
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+
+    from aep import wallclock
+
+    monkeypatch.setattr(HTTPConnection, "connect", lambda self: None)
+    monkeypatch.setattr(HTTPSConnection, "connect", lambda self: None)
+    cls = wallclock._WatchedHTTPSConnection if scheme == "https" else wallclock._WatchedHTTPConnection
+    connection = cls("127.0.0.1", 9)
+
+    with WallClock(10) as wall:
+        connection.connect()
+        assert wall._connection is connection

@@ -148,6 +148,8 @@ def test_alarms_watch_the_dlq_errors_and_backlog(template):
         "BatchStuckAlarm": ("BatchStuck", "batch-follow", None),
         "StreamRecordsFailedInAepAlarm": ("StreamRecordsFailedInAep", "batch-follow", None),
         "BatchFollowStepErrorsAlarm": ("FollowErrors", "batch-follow", None),
+        "LookupApi5xxAlarm": ("5XXError", {"Fn::Sub": "${AWS::StackName}-lookup"}, None),
+        "LookupApiLatencyAlarm": ("Latency", {"Fn::Sub": "${AWS::StackName}-lookup"}, None),
     }
     functions = template["Resources"]
     services = {
@@ -175,6 +177,7 @@ def test_function_environment_and_logs_are_encrypted_with_the_stack_key(template
         ("StreamFifoIngestFunction", "StreamFifoIngestLogGroup"),
         ("BatchIngestFunction", "BatchIngestLogGroup"),
         ("BatchFollowFunction", "BatchFollowLogGroup"),
+        ("ProfileLookupFunction", "ProfileLookupLogGroup"),
     ):
         assert resources[function]["Properties"]["KmsKeyArn"] == {"Fn::GetAtt": ["AepKey", "Arn"]}
         assert resources[log_group]["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["AepKey", "Arn"]}
@@ -195,6 +198,7 @@ def test_every_resource_built_by_makefile_has_its_build_target(template):
         "StreamFifoIngestFunction",
         "BatchIngestFunction",
         "BatchFollowFunction",
+        "ProfileLookupFunction",
     }
     for name, uri in built.items():
         planned = subprocess.run(  # noqa: S603 - make, on the repository's own Makefiles

@@ -59,6 +59,7 @@ def test_the_functions_run_with_roles_of_our_own_and_no_managed_policy(translate
         "StreamFifoIngestRole",
         "BatchIngestRole",
         "BatchFollowRole",
+        "ProfileLookupRole",
     }
     for role in roles(translated).values():
         assert role["Properties"].get("ManagedPolicyArns", []) == []
@@ -70,6 +71,9 @@ def test_the_functions_run_with_roles_of_our_own_and_no_managed_policy(translate
     }
     assert resources["StreamFifoIngestFunction"]["Properties"]["Role"] == {
         "Fn::GetAtt": ["StreamFifoIngestRole", "Arn"]
+    }
+    assert resources["ProfileLookupFunction"]["Properties"]["Role"] == {
+        "Fn::GetAtt": ["ProfileLookupRole", "Arn"]
     }
     assert resources["StreamFifoIngestRole"]["Condition"] == "UseFifo"
     assert resources["BatchFollowFunction"]["Properties"]["Role"] == {
@@ -209,6 +213,7 @@ def test_a_function_role_holds_exactly_what_its_function_does(
             "/aws/lambda/${AWS::StackName}/stream-fifo-ingest",
         ),
         ("BatchFollowFunction", "BatchFollowLogGroup", "/aws/lambda/${AWS::StackName}/batch-follow"),
+        ("ProfileLookupFunction", "ProfileLookupLogGroup", "/aws/lambda/${AWS::StackName}/profile-lookup"),
     ],
 )
 def test_each_function_logs_to_its_encrypted_log_group(translated, function, log_group, name):

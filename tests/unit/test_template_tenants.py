@@ -101,6 +101,7 @@ def test_every_function_is_told_the_registry(translated):
         "StreamFifoIngestFunction",
         "BatchIngestFunction",
         "BatchFollowFunction",
+        "ProfileLookupFunction",
     }
     for function in functions.values():
         assert function["Properties"]["Environment"]["Variables"][TABLE_VARIABLE] == {"Ref": "TenantsTable"}
@@ -163,7 +164,7 @@ def test_each_function_admits_the_default_tenant_from_the_stacks_own_queues_only
     }
 
 
-@pytest.mark.parametrize("role_name", ["StreamIngestRole", "StreamFifoIngestRole"])
+@pytest.mark.parametrize("role_name", ["StreamIngestRole", "StreamFifoIngestRole", "ProfileLookupRole"])
 @pytest.mark.parametrize(
     ("target", "tags", "readable", "writable"),
     [
@@ -223,7 +224,7 @@ def test_every_function_and_its_role_is_an_output_and_so_is_the_table(translated
     named = {
         (o["Value"].get("Ref") or o["Value"]["Fn::GetAtt"][0]): o.get("Condition")
         for o in outputs.values()
-        if isinstance(o["Value"], dict)
+        if isinstance(o["Value"], dict) and {"Ref", "Fn::GetAtt"} & set(o["Value"])
     }
     wanted = {
         name: r.get("Condition")
@@ -236,6 +237,7 @@ def test_every_function_and_its_role_is_an_output_and_so_is_the_table(translated
     assert outputs["StreamFifoIngestRoleArn"]["Value"] == {"Fn::GetAtt": ["StreamFifoIngestRole", "Arn"]}
     assert outputs["StreamIngestFunctionName"]["Value"] == {"Ref": "StreamIngestFunction"}
     assert outputs["TenantsTableName"]["Value"] == {"Ref": "TenantsTable"}
+    assert outputs["ProfileLookupRoleArn"]["Value"] == {"Fn::GetAtt": ["ProfileLookupRole", "Arn"]}
 
 
 @pytest.mark.parametrize(

@@ -492,3 +492,145 @@ def test_rejecting_another_token_keeps_the_held_one_without_reading_the_secret(s
 
     assert tokens.get() is held
     assert (reads["n"], ims.calls) == (before, 1)
+
+
+def share(secrets, value: str, *, issued_at: float, expires_at: float) -> None:
+    """Another container's token in the shared secret."""
+    body = {"access_token": value, "expires_at": expires_at, "issued_at": issued_at}
+    secrets.put_secret_value(SecretId="aep/token", SecretString=json.dumps(body))
+
+
+def test_a_shared_token_issued_exactly_when_the_rejected_one_was_is_not_a_way_out(secrets, clock):
+    # "Newer" is strictly newer: a token from the same instant as the rejected replacement may be the
+    # same revocation's victim.
+    ims = Ims(clock)
+    b = cache(ims, secrets, clock)
+    b.invalidate(b.get().value)
+    second = b.get()
+    clock.advance(1)
+    b.invalidate(second.value)  # a rejected replacement: backing off, newer than second.issued_at only
+    share(secrets, "tok-same-instant", issued_at=second.issued_at, expires_at=clock.now() + 3600)
+    clock.advance(1)
+
+    assert blocked(b)
+    share(secrets, "tok-later", issued_at=second.issued_at + 0.5, expires_at=clock.now() + 3600)
+    clock.advance(1)
+    assert b.get().value == "tok-later"
+
+
+def test_adopting_a_newer_shared_token_is_logged_with_its_fingerprint_only(secrets, clock, caplog):
+    ims = Ims(clock)
+    b = cache(ims, secrets, clock)
+    b.invalidate(b.get().value)
+    second = b.get()
+    clock.advance(1)
+    b.invalidate(second.value)
+    share(secrets, "tok-from-a", issued_at=clock.now(), expires_at=clock.now() + 3600)
+    clock.advance(1)
+
+    with caplog.at_level("INFO", logger="aep.token_cache"):
+        adopted = b.get()
+
+    [record] = [
+        r for r in caplog.records if r.getMessage() == "adopting a newer shared token while backing off"
+    ]
+    assert record.__dict__["token"] == adopted.fingerprint
+    assert "tok-from-a" not in caplog.text
+
+
+def test_while_backing_off_an_unreadable_secret_keeps_the_backoff(secrets, clock):
+    ims = Ims(clock)
+    tokens = cache(ims, secrets, clock)
+    persistent_rejection(tokens)
+    clock.advance(2)
+
+    def unreadable(**kwargs: object) -> object:
+        raise ConnectionError("Secrets Manager unreachable")
+
+    secrets.get_secret_value = unreadable
+
+    with pytest.raises(AepAuthError, match="backing off"):
+        tokens.get()
+
+
+def test_after_a_failed_ims_call_a_token_shared_since_is_adopted_before_the_backoff_ends(secrets, clock):
+    # IMS failed here (no rejected token to compare with): any usable token shared after the failure is
+    # newer, and adopted without waiting for the backoff or calling IMS.
+    ims = Ims(clock)
+    ims.failure = AepServerError("IMS down", status=503)
+    tokens = cache(ims, secrets, clock)
+    with pytest.raises(AepServerError):
+        tokens.get()
+    clock.advance(2)
+    share(secrets, "tok-from-a", issued_at=clock.now(), expires_at=clock.now() + 3600)
+    clock.advance(1)
+
+    assert tokens.get().value == "tok-from-a"
+    assert ims.calls == 1
+
+
+@pytest.mark.parametrize(("lease_seconds", "recheck"), [(40.0, 10.0), (400.0, 30.0)])
+def test_while_another_container_refreshes_the_held_token_is_rechecked_soon(
+    secrets, clock, lease_seconds, recheck
+):
+    # B holds the lease (refreshing): A keeps the still-valid shared token and looks again after a quarter
+    # of the lease, at most 30 s, rather than at the token's far refresh point.
+    ims = Ims(clock)
+    a = cache(ims, secrets, clock, margin=3600, jitter=0, lease_seconds=lease_seconds)
+    first = a.get()
+    clock.set(first.expires_at - 3600)  # refresh point reached
+    taken = []
+    original_put = secrets.put_secret_value
+
+    def lease_held(**kwargs: object) -> object:
+        if kwargs.get("VersionStages"):
+            taken.append(kwargs)
+            from botocore.exceptions import ClientError
+
+            raise ClientError(
+                {"Error": {"Code": "ResourceExistsException", "Message": "held"}}, "PutSecretValue"
+            )
+        return original_put(**kwargs)
+
+    secrets.put_secret_value = lease_held
+    reads = []
+    original_get = secrets.get_secret_value
+
+    def counting(**kwargs: object) -> object:
+        reads.append(clock.now())
+        return original_get(**kwargs)
+
+    secrets.get_secret_value = counting
+
+    assert a.get() == first
+    start = clock.now()
+    clock.advance(recheck - 0.5)
+    assert a.get() == first
+    assert reads == [start]
+    clock.advance(0.5)
+    assert a.get() == first
+    assert reads == [start, start + recheck]
+    assert ims.calls == 1
+
+
+def test_when_the_lease_holder_never_publishes_the_container_fetches_and_says_so(secrets, clock, caplog):
+    ims = Ims(clock)
+    tokens = cache(ims, secrets, clock, lease_polls=3, lease_poll_seconds=0.5)
+
+    def lease_held(**kwargs: object) -> object:
+        from botocore.exceptions import ClientError
+
+        if kwargs.get("VersionStages"):
+            raise ClientError(
+                {"Error": {"Code": "ResourceExistsException", "Message": "held"}}, "PutSecretValue"
+            )
+        return None
+
+    secrets.put_secret_value = lease_held
+    secrets.get_secret_value(SecretId="aep/token")  # "{}": no token, another container holds the lease
+
+    with caplog.at_level("WARNING", logger="aep.token_cache"):
+        token = tokens.get()
+
+    assert token.value == "tok-1"
+    assert "token refresh lease holder did not publish a token in time; fetching directly" in caplog.messages

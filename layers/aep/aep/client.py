@@ -6,23 +6,26 @@ import os
 import random
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import requests
 
 from aep.auth import PlatformAuthenticator
-from aep.batch import BatchApi
-from aep.catalog import CatalogApi
 from aep.config import AepCredentials, AepSettings
 from aep.errors import AepConfigError
 from aep.http import Transport, new_session
-from aep.identity import IdentityApi
 from aep.ims import ImsTokenFetcher
-from aep.profile import ProfileApi
 from aep.retry import RetryPolicy
-from aep.streaming import StreamingApi
 from aep.timing import Clock, SystemClock
 from aep.token_cache import TokenCache
+
+if TYPE_CHECKING:
+    from aep.batch import BatchApi
+    from aep.catalog import CatalogApi
+    from aep.identity import IdentityApi
+    from aep.profile import ProfileApi
+    from aep.streaming import StreamingApi
 
 
 def _boto3_secrets_client() -> Any:
@@ -35,7 +38,8 @@ class AepClient:
     """Batch, Catalog, Streaming, Profile and Identity APIs over one transport and one token cache.
 
     Build it with :meth:`from_env` in a Lambda function (reads the credentials secret once), or with
-    the constructor in tests.
+    the constructor in tests. Each API (and its models) is imported and built on first use: a function
+    that only looks profiles up never imports the batch or streaming code.
     """
 
     def __init__(
@@ -80,13 +84,38 @@ class AepClient:
             org_id=credentials.org_id,
             sandbox_name=settings.sandbox_name,
         )
-        self.batches = BatchApi(self.transport, settings.platform_url)
-        self.catalog = CatalogApi(self.transport, settings.platform_url)
-        self.streaming = StreamingApi(
-            self.transport, settings.streaming_url, sandbox_name=settings.sandbox_name
+
+    @cached_property
+    def batches(self) -> BatchApi:
+        from aep.batch import BatchApi  # noqa: PLC0415 - on first use (cold start)
+
+        return BatchApi(self.transport, self.settings.platform_url)
+
+    @cached_property
+    def catalog(self) -> CatalogApi:
+        from aep.catalog import CatalogApi  # noqa: PLC0415 - on first use (cold start)
+
+        return CatalogApi(self.transport, self.settings.platform_url)
+
+    @cached_property
+    def streaming(self) -> StreamingApi:
+        from aep.streaming import StreamingApi  # noqa: PLC0415 - on first use (cold start)
+
+        return StreamingApi(
+            self.transport, self.settings.streaming_url, sandbox_name=self.settings.sandbox_name
         )
-        self.profiles = ProfileApi(self.transport, settings.platform_url)
-        self.identities = IdentityApi(self.transport, settings.platform_url)
+
+    @cached_property
+    def profiles(self) -> ProfileApi:
+        from aep.profile import ProfileApi  # noqa: PLC0415 - on first use (cold start)
+
+        return ProfileApi(self.transport, self.settings.platform_url)
+
+    @cached_property
+    def identities(self) -> IdentityApi:
+        from aep.identity import IdentityApi  # noqa: PLC0415 - on first use (cold start)
+
+        return IdentityApi(self.transport, self.settings.platform_url)
 
     def __repr__(self) -> str:
         return f"AepClient(org_id={self.credentials.org_id!r}, sandbox={self.settings.sandbox_name!r})"

@@ -8,6 +8,7 @@ from typing import Any
 from aep.errors import AepNotFoundError
 from aep.http import Transport
 from aep.models import ExperienceEvent, ExperienceEventPage, ProfileEntity
+from aep.timing import Deadline
 
 UPS_PATH = "/data/core/ups"
 PROFILE_SCHEMA = "_xdm.context.profile"
@@ -26,8 +27,12 @@ class ProfileApi:
         *,
         fields: Sequence[str] | None = None,
         merge_policy_id: str | None = None,
+        deadline: Deadline | None = None,
     ) -> ProfileEntity | None:
-        """The merged profile for one identity, or None when AEP knows none (404)."""
+        """The merged profile for one identity, or None when AEP knows none (404).
+
+        ``deadline`` bounds the call, retries included. Raises the AepError of the last failure.
+        """
         params = {"schema.name": PROFILE_SCHEMA, "entityId": entity_id, "entityIdNS": namespace}
         if fields:
             params["fields"] = ",".join(fields)
@@ -35,7 +40,7 @@ class ProfileApi:
             params["mergePolicyId"] = merge_policy_id
         try:
             response = self._t.request(
-                "GET", f"{self._base}/access/entities", params=params, context="profile"
+                "GET", f"{self._base}/access/entities", params=params, context="profile", deadline=deadline
             )
         except AepNotFoundError:
             return None
@@ -48,8 +53,13 @@ class ProfileApi:
         *,
         fields: Sequence[str] | None = None,
         merge_policy_id: str | None = None,
+        deadline: Deadline | None = None,
     ) -> dict[str, ProfileEntity]:
-        """Profiles for many ``(id, namespace)`` identities (POST), keyed by profile id."""
+        """Profiles for many ``(id, namespace)`` identities (POST), keyed by profile id.
+
+        An identity without a profile may come back as an entry with an empty ``entity``, keyed by the
+        id asked for. Raises the AepError of the last failure (``deadline`` bounds the retries).
+        """
         body: dict[str, Any] = {
             "schema": {"name": PROFILE_SCHEMA},
             "identities": [{"entityId": value, "entityIdNS": {"code": ns}} for value, ns in identities],
@@ -64,6 +74,7 @@ class ProfileApi:
             json=body,
             headers={"Content-Type": "application/json"},
             context="profiles",
+            deadline=deadline,
         )
         return _profiles(response.json())
 
@@ -77,6 +88,7 @@ class ProfileApi:
         end_time_ms: int | None = None,
         newest_first: bool = True,
         max_pages: int = 10,
+        deadline: Deadline | None = None,
     ) -> Iterator[ExperienceEvent]:
         """Experience events of the profile, following ``_links.next``.
 
@@ -101,7 +113,9 @@ class ProfileApi:
             if url is None:
                 return
             try:
-                response = self._t.request("GET", url, params=query, context="experience events")
+                response = self._t.request(
+                    "GET", url, params=query, context="experience events", deadline=deadline
+                )
             except AepNotFoundError:
                 return
             page = ExperienceEventPage.model_validate(response.json())

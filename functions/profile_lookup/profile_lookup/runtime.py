@@ -1,0 +1,66 @@
+"""The container's runtime: settings, the tenant registry, the tenants' clients and the lookup service.
+
+Built on the first request (never at import: the cold start pays only for imports), reused after.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from aep.client import AepClient
+from aep.tenants import Tenant, TenantRegistry
+from aep.tenants.clients import ClientCache
+from aep.timing import Clock, SystemClock
+from profile_lookup.service import LookupService
+from profile_lookup.settings import LookupSettings
+from profile_lookup.tenancy import DefaultTenantAccess
+
+
+@dataclass
+class Runtime:
+    settings: LookupSettings
+    access: DefaultTenantAccess
+    clients: ClientCache
+    service: LookupService
+
+    def client(self, tenant: Tenant) -> AepClient:
+        """The tenant's client. Raises AepConfigError when it cannot be built."""
+        return self.clients.get(tenant)
+
+
+def build_runtime(
+    environ: Mapping[str, str] | None = None,
+    *,
+    registry: TenantRegistry | None = None,
+    clients: ClientCache | None = None,
+    clock: Clock | None = None,
+) -> Runtime:
+    """Raises AepConfigError naming a missing or bad variable."""
+    env = os.environ if environ is None else environ
+    settings = LookupSettings.from_env(env)
+    registry = registry or TenantRegistry.from_env(env)
+    access = DefaultTenantAccess(registry, settings.default_tenant_principals)
+    clients = clients or ClientCache.from_env(env)
+    service = LookupService(settings, clock or SystemClock())
+    return Runtime(settings, access, clients, service)
+
+
+_runtime: Runtime | None = None
+_lock = threading.Lock()
+
+
+def runtime() -> Runtime:
+    global _runtime  # noqa: PLW0603 - one runtime per container
+    with _lock:
+        if _runtime is None:
+            _runtime = build_runtime()
+        return _runtime
+
+
+def set_runtime(value: Runtime | None) -> None:
+    global _runtime  # noqa: PLW0603
+    with _lock:
+        _runtime = value

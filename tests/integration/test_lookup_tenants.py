@@ -1,0 +1,124 @@
+"""Two brands on one deployment: each caller reads its own tenant's org only, through the same function."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from aep import AepClient, AepCredentials, AepSettings, RetryPolicy, SystemClock
+from aep.tenants import TenantRegistry
+from aep.tenants.clients import ClientCache, base_settings
+from tests.integration.conftest import BRAND_B_CALLERS, emulator_client
+from tests.support.apigw import IVR_SESSION, lookup_event, profile_event
+from tests.support.fakes import FakeClock
+from tests.support.lookup import (
+    LookupFunction,
+    caller_profile,
+    ingest_by_batch,
+    lookup_runtime_for,
+    registry_tenant,
+)
+
+pytestmark = pytest.mark.integration
+
+TABLE = "tenants"
+A_PHONE = "+14155550100"
+B_PHONE = "+442079460456"
+B_ROLE = "arn:aws:iam::123456789012:role/brand-b-ivr"
+B_SESSION = "arn:aws:sts::123456789012:assumed-role/brand-b-ivr/call-1"
+POLICY = RetryPolicy(max_attempts=2, base=0.01, max_wait=0.05, jitter=lambda c: c)
+
+
+@pytest.fixture
+def lookup(two_orgs, aws):
+    secrets = boto3.client("secretsmanager")
+    secrets.create_secret(
+        Name="aep/brand-b/credentials",
+        SecretString=json.dumps(
+            {
+                "client_id": two_orgs.b.client_id,
+                "client_secret": two_orgs.b.client_secret,
+                "org_id": two_orgs.b.org_id,
+            }
+        ),
+    )
+    secrets.create_secret(Name="aep/brand-b/token", SecretString="{}")
+    boto3.client("dynamodb").create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "tenant_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "tenant_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    table = boto3.resource("dynamodb").Table(TABLE)
+    table.put_item(Item=registry_tenant("brand-b", two_orgs.b.org_id, (B_ROLE,)).to_item())
+    disabled = registry_tenant("brand-c", two_orgs.b.org_id, (B_ROLE,)).model_copy(update={"enabled": False})
+    table.put_item(Item=disabled.to_item())
+
+    default = emulator_client(two_orgs.emulator, SystemClock(), POLICY, org=two_orgs.a.config)
+    b_client = emulator_client(
+        two_orgs.emulator, SystemClock(), POLICY, org=two_orgs.b.config, token_secret_id="aep/brand-b/token"
+    )
+    assert ingest_by_batch(default, [caller_profile(A_PHONE, "caller 1")]) == "success"
+    assert (
+        ingest_by_batch(b_client, [caller_profile(B_PHONE, "caller B1")], dataset=BRAND_B_CALLERS)
+        == "success"
+    )
+
+    def factory(settings: AepSettings, credentials: AepCredentials, secrets_client: Any) -> AepClient:
+        return AepClient(
+            settings, credentials, secrets_client=secrets_client, clock=SystemClock(), policy=POLICY
+        )
+
+    url = two_orgs.url
+    clients = ClientCache(
+        base_settings({"AEP_IMS_URL": url, "AEP_PLATFORM_URL": url, "AEP_STREAMING_URL": url}),
+        default=lambda: default,
+        secrets_client=lambda: secrets,
+        factory=factory,
+    )
+    env = {
+        "AEP_TENANTS_TABLE": TABLE,
+        "AEP_CREDENTIALS_SECRET_ID": "aep/credentials",
+        "AEP_TOKEN_SECRET_ID": "aep/token",
+    }
+    registry = TenantRegistry.from_env(env)
+    return LookupFunction(lookup_runtime_for(default, FakeClock(), env, registry=registry, clients=clients))
+
+
+def test_each_brand_s_caller_reads_its_own_org_only(lookup):
+    b_status, b_body = lookup(profile_event("Phone", B_PHONE, tenant="brand-b", principal=B_SESSION))
+    a_status, a_body = lookup(profile_event("Phone", A_PHONE, principal=IVR_SESSION))
+    b_in_a = lookup(profile_event("Phone", B_PHONE, principal=IVR_SESSION))[0]
+    a_in_b = lookup(profile_event("Phone", A_PHONE, tenant="brand-b", principal=B_SESSION))[0]
+
+    assert (b_status, b_body["attributes"]["person"]["name"]["firstName"]) == (200, "caller B1")
+    assert (a_status, a_body["attributes"]["person"]["name"]["firstName"]) == (200, "caller 1")
+    assert (b_in_a, a_in_b) == (404, 404)
+
+
+def test_a_caller_of_one_brand_cannot_read_another(lookup):
+    assert lookup(profile_event("Phone", B_PHONE, tenant="brand-b", principal=IVR_SESSION))[0] == 403
+    assert lookup(profile_event("Phone", A_PHONE, principal=B_SESSION))[0] == 403
+    assert (
+        lookup(lookup_event({"identities": [{"namespace": "Phone", "id": B_PHONE}]}, tenant="brand-b"))[0]
+        == 403
+    )
+
+
+def test_a_disabled_or_unknown_tenant_is_the_same_403(lookup):
+    disabled = lookup(profile_event("Phone", B_PHONE, tenant="brand-c", principal=B_SESSION))
+    unknown = lookup(profile_event("Phone", B_PHONE, tenant="brand-z", principal=B_SESSION))
+
+    assert disabled[0] == unknown[0] == 403
+    assert disabled[1]["error"]["message"] == unknown[1]["error"]["message"]
+
+
+def test_the_cache_keeps_brands_apart(lookup):
+    lookup(profile_event("Phone", B_PHONE, tenant="brand-b", principal=B_SESSION))
+
+    status, _ = lookup(profile_event("Phone", B_PHONE, principal=IVR_SESSION))
+
+    assert status == 404

@@ -1,0 +1,178 @@
+"""The lookup service with a fake AEP client: a burst costs one call, the cache and the chunks."""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from aep.errors import AepValidationError
+from aep.models import ProfileEntity
+from aep.tenants import Tenant
+from profile_lookup.errors import ApiError
+from profile_lookup.flight import SingleFlight
+from profile_lookup.identities import Identity
+from profile_lookup.service import LookupService, Query, Usage
+from profile_lookup.settings import LookupSettings
+from tests.support.fakes import FakeClock
+
+TENANT = Tenant(tenant_id="default", credentials_secret_id="c", token_secret_id="t")
+
+
+def entity(phone: str, xid: str | None = None) -> ProfileEntity:
+    return ProfileEntity.model_validate(
+        {
+            "entityId": xid or f"xid-{phone}",
+            "entity": {"identityMap": {"Phone": [{"id": phone}]}, "person": {"name": {"firstName": phone}}},
+            "lastModifiedAt": "2026-11-30T10:00:00Z",
+        }
+    )
+
+
+class FakeProfiles:
+    """AEP's profile access: known phones, every call recorded; ``gate`` holds GETs until set."""
+
+    def __init__(self, known: set[str], gate: threading.Event | None = None) -> None:
+        self.known = known
+        self.gate = gate
+        self.gets: list[tuple[str, str, Any]] = []
+        self.posts: list[list[str]] = []
+        self.entered = threading.Event()
+        self.refuse_graph: set[str] = set()
+
+    def get(self, value: str, namespace: str, **kwargs: Any) -> ProfileEntity | None:
+        self.gets.append((value, namespace, kwargs.get("fields")))
+        self.entered.set()
+        if self.gate is not None:
+            self.gate.wait(5)
+        if value in self.refuse_graph:
+            raise AepValidationError("Too many related identities", status=422)
+        return entity(value) if value in self.known else None
+
+    def get_many(self, identities: list[tuple[str, str]], **kwargs: Any) -> dict[str, ProfileEntity]:
+        self.posts.append([value for value, _ in identities])
+        if self.refuse_graph & {value for value, _ in identities}:
+            raise AepValidationError("Too many related identities", status=422)
+        found = [entity(value) for value, _ in identities if value in self.known]
+        return {e.entity_id: e for e in found}
+
+
+def service(**settings: Any) -> tuple[LookupService, FakeClock]:
+    clock = FakeClock()
+    return LookupService(LookupSettings(**settings), clock), clock
+
+
+def phone(n: int) -> Identity:
+    return Identity("Phone", f"+1415555{n:04d}")
+
+
+def test_a_burst_of_lookups_of_one_identity_costs_aep_one_request():
+    svc, _ = service()
+    gate = threading.Event()
+    profiles = FakeProfiles({phone(1).id}, gate)
+    client: Any = SimpleNamespace(profiles=profiles)
+    joined = threading.Semaphore(0)
+    svc.flight = SingleFlight(on_follow=lambda key: joined.release())
+    usages = [Usage() for _ in range(5)]
+    answers: list[Any] = [None] * 5
+
+    def call(index: int) -> None:
+        answers[index] = svc.profile(client, TENANT, phone(1), Query(), svc.deadline(), usage=usages[index])
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(5)]
+    threads[0].start()
+    assert profiles.entered.wait(5)
+    for thread in threads[1:]:
+        thread.start()
+    for _ in range(4):
+        assert joined.acquire(timeout=5)  # the four others wait on the first one's call
+    gate.set()
+    for thread in threads:
+        thread.join(5)
+
+    assert len(profiles.gets) == 1
+    assert {a.profile_id for a in answers} == {f"xid-{phone(1).id}"}
+    assert sum(u.aep_calls for u in usages) == 1
+    assert sum(u.shared for u in usages) == 4
+
+
+def test_a_hit_answers_from_the_cache_and_a_bypass_asks_again():
+    svc, _ = service()
+    profiles = FakeProfiles({phone(1).id})
+    client: Any = SimpleNamespace(profiles=profiles)
+
+    first = svc.profile(client, TENANT, phone(1), Query(), svc.deadline())
+    second = svc.profile(client, TENANT, phone(1), Query(), svc.deadline())
+    third = svc.profile(client, TENANT, phone(1), Query(), svc.deadline(), bypass=True)
+
+    assert (first.cached, second.cached, third.cached) == (False, True, False)
+    assert len(profiles.gets) == 2
+
+
+def test_tenants_and_their_versions_are_cached_apart():
+    svc, _ = service()
+    profiles = FakeProfiles({phone(1).id})
+    client: Any = SimpleNamespace(profiles=profiles)
+    other = TENANT.model_copy(update={"tenant_id": "brand-b", "org_id": "B@AdobeOrg"})
+    newer = TENANT.model_copy(update={"version": 2})
+
+    for tenant in (TENANT, other, newer, TENANT):
+        svc.profile(client, tenant, phone(1), Query(), svc.deadline())
+
+    assert len(profiles.gets) == 3
+
+
+def test_fields_ask_aep_for_the_identity_map_too():
+    svc, _ = service()
+    profiles = FakeProfiles({phone(1).id})
+    client: Any = SimpleNamespace(profiles=profiles)
+
+    svc.profile(client, TENANT, phone(1), Query(fields=("person.name",)), svc.deadline())
+
+    assert profiles.gets[0][2] == ["person.name", "identityMap"]
+
+
+def test_a_404_is_remembered_for_the_negative_ttl_only():
+    svc, clock = service(negative_ttl_seconds=2.0)
+    profiles = FakeProfiles(set())
+    client: Any = SimpleNamespace(profiles=profiles)
+
+    for _ in range(2):
+        with pytest.raises(ApiError) as caught:
+            svc.profile(client, TENANT, phone(9), Query(), svc.deadline())
+        assert caught.value.status == 404
+    clock.advance(2.0)
+    with pytest.raises(ApiError):
+        svc.profile(client, TENANT, phone(9), Query(), svc.deadline())
+
+    assert len(profiles.gets) == 2
+
+
+def test_many_identities_go_in_chunks_and_come_back_in_order():
+    svc, _ = service(aep_batch_size=3)
+    identities = [phone(n) for n in range(8)]
+    profiles = FakeProfiles({i.id for i in identities[::2]})
+    client: Any = SimpleNamespace(profiles=profiles)
+
+    items = svc.profiles(client, TENANT, [*identities, identities[0]], Query(), svc.deadline())
+
+    assert sorted(len(call) for call in profiles.posts) == [2, 3, 3]
+    assert [item.id for item in items] == [i.id for i in identities] + [identities[0].id]
+    assert [item.status for item in items][:8] == ["found", "not_found"] * 4
+
+
+def test_a_chunk_refused_for_a_large_graph_is_asked_one_identity_at_a_time():
+    svc, _ = service()
+    identities = [phone(n) for n in range(3)]
+    profiles = FakeProfiles({i.id for i in identities})
+    profiles.refuse_graph = {identities[1].id}
+    client: Any = SimpleNamespace(profiles=profiles)
+
+    items = svc.profiles(client, TENANT, identities, Query(), svc.deadline())
+
+    assert [item.status for item in items] == ["found", "error", "found"]
+    assert items[1].error is not None
+    assert items[1].error.status == 422
+    assert len(profiles.gets) == 3
