@@ -62,7 +62,7 @@ test: lint typecheck
 	$(BIN)/pytest -n 2
 
 demo: install
-	PYTHONPATH=layers/aep:local:functions/stream_ingest $(BIN)/python local/demo.py
+	PYTHONPATH=layers/aep:local $(BIN)/python -m demo
 
 emulator: install
 	PYTHONPATH=layers/aep:local $(BIN)/python -m aep_emulator --port $${AEP_EMULATOR_PORT:-8787} $(if $(CONFIG),--config $(CONFIG),)
