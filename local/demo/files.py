@@ -246,8 +246,8 @@ def drop_files(ingest: ModuleType, follow: ModuleType, problems: list[str]) -> l
     queue_url = create_queue(BATCH_QUEUE)
     say(f"   on moto: drop bucket {DROP_BUCKET} (versioned), queue {BATCH_QUEUE},")
     say("   the ledger and idempotency tables (their keys and index read from template.yaml)")
-    say("   routes: callers/ -> caller profiles through a CSV mapping (phone -> Phone identity, first_name,")
-    say("   tier: phones as a US call center writes them); calls/ -> call events")
+    say("   routes: callers/ -> profiles through a CSV mapping (phone -> Phone identity, first_name, tier);")
+    say("   calls/ -> call events; phone numbers as a US call center writes them")
     files = drops()
     s3 = boto3.client("s3")
     notifications = []
@@ -286,19 +286,30 @@ def drop_files(ingest: ModuleType, follow: ModuleType, problems: list[str]) -> l
     found = []
     for drop in files:
         outcome = outcomes.get(drop.key)
-        if outcome is None:
-            problems.append(f"{drop.key} has no report after {runs} follow-up runs")
-            continue
-        found.append(outcome)
-        for line in told(outcome):
-            say(line)
-        got = (outcome.status, outcome.read, outcome.sent, outcome.refused)
-        if got != (drop.status, drop.read, drop.sent, drop.refused):
-            problems.append(
-                f"{drop.key}: report says {got}, expected {(drop.status, drop.read, drop.sent, drop.refused)}"
-            )
-        if tuple(row["line"] for row in outcome.refusals) != drop.refused_lines:
-            problems.append(f"{drop.key}: refused rows at lines {[r['line'] for r in outcome.refusals]}")
-        if (drop.status == "refused") != bool(outcome.reason):
-            problems.append(f"{drop.key}: its report's reason is {outcome.reason!r}")
+        problems.extend(file_problems(drop, outcome, runs))
+        if outcome is not None:
+            found.append(outcome)
+            for line in told(outcome):
+                say(line)
     return found
+
+
+def file_problems(drop: Drop, outcome: Outcome | None, runs: int) -> list[str]:
+    """What the file's report says that the story does not expect (nothing: the file ended as it should)."""
+    if outcome is None:
+        return [f"{drop.key} has no report after {runs} follow-up runs"]
+    problems = []
+    got = (outcome.status, outcome.read, outcome.sent, outcome.refused)
+    expected = (drop.status, drop.read, drop.sent, drop.refused)
+    if got != expected:
+        problems.append(
+            f"{drop.key}: its report says (status, read, sent, refused) {got}, expected {expected}"
+        )
+    lines = tuple(row["line"] for row in outcome.refusals)
+    if lines != drop.refused_lines:
+        problems.append(
+            f"{drop.key}: rows refused at lines {list(lines)}, expected {list(drop.refused_lines)}"
+        )
+    if (drop.status == "refused") != bool(outcome.reason):
+        problems.append(f"{drop.key}: its report's reason is {outcome.reason!r}")
+    return problems

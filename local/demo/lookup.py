@@ -98,15 +98,19 @@ def described(answer: Answer) -> str:
     )
 
 
-def greeted(answer: Answer) -> tuple[str | None, str | None, bool | None]:
+def answer_problem(caller: Caller, answer: Answer, *, cached: bool) -> str | None:
+    """Why the answer is not the caller's profile (its label and tier, from the cache or not), or None."""
     if answer.status != 200:
-        return None, None, None
+        return f"the lookup API answered {caller.label} with {described(answer)}"
     attributes = answer.body["attributes"]
-    return (
+    got = (
         attributes.get("person", {}).get("name", {}).get("firstName"),
         attributes.get("_acme", {}).get("tier"),
         answer.body.get("cached"),
     )
+    if got != (caller.label, caller.tier, cached):
+        return f"the lookup API answered {caller.label} with (name, tier, cached) {got}"
+    return None
 
 
 def look_up(function: ModuleType, problems: list[str]) -> list[Answer]:
@@ -123,6 +127,7 @@ def look_up(function: ModuleType, problems: list[str]) -> list[Answer]:
                 say("   the same caller rings again a minute later:")
             say(f"   {request_line(event)}")
             say(f"      {described(answer)}")
-            if greeted(answer) != (caller.label, caller.tier, again):
-                problems.append(f"the lookup API answered {caller.label} with {described(answer)}")
+            problem = answer_problem(caller, answer, cached=again)
+            if problem:
+                problems.append(problem)
     return answers

@@ -160,7 +160,7 @@ def test_files_dropped_in_the_bucket_end_in_reports_with_batches_and_reasons(dem
     told = [
         _varying_hidden(line)
         for line in step
-        if not line.startswith(("   on moto", "   the ", "   routes", "   tier"))
+        if not line.startswith(("   on moto: ", "   the ledger ", "   routes: ", "   calls/ -> "))
     ]
     runs = re.findall(r"follow-up: (\d+) scheduled runs", "\n".join(step))
     batches = re.findall(r"batch (\w+),", "\n".join(step))
