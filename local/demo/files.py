@@ -281,7 +281,12 @@ def drop_files(ingest: ModuleType, follow: ModuleType, problems: list[str]) -> l
             outcomes = {drop.key: read_report(drop.key) for drop in files}
             if all(outcomes.values()):
                 break
-    say(f"   follow-up: {runs} scheduled runs until every file had its report under {REPORTS}")
+    missing = sum(outcome is None for outcome in outcomes.values())
+    ran = f"{runs} scheduled run{'s' if runs > 1 else ''}"
+    if missing:
+        say(f"   follow-up: {ran}, and still {missing} of {len(files)} files without a report")
+    else:
+        say(f"   follow-up: {ran} until every file had its report under {REPORTS}")
 
     found = []
     for drop in files:

@@ -113,10 +113,10 @@ def _is_json(line: str) -> bool:
     return True
 
 
-@pytest.fixture(scope="module")
-def demo() -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "demo"],
+def _run(*arguments: str) -> subprocess.CompletedProcess[str]:
+    """This interpreter with the repository's demo package, in the environment `make demo` has."""
+    return subprocess.run(  # noqa: S603 - this interpreter, the repository's own code
+        [sys.executable, *arguments],
         cwd=ROOT,
         env=_demo_environment(),
         capture_output=True,
@@ -124,6 +124,29 @@ def demo() -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
+
+
+@pytest.fixture(scope="module")
+def demo() -> subprocess.CompletedProcess[str]:
+    return _run("-m", "demo")
+
+
+def test_the_demo_fails_with_its_reasons_when_an_expectation_does_not_hold():
+    # One scheduled run of the follow-up only: the emulator still answers `staging` for both batches (as
+    # AEP does for a while), so neither file has its report; the refused file has had its own at once.
+    one_run = (
+        "import demo.files; demo.files.FOLLOW_RUNS = 1; from demo.story import main; raise SystemExit(main())"
+    )
+    failed = _run("-c", one_run)
+    lines = failed.stdout.splitlines()
+
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "   follow-up: 1 scheduled run, and still 2 of 3 files without a report" in lines
+    assert lines[-1] == (
+        "demo FAILED: callers/2026-11-29.csv has no report after 1 follow-up runs; "
+        "calls/2026-11-28.ndjson.gz has no report after 1 follow-up runs"
+    )
+    assert "demo OK" not in lines
 
 
 def _step(lines: list[str], title: str) -> list[str]:
