@@ -124,7 +124,7 @@ def look_up(function: ModuleType, problems: list[str]) -> list[Answer]:
             answer = invoke(function, event)
             answers.append(answer)
             if again:
-                say("   the same caller rings again a minute later:")
+                say("   the same caller rings again moments later:")
             say(f"   {request_line(event)}")
             say(f"      {described(answer)}")
             problem = answer_problem(caller, answer, cached=again)
