@@ -24,7 +24,7 @@ VENV_STALE := $(shell sh .ci/python-ok $(BIN)/python venv >/dev/null || echo FOR
 
 help:
 	@echo "make test      install .venv, run ruff, mypy and the whole pytest suite"
-	@echo "make demo      the offline demo: profiles by batch, call events through the SQS streaming function, profile lookup, two brands"
+	@echo "make demo      the offline demo: files through the batch functions, call events through the streaming function, lookups through the API handler, two brands"
 	@echo "make emulator  start the local AEP emulator (AEP_EMULATOR_PORT, default 8787)"
 	@echo "make build     sam build offline (layer for python3.13 arm64), then check the built layer"
 	@echo "make validate  cfn-lint and sam validate --lint"
@@ -63,7 +63,7 @@ test: lint typecheck
 	$(BIN)/pytest -n 2
 
 demo: install
-	PYTHONPATH=layers/aep:local:functions/stream_ingest $(BIN)/python local/demo.py
+	PYTHONPATH=layers/aep:local $(BIN)/python -m demo
 
 emulator: install
 	PYTHONPATH=layers/aep:local $(BIN)/python -m aep_emulator --port $${AEP_EMULATOR_PORT:-8787} $(if $(CONFIG),--config $(CONFIG),)

@@ -109,7 +109,7 @@ markers = [
 [tool.mutmut]
 source_paths = ["src"]
 also_copy = {COPY!r}
-# The demo runs local/demo.py in a child process, on the layer's own path: no mutant reaches it there.
+# The demo runs local/demo/ in a child process, on the layer's own path: no mutant reaches it there.
 # The fault suites (marker "fault": 10,000 records each) take minutes per mutant; the unit and integration
 # tests pin the same behaviour in seconds.
 # test_python_dash_m_runs_the_cli runs the CLI in a child process from layers/aep, which the stage

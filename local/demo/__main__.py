@@ -1,0 +1,9 @@
+"""``python -m demo`` (``make demo``): the offline demo."""
+
+from __future__ import annotations
+
+import sys
+
+from demo.story import main
+
+sys.exit(main())
