@@ -171,14 +171,22 @@ def test_a_checkpoint_is_taken_by_one_invocation_until_its_lease_ends(ledger):
 def test_a_batch_lists_each_file_once_and_completes_into_the_pending_index(ledger):
     book, clock = ledger
     book.open_batch("B1", "default", DATASET)
+    book.bind_file("B1", "file#1")
+    book.bind_file("B1", "file#2")
     book.add_file("B1", "file#1")
     book.add_file("B1", "file#1")
+    book.close_batch("B1")
+    assert book.mark_completing("B1") is False  # file#2 is bound and not uploaded: no COMPLETE yet
+    book.add_file("B1", "file#2")
+    assert book.mark_completing("B1") is True
+    assert book.get("batch#B1")["state"] == "completing"  # type: ignore[index]
+    assert book.mark_completing("B1") is True  # a COMPLETE that failed is signalled again
     book.complete_batch("B1")
 
     item = book.get("batch#B1")
     assert item is not None
     assert (item["files"], item["state"], item["pending"], item["completed_at"]) == (
-        ["file#1"],
+        ["file#1", "file#2"],
         "completed",
         "1",
         int(clock.now),
@@ -193,3 +201,5 @@ def test_a_batch_lists_each_file_once_and_completes_into_the_pending_index(ledge
         )
     )
     assert [i["pk"] for i in pending["Items"]] == ["batch#B1"]
+    assert "waiting" not in item
+    assert book.mark_completing("B1") is False  # completed: never back to completing
