@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import unquote_plus
 
+import boto3
 import pytest
 
 from batch_ingest import ledger as ledger_module
 from batch_ingest import reports as reports_module
+from batch_ingest.ingest import GONE
 from tests.integration.conftest import call_event
 from tests.integration.test_batch_end_to_end import aep, follow_until_reported, stack  # noqa: F401
 from tests.integration.test_batch_function import (  # noqa: F401
@@ -22,7 +25,7 @@ from tests.integration.test_batch_function import (  # noqa: F401
     ndjson,
     queue_url,
 )
-from tests.support.batch import ledger_items, put, sqs_of
+from tests.support.batch import BUCKET, ledger_items, put, read_json, sqs_of
 
 pytestmark = pytest.mark.integration
 PHONE = "+14155550100"
@@ -201,3 +204,39 @@ def test_a_shared_file_failing_after_upload_ends_in_the_same_batch(invoke, admin
     assert sorted(batch_items()[batch_id]["files"]) == sorted(i["pk"] for i in file_items())
     assert {i["batch_id"] for i in file_items()} == {batch_id}
     assert json.dumps(puts_by_file(admin)).count(batch_id) == 2  # two AEP files, one batch each
+
+
+# -- 4: an object gone before it is read; a key with an invalid escape -----------------------------------
+
+
+def test_an_object_deleted_before_it_is_read_is_refused_with_a_report_not_retried(invoke, admin):  # noqa: F811
+    note = put("calls/gone.ndjson", ndjson([call_event(PHONE, 1)]))
+    parquet = put("calls/gone.parquet", b"PAR1" + b"\0" * 16 + b"PAR1")
+    s3 = boto3.client("s3")
+    for gone in (note, parquet):
+        obj = gone["s3"]["object"]
+        s3.delete_object(Bucket=BUCKET, Key=unquote_plus(obj["key"]), VersionId=obj["versionId"])
+
+    answer = invoke(sqs_of(note, parquet))
+
+    assert answer == {"batchItemFailures": []}
+    for key in ("calls/gone.ndjson", "calls/gone.parquet"):
+        item = next(i for i in file_items() if i["key"] == key)
+        assert (item["state"], item["file_reason"]) == ("refused", GONE)
+        report = read_json(f"_reports/{key}.report.json")
+        assert (report["status"], report["reason"], report["batchId"]) == ("refused", GONE, None)
+    assert admin.batches() == []
+
+
+def test_a_key_with_an_invalid_escape_is_refused_with_a_report_once(invoke):  # noqa: F811
+    note = put("calls/bad2", ndjson([call_event(PHONE, 1)]))
+    note["s3"]["object"]["key"] = "calls/%zz.ndjson"
+
+    answer = invoke(sqs_of(note))
+
+    assert answer == {"batchItemFailures": []}
+    assert file_items() == []  # nothing to read: no ledger item left in "reading"
+    listed = boto3.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="_reports/_refused-keys/")
+    (only_report,) = listed["Contents"]
+    report = read_json(only_report["Key"])
+    assert (report["status"], report["reason"]) == ("refused", "the key holds an invalid percent escape")

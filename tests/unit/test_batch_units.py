@@ -179,7 +179,7 @@ def test_a_batch_lists_each_file_once_and_completes_into_the_pending_index(ledge
     assert book.mark_completing("B1") is False  # file#2 is bound and not uploaded: no COMPLETE yet
     book.add_file("B1", "file#2")
     assert book.mark_completing("B1") is True
-    assert book.get("batch#B1")["state"] == "completing"  # type: ignore[index]
+    assert book.get("batch#B1")["state"] == "completing"
     assert book.mark_completing("B1") is True  # a COMPLETE that failed is signalled again
     book.complete_batch("B1")
 

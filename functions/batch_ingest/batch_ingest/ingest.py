@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from aep import AepClient
 from aep.errors import AepError
 from aep.sources import FileSource
@@ -22,6 +24,16 @@ from batch_ingest.spool import Refusals, Spool
 from batch_ingest.upload import checked_parquet, upload_file
 
 logger = logging.getLogger(__name__)
+
+
+#: The reason of a file whose object (this version) was deleted before it was read: final, not retried.
+GONE = "the object is gone: it was deleted before it could be read"
+_GONE_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404"})
+
+
+def object_gone(error: ClientError) -> bool:
+    """Whether S3 says the object version does not exist (deleted, or never readable by this key)."""
+    return str(error.response.get("Error", {}).get("Code", "")) in _GONE_CODES
 
 
 class OutOfTime(Exception):
@@ -126,7 +138,12 @@ class FileRun:
         request: dict[str, Any] = {"Bucket": job.ref.bucket, "Key": job.key}
         if job.ref.version_id:
             request["VersionId"] = job.ref.version_id
-        body = ctx.s3().get_object(**request)["Body"]
+        try:
+            body = ctx.s3().get_object(**request)["Body"]
+        except ClientError as error:
+            if not object_gone(error):
+                raise
+            return self._refused(GONE, counts)
         try:
             result = read_into(
                 body,
@@ -276,6 +293,10 @@ class FileRun:
             source = checked_parquet(ctx.s3(), job.ref.bucket, job.key, job.ref.size)
         except FileRefused as refused:
             return self._refused(refused.reason, Counts())
+        except ClientError as error:
+            if not object_gone(error):
+                raise
+            return self._refused(GONE, Counts())
         batch_id = self.batch_id()
         name = job.aep_name(0)
         self._bind(batch_id, [name])
