@@ -4,6 +4,7 @@ emulator (COMPLETE answered 503) or in one S3/DynamoDB write of the function."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 from urllib.parse import unquote_plus
@@ -25,7 +26,7 @@ from tests.integration.test_batch_function import (  # noqa: F401
     ndjson,
     queue_url,
 )
-from tests.support.batch import BUCKET, ledger_items, put, read_json, sqs_of
+from tests.support.batch import BUCKET, ledger_items, put, read_json, read_lines, sqs_of
 
 pytestmark = pytest.mark.integration
 PHONE = "+14155550100"
@@ -240,3 +241,28 @@ def test_a_key_with_an_invalid_escape_is_refused_with_a_report_once(invoke):  # 
     (only_report,) = listed["Contents"]
     report = read_json(only_report["Key"])
     assert (report["status"], report["reason"]) == ("refused", "the key holds an invalid percent escape")
+
+
+# -- 5: keys too long to name their reports after -----------------------------------------------------
+
+
+def test_a_key_too_long_for_its_report_name_is_reported_under_its_hash(stack):  # noqa: F811
+    drop, follow = stack
+    key = "calls/" + "a" * 1000 + ".ndjson"  # the trial's key: 1,013 bytes, its report name 1,033
+    empty = "calls/" + "e" * 1000 + ".ndjson"
+    no_identity = call_event(PHONE, 2)
+    del no_identity["identityMap"]
+
+    assert drop(key, ndjson([call_event(PHONE, 1), no_identity])) == {"batchItemFailures": []}
+    assert drop(empty, b"") == {"batchItemFailures": []}
+    for _ in range(20):
+        follow()
+        if batch_items() and all(b["state"] == "final" for b in batch_items().values()):
+            break
+
+    got = read_json(f"_reports/_long/{hashlib.sha256(key.encode()).hexdigest()}.report.json")
+    assert (got["file"]["key"], got["status"], got["records"]["refusedHere"]) == (key, "partial", 1)
+    assert got["refusals"] == f"_reports/_long/{hashlib.sha256(key.encode()).hexdigest()}.refusals.jsonl"
+    assert [line["index"] for line in read_lines(got["refusals"])] == [1]
+    refused = read_json(f"_reports/_long/{hashlib.sha256(empty.encode()).hexdigest()}.report.json")
+    assert (refused["file"]["key"], refused["status"]) == (empty, "refused")
