@@ -4,6 +4,7 @@ emulator (COMPLETE answered 503) or in one S3/DynamoDB write of the function."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 from typing import Any
@@ -266,3 +267,40 @@ def test_a_key_too_long_for_its_report_name_is_reported_under_its_hash(stack):  
     assert [line["index"] for line in read_lines(got["refusals"])] == [1]
     refused = read_json(f"_reports/_long/{hashlib.sha256(empty.encode()).hexdigest()}.report.json")
     assert (refused["file"]["key"], refused["status"]) == (empty, "refused")
+
+
+# -- 8: a file refused or failed as a whole: counts and listed refusals agree ---------------------------
+
+
+def test_a_gzip_corrupt_after_judged_records_reports_no_record_refused_on_its_own(invoke):  # noqa: F811
+    no_identity = call_event(PHONE, 1)
+    del no_identity["identityMap"]
+    body = bytearray(gzip.compress(ndjson([no_identity] + [call_event(PHONE, n) for n in range(6000)])))
+    body[len(body) // 2] ^= 0xFF  # the trial's corruption: most of it inflates first
+
+    assert invoke(sqs_of(put("calls/gz_corrupt.ndjson.gz", bytes(body)))) == {"batchItemFailures": []}
+
+    report = read_json("_reports/calls/gz_corrupt.ndjson.gz.report.json")
+    assert report["status"] == "refused"
+    assert report["records"]["read"] > 1  # the records read before the corruption was found
+    assert (report["records"]["sent"], report["records"]["refusedHere"], report["refusals"]) == (0, 0, None)
+    (item,) = file_items()
+    assert (item["records_refused"], "refusals_key" in item) == (0, False)
+
+
+def test_a_file_aep_refuses_for_good_reports_the_records_it_read(invoke, admin):  # noqa: F811
+    admin.faults({"path": r"/files/", "method": "PUT", "status": 400, "first": 1})
+    no_identity = call_event(PHONE, 3)
+    del no_identity["identityMap"]
+
+    answer = invoke(sqs_of(put("calls/refused.ndjson", ndjson([call_event(PHONE, 1), no_identity]))))
+
+    assert answer == {"batchItemFailures": []}
+    report = read_json("_reports/calls/refused.ndjson.report.json")
+    assert report["status"] == "failed"
+    assert (report["records"]["read"], report["records"]["sent"], report["records"]["refusedHere"]) == (
+        2,
+        0,
+        0,
+    )
+    assert report["refusals"] is None

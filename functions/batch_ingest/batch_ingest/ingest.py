@@ -87,6 +87,7 @@ class FileRun:
         self.batch = batch
         self.job = job
         self.bound = False  # the file is bound to the batch (its bytes may be in AEP)
+        self.counts = Counts()  # what the run has read so far
 
     # -- the batch ------------------------------------------------------------------------------------
 
@@ -130,6 +131,7 @@ class FileRun:
     def _records(self, spool: Spool, refusals: Refusals, start: Checkpoint) -> str:
         ctx, job = self.ctx, self.job
         counts = Counts(start.read, start.sent, start.refused)
+        self.counts = counts
         refusals.count = start.refused
         if start.refused:
             ctx.reports.fetch_refusals(
@@ -269,20 +271,23 @@ class FileRun:
         return "continuing"
 
     def _refused(self, reason: str, counts: Counts) -> str:
-        """A file-level rule: nothing of the file is uploaded; its own batch (if opened) is aborted."""
+        """A file-level rule: nothing of the file is uploaded; its own batch (if opened) is aborted.
+
+        The file is judged as a whole: its report counts the records read before the rule was found,
+        none sent and none refused on its own (no refusal lines: the counts and the list agree)."""
         ctx, job = self.ctx, self.job
         self.abort_own_batch(reason)
         ctx.ledger.update(
             job.pk,
-            remove=("checkpoint",),
+            remove=("checkpoint", "refusals_key"),
             state="refused",
             file_reason=reason,
             records_read=counts.read,
             records_sent=0,
-            records_refused=counts.refused,
+            records_refused=0,
             aep_files=[],
         )
-        self._report("refused", reason, Counts(counts.read, 0, counts.refused), None, batch_id=None)
+        self._report("refused", reason, Counts(counts.read, 0, 0), None, batch_id=None)
         ctx.tally.files_refused += 1
         logger.info("file refused", extra={"file": job.pk, "reason": reason})
         return "refused"
@@ -332,8 +337,18 @@ class FileRun:
         if self.batch.batch_id is not None and self.bound:
             ctx.ledger.unbind_file(self.batch.batch_id, job.pk)
         self.abort_own_batch(reason)
-        ctx.ledger.update(job.pk, remove=("checkpoint",), state="reported", file_reason=reason)
-        self._report("failed", reason, Counts(), None, batch_id=None)
+        read = self.counts.read
+        ctx.ledger.update(
+            job.pk,
+            remove=("checkpoint", "refusals_key"),
+            state="reported",
+            file_reason=reason,
+            records_read=read,
+            records_sent=0,
+            records_refused=0,
+            aep_files=[],
+        )
+        self._report("failed", reason, Counts(read, 0, 0), None, batch_id=None)
         ctx.tally.files_failed += 1
         return "reported"
 
