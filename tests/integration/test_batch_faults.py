@@ -304,3 +304,31 @@ def test_a_file_aep_refuses_for_good_reports_the_records_it_read(invoke, admin):
         0,
     )
     assert report["refusals"] is None
+
+
+# -- 6: a CSV row over 1 MB on one line is that record's refusal ---------------------------------------
+
+
+def test_a_csv_row_over_one_mb_is_refused_alone_and_the_next_row_ingested(invoke, admin, client):  # noqa: F811
+    header = "call_id,phone,direction,duration,ended_at\r\n"
+    body = (  # the trial's file
+        header
+        + "c1,+14155550100,"
+        + "x" * 1_200_000
+        + ",61,2024-05-01T10:00:00Z\nc2,+14155550101,in,61,2024-05-01T10:00:00Z\n"
+    )
+
+    assert invoke(sqs_of(put("calls-csv/bigrow.csv", body.encode()))) == {"batchItemFailures": []}
+
+    (item,) = file_items()
+    assert (item["state"], item["records_read"], item["records_sent"], item["records_refused"]) == (
+        "uploaded",
+        2,
+        1,
+        1,
+    )
+    (refusal,) = read_lines(item["refusals_key"])
+    assert (refusal["index"], refusal["line"]) == (0, 2)
+    assert "AEP accepts at most 1 MB per record" in refusal["reason"]
+    ((found),) = batches(client, admin)
+    assert (found["status"], found["metrics"].output_record_count) == ("success", 1)
