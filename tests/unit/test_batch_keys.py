@@ -55,6 +55,9 @@ def test_the_longest_prefix_wins():
         ("calls/x%7F.json", "control character"),
         ("calls/x%00.json", "control character"),
         ("calls/x%FF.json", "not URL-encoded UTF-8"),
+        ("calls/%zz.ndjson", "invalid percent escape"),  # S3 never sends it: no object has that key
+        ("calls/x%4.ndjson", "invalid percent escape"),
+        ("calls/x%", "invalid percent escape"),
         ("elsewhere/x.json", "no route matches"),
     ],
 )
@@ -68,6 +71,7 @@ def test_unsafe_or_unrouted_keys_are_refused_with_their_reason(raw, reason):
 
 def test_dots_inside_a_segment_are_fine():
     assert judge("calls/..x/y..json").verdict == "accepted"
+    assert judge("calls/100%25.json").verdict == "accepted"  # a literal % arrives as %25
     assert judge("calls/a.b.c.json.gz").verdict == "accepted"
 
 

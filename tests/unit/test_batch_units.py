@@ -171,14 +171,22 @@ def test_a_checkpoint_is_taken_by_one_invocation_until_its_lease_ends(ledger):
 def test_a_batch_lists_each_file_once_and_completes_into_the_pending_index(ledger):
     book, clock = ledger
     book.open_batch("B1", "default", DATASET)
+    book.bind_file("B1", "file#1")
+    book.bind_file("B1", "file#2")
     book.add_file("B1", "file#1")
     book.add_file("B1", "file#1")
+    book.close_batch("B1")
+    assert book.mark_completing("B1") is False  # file#2 is bound and not uploaded: no COMPLETE yet
+    book.add_file("B1", "file#2")
+    assert book.mark_completing("B1") is True
+    assert book.get("batch#B1")["state"] == "completing"
+    assert book.mark_completing("B1") is True  # a COMPLETE that failed is signalled again
     book.complete_batch("B1")
 
     item = book.get("batch#B1")
     assert item is not None
     assert (item["files"], item["state"], item["pending"], item["completed_at"]) == (
-        ["file#1"],
+        ["file#1", "file#2"],
         "completed",
         "1",
         int(clock.now),
@@ -193,3 +201,19 @@ def test_a_batch_lists_each_file_once_and_completes_into_the_pending_index(ledge
         )
     )
     assert [i["pk"] for i in pending["Items"]] == ["batch#B1"]
+    assert "waiting" not in item
+    assert book.mark_completing("B1") is False  # completed: never back to completing
+
+
+@pytest.mark.parametrize("length", [10, 990, 1000, 1024, 3000])
+def test_both_functions_name_a_files_report_alike_and_within_s3s_key_limit(length):
+    from batch_follow.reports import report_key as follow_report_key
+    from batch_ingest.reports import refusals_key, report_key
+
+    key = "calls/" + "é" * (length // 2) + ".ndjson"
+    named = report_key("_reports/", key)
+
+    assert named == follow_report_key("_reports/", key)
+    assert len(named.encode()) <= 1024
+    assert len(refusals_key("_reports/", key).encode()) <= 1024
+    assert (named == f"_reports/{key}.report.json") == (len(f"_reports/{key}.report.json".encode()) <= 1024)

@@ -255,16 +255,49 @@ def test_a_csv_that_is_not_utf8_is_refused(data):
 @pytest.mark.parametrize(
     ("row", "after"),
     [
-        (b"Ada,+15551234567,1764408600," + b"x" * 3000 + b"\n", b"Cy,+15551234569,1,x\n"),  # one long line
         (b'Ada,+15551234567,1764408600,"' + b"x\n" * 1500 + b'"\n', b"Cy,+15551234569,1,x\n"),  # many lines
-        (b"Ada,+15551234567,1764408600," + b"x" * 3000, b""),  # the last line, without a line break
+        (b'Ada,+15551234567,1764408600,"' + b"x" * 3000 + b"\n", b'Cy,+15551234569,1,x"\n'),  # quote open
+        (b'Ada,+15551234567,1764408600,"x\n' + b"y" * 3000 + b'"\n', b""),  # over on its second line
     ],
 )
-def test_a_record_over_the_limit_refuses_the_csv(row, after):
+def test_a_record_over_the_limit_spanning_lines_refuses_the_csv(row, after):
     data = b"name,phone,ended,note\nBob,+15551234568,1764408600,short\n" + row + after
 
     reason = refusal(data, max_record_bytes=1000)
 
     assert reason == (
-        "the CSV record starting at line 3 is over 1,000 bytes; the rest of the file cannot be read reliably"
+        "the CSV record starting at line 3 is over 1,000 bytes and spans lines (a quoted field, or the "
+        "header); the rest of the file cannot be read reliably"
     )
+
+
+@pytest.mark.parametrize("chunk", [7, 64, 1000, 65536])
+@pytest.mark.parametrize(
+    "row",
+    [
+        b"Ada,+15551234567,1764408600," + b"x" * 3000 + b"\n",  # one long line
+        b'Ada,+15551234567,1764408600,"' + b'x""y' * 800 + b'"\r\n',  # quoted, quotes doubled
+        b"Ada,+15551234567,1764408600," + b"x" * 3000,  # the last line, without a line break
+    ],
+)
+def test_a_record_over_the_limit_on_one_line_is_refused_alone(row, chunk):
+    after = b"Cy,+15551234569,1764408600,ok\n" if row.endswith(b"\n") else b""
+    data = b"name,phone,ended,note\nBob,+15551234568,1764408600,short\n" + row + after
+
+    records = read(data, chunk, max_record_bytes=1000)
+
+    assert [(r.index, r.line, r.error is None) for r in records] == [
+        (0, 2, True),
+        (1, 3, False),
+        *([(2, 4, True)] if after else []),
+    ]
+    size = len(row)  # its bytes, line end included
+    assert records[1].error == f"the CSV record is {size:,} bytes; AEP accepts at most 1 MB per record"
+    if after:
+        assert records[2].value == read(b"name,phone,ended,note\n" + after)[0].value
+
+
+def test_a_header_over_the_limit_refuses_the_csv():
+    reason = refusal(b"name,phone,ended,note" + b",x" * 600 + b"\nBob,+1,1,x\n", max_record_bytes=1000)
+
+    assert "starting at line 1 is over 1,000 bytes" in reason

@@ -131,6 +131,8 @@ def test_rules_that_do_not_fit_together_are_refused(kwargs, message):
         ('{"x": {"jane@example.com": 1, "jane@example.com": 2}}', strict_json.DUPLICATE_KEY),
         ('{"a": NaN}', strict_json.NON_JSON_CONSTANT),
         ('{"a": 1e999}', strict_json.OUT_OF_RANGE),
+        ('{"_id": ' + "9" * 5000 + "}", strict_json.TOO_MANY_DIGITS),  # Python's own limit: 4,300
+        ('{"_id": -' + "9" * 4301 + "}", strict_json.TOO_MANY_DIGITS),
     ],
 )
 def test_strict_json_refuses_what_aep_refuses_without_quoting_the_text(text, reason):
@@ -145,6 +147,11 @@ def test_strict_json_reads_utf8_bytes_and_refuses_other_bytes():
     assert strict_json.loads('{"n": "é"}'.encode()) == {"n": "é"}
     with pytest.raises(ValueError, match="utf-8"):
         strict_json.loads('{"n": "é"}'.encode("latin-1"))
+
+
+def test_integers_up_to_pythons_digit_limit_are_read_exactly():
+    assert strict_json.loads("[-" + "9" * 4300 + "]") == [-int("9" * 4300)]
+    assert strict_json.loads('{"n": 12}') == {"n": 12}
 
 
 def test_same_key_in_different_objects_is_fine():

@@ -202,3 +202,30 @@ def test_a_failing_source_read_is_a_typed_error_naming_no_data(batches, server):
 
     assert "secret-key" not in str(caught.value)
     assert re.fullmatch(r"in/f\.json: reading the source failed \(OSError\)", caught.value.message)
+
+
+class RangeSpy:
+    """An S3 client that records the Range of every GET (and passes everything on)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.ranges: list[str | None] = []
+
+    def head_object(self, **kwargs: Any) -> Any:
+        return self.inner.head_object(**kwargs)
+
+    def get_object(self, **kwargs: Any) -> Any:
+        self.ranges.append(kwargs.get("Range"))
+        return self.inner.get_object(**kwargs)
+
+
+def test_each_part_from_s3_asks_for_its_own_bounded_range(batches, server, tmp_path, s3_endpoint):
+    source = s3_source(tmp_path, s3_endpoint)
+    spy = RangeSpy(source._s3)
+    source._s3 = spy
+    size = len(DATA)
+
+    batches.upload(BATCH, DATASET, "in/f.json", source, chunk_size=500, single_put_limit=1000)
+
+    assert spy.ranges == [f"bytes={a}-{min(a + 500, size) - 1}" for a in range(0, size, 500)]
+    assert b"".join(r.body for r in server.requests if r.method == "PATCH") == DATA

@@ -50,6 +50,7 @@ class Summary:
     stream_records_failed: int = 0
     reports: int = 0
     left_for_next_run: int = 0
+    completed_again: int = 0
     problems: list[str] = field(default_factory=list)
 
 
@@ -153,6 +154,13 @@ class Follower:
     def follow_batch(self, entry: BatchEntry, deadline: Deadline, summary: Summary) -> None:
         summary.followed += 1
         client = self._client(entry.tenant, deadline)
+        if entry.state == "completing":
+            # its files are all uploaded, the ingest function's COMPLETE failed (AEP down): signal it
+            # again (AEP answers a repeated COMPLETE with success), then follow it as any other
+            client.batches.complete(entry.batch_id)
+            self.ledger.mark_completed(entry.batch_id, self.now())
+            summary.completed_again += 1
+            logger.info("batch completed by the follow-up", extra={"batch": entry.batch_id})
         try:
             batch: Batch | None = client.catalog.batch(entry.batch_id)
         except AepNotFoundError:

@@ -73,7 +73,7 @@ class FileEntry:
 
 @dataclass(frozen=True)
 class BatchEntry:
-    """A batch item that is completed and not yet final."""
+    """A batch item that is completed (or ``completing``: COMPLETE not yet answered) and not yet final."""
 
     batch_id: str
     tenant: str
@@ -81,6 +81,7 @@ class BatchEntry:
     files: tuple[str, ...]
     completed_at: float
     stuck_reported: bool = False
+    state: str = "completed"
 
     @classmethod
     def of(cls, item: dict[str, Any]) -> BatchEntry:
@@ -91,6 +92,7 @@ class BatchEntry:
             files=tuple(str(f) for f in item.get("files") or ()),
             completed_at=float(item.get("completed_at") or 0),
             stuck_reported=bool(item.get("stuck_reported_at")),
+            state=str(item.get("state") or "completed"),
         )
 
 
@@ -169,6 +171,22 @@ class Ledger:
         except self.client.exceptions.ConditionalCheckFailedException:
             return False
         return True
+
+    def mark_completed(self, batch_id: str, now: float) -> None:
+        """COMPLETE was signalled (again) for a ``completing`` batch: ``completed`` (nothing else changes)."""
+        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
+            self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"batch#{batch_id}"}},
+                UpdateExpression="SET #s = :completed, updated_at = :now",
+                ConditionExpression="#s = :completing",
+                ExpressionAttributeNames={"#s": "state"},
+                ExpressionAttributeValues={
+                    ":completed": {"S": "completed"},
+                    ":completing": {"S": "completing"},
+                    ":now": {"N": str(int(now))},
+                },
+            )
 
     def mark_stuck_reported(self, batch_id: str, now: float) -> bool:
         """Remember the stuck report was written (once). False when it already was."""

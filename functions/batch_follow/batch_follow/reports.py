@@ -3,6 +3,7 @@ what happens to a file AEP ingested (tagged, or moved)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -24,8 +25,17 @@ def rfc3339(epoch_seconds: float) -> str:
     return datetime.fromtimestamp(epoch_seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+#: S3's longest key, in UTF-8 bytes.
+MAX_KEY_BYTES = 1024
+
+
 def report_key(prefix: str, key: str) -> str:
-    return f"{prefix}{key}.report.json"
+    """``{prefix}{key}.report.json``, or ``{prefix}_long/{sha256(key)}.report.json`` when that is longer
+    than S3 allows (as the batch function names it: batch_ingest.reports.report_key)."""
+    name = f"{prefix}{key}.report.json"
+    if len(name.encode()) <= MAX_KEY_BYTES:
+        return name
+    return f"{prefix}_long/{hashlib.sha256(key.encode()).hexdigest()}.report.json"
 
 
 def row_errors_key(prefix: str, batch_id: str) -> str:

@@ -107,6 +107,7 @@ def handle(
         stream_batches=summary.stream_batches,
         stream_records_failed=summary.stream_records_failed,
         left_for_next_run=summary.left_for_next_run,
+        completed_again=summary.completed_again,
     )
     return {
         "followed": summary.followed,
@@ -119,6 +120,7 @@ def handle(
         "streamBatches": summary.stream_batches,
         "streamRecordsFailedInAep": summary.stream_records_failed,
         "leftForNextRun": summary.left_for_next_run,
+        "completedAgain": summary.completed_again,
     }
 
 
@@ -135,6 +137,7 @@ def publish(metrics: Metrics, summary: Summary) -> None:
         "StreamRecordsFailedInAep": summary.stream_records_failed,
         "FollowErrors": summary.errors,
         "FollowLeftForNextRun": summary.left_for_next_run,
+        "BatchesCompletedByFollow": summary.completed_again,
     }
     for name, value in values.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)

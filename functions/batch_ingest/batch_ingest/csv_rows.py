@@ -6,10 +6,12 @@ breaks; CRLF line ends and blank lines are fine (a UTF-8 byte order mark was rem
 
 Record-level (that row's error, the others go on): a row with more or fewer cells than the header, a cell
 not of its column's type, a row that is not CSV (a quote inside an unquoted field... as Python's ``csv``
-reads it in strict mode, and a quoted field still open when the file ends). File-level (FileRefused): a
-header only, a header without a column the mapping needs or with a name twice, and a record over
-``max_record_bytes``. That last one refuses the whole file, unlike JSON, because a CSV reader cannot find
-where an oversized record ends: a quoted field may span lines, so skipping to the next line break could
+reads it in strict mode, and a quoted field still open when the file ends). A record over ``max_record_bytes``
+that lies on one line with balanced quotes is record-level too: it is skipped to its line end (never held
+in memory) and reported. File-level (FileRefused): a header only, a header without a column the mapping
+needs or with a name twice, and a record over ``max_record_bytes`` that spans lines (a quoted field with
+line breaks, or an odd number of quotes on its line: it goes on past the line end) or is the header. A
+reader cannot find where such a record ends without holding it, and skipping to the next line break could
 read the rest of the file shifted, cell by cell, into the wrong columns.
 """
 
@@ -39,14 +41,22 @@ class Row:
 
 class _Lines:
     """The text lines of UTF-8 blocks (line ends kept, as ``csv`` wants them), counting lines and the bytes
-    of the record being read. Raises FileRefused once a record passes ``max_bytes``."""
+    of the record being read.
+
+    A record over ``max_bytes``: when it began on the line being read, past the header, and that line
+    holds an even number of quotes (so it ends at that line end, as a CSV record), the line is skipped
+    (never held: only its bytes and quotes are counted) and listed in ``skipped`` as ``(line, bytes)``;
+    the ``csv`` reader never sees it. Otherwise (the header, a record already spanning lines, or an odd
+    number of quotes: a quoted field goes on past the line end) FileRefused."""
 
     def __init__(self, blocks: Iterable[bytes], max_bytes: int) -> None:
         self._blocks = blocks
         self._max = max_bytes
-        self.count = 0  # lines handed out
+        self.count = 0  # lines handed out or skipped
         self.record_bytes = 0  # bytes handed out since the current record began
         self.record_line = 1  # the line it began on
+        self.skippable = False  # set once the header is read
+        self.skipped: list[tuple[int, int]] = []
 
     def mark(self) -> int:
         """A record begins with the next line: its number."""
@@ -57,33 +67,70 @@ class _Lines:
     def __iter__(self) -> Iterator[str]:
         carry: list[bytes] = []
         carried = 0
+        skipping: list[int] | None = None  # [bytes, quotes] of the line being skipped
         for block in self._blocks:
             segments = block.split(b"\n")
             for segment in segments[:-1]:
+                if skipping is not None:
+                    self._skip_ends(skipping[0] + len(segment) + 1, skipping[1] + segment.count(b'"'))
+                    skipping = None
+                    continue
                 if carry:
                     segment = b"".join([*carry, segment])  # noqa: PLW2901 - the line's earlier parts
                     carry, carried = [], 0
-                yield self._line(segment + b"\n")
+                line = segment + b"\n"
+                if self.record_bytes + len(line) > self._max:
+                    self._may_skip()
+                    self._skip_ends(len(line), line.count(b'"'))
+                    continue
+                yield self._line(line)
             rest = segments[-1]
-            if rest:
-                carried += len(rest)
-                self._check(self.record_bytes + carried)
-                carry.append(rest)
-        if carry:
-            yield self._line(b"".join(carry))
+            if not rest:
+                continue
+            if skipping is not None:
+                skipping[0] += len(rest)
+                skipping[1] += rest.count(b'"')
+                continue
+            carried += len(rest)
+            if self.record_bytes + carried > self._max:
+                self._may_skip()
+                skipping = [carried, sum(part.count(b'"') for part in carry) + rest.count(b'"')]
+                carry, carried = [], 0
+                continue
+            carry.append(rest)
+        if skipping is not None:
+            self._skip_ends(skipping[0], skipping[1])
+        elif carry:
+            line = b"".join(carry)
+            if self.record_bytes + len(line) > self._max:
+                self._may_skip()
+                self._skip_ends(len(line), line.count(b'"'))
+            else:
+                yield self._line(line)
 
     def _line(self, data: bytes) -> str:
         self.count += 1
         self.record_bytes += len(data)
-        self._check(self.record_bytes)
         return data.decode("utf-8")  # the blocks are checked UTF-8, and a line break never cuts a character
 
-    def _check(self, size: int) -> None:
-        if size > self._max:
-            raise FileRefused(
-                f"the CSV record starting at line {self.record_line} is over {self._max:,} bytes; "
-                "the rest of the file cannot be read reliably"
-            )
+    def _may_skip(self) -> None:
+        """The record passes the limit: can it be skipped (it began on this line, past the header)?"""
+        if not self.skippable or self.record_bytes:
+            raise self._refused()
+
+    def _skip_ends(self, size: int, quotes: int) -> None:
+        """The skipped line ended: its record ends with it when its quotes are balanced."""
+        self.count += 1
+        if quotes % 2:
+            raise self._refused()
+        self.skipped.append((self.record_line, size))
+        self.mark()
+
+    def _refused(self) -> FileRefused:
+        return FileRefused(
+            f"the CSV record starting at line {self.record_line} is over {self._max:,} bytes and spans "
+            "lines (a quoted field, or the header); the rest of the file cannot be read reliably"
+        )
 
 
 def detect_delimiter(header: str) -> str:
@@ -114,18 +161,28 @@ def read_csv(blocks: Iterable[bytes], mapping: CsvMapping, *, max_record_bytes: 
     reader = csv.reader(chain([header_line], source), delimiter=delimiter, strict=True)
     header = [name.strip() for name in _next_row(reader)]
     _check_header(header, mapping)
+    lines.skippable = True
     while True:
-        start = lines.mark()
+        lines.mark()
         try:
             cells = next(reader)
         except StopIteration:
+            yield from _skipped(lines)
             return
         except csv.Error as exc:
-            yield Row(start, error=f"not CSV: {exc}")
+            yield from _skipped(lines)
+            yield Row(lines.record_line, error=f"not CSV: {exc}")
             continue
+        yield from _skipped(lines)  # lines skipped while the reader looked for this row come before it
         if not any(cell.strip() for cell in cells):
             continue  # a blank line, or a row of empty cells
-        yield _row(start, cells, header, mapping)
+        yield _row(lines.record_line, cells, header, mapping)
+
+
+def _skipped(lines: _Lines) -> Iterator[Row]:
+    for line, size in lines.skipped:
+        yield Row(line, error=f"the CSV record is {size:,} bytes; AEP accepts at most 1 MB per record")
+    lines.skipped.clear()
 
 
 def _next_row(reader: Iterator[list[str]]) -> list[str]:

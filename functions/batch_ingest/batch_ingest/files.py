@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAl
 from aep import AepClient
 from aep.errors import AepError
 from batch_ingest.checkpoint import Checkpoint, continuation_body, continuation_of
-from batch_ingest.ingest import Context, FileRun, OutOfTime, complete_batch
+from batch_ingest.ingest import Context, FileRun, OutOfTime, _abort, complete_batch, finish_batch
 from batch_ingest.jobs import BatchHandle, FileJob, Group, group_jobs
 from batch_ingest.keys import judge_key
 from batch_ingest.ledger import CLAIM_LEASE_SECONDS, Ledger
@@ -49,14 +49,27 @@ class Files:
             elif note.kind == "continuation":
                 continue
             for ref in note.objects:
-                job = self._job(note.message_id, ref, ctx)
+                try:
+                    job = self._job(note.message_id, ref, ctx)
+                except Exception as error:  # one message's trouble never fails its neighbours
+                    _unexpected("notification", note.message_id, error)
+                    failures.add(note.message_id)
+                    continue
                 if job is not None:
                     jobs.append(job)
         for group in group_jobs(jobs, self.settings.group_threshold_bytes):
-            failures |= self._group(group, ctx)
+            try:
+                failures |= self._group(group, ctx)
+            except Exception as error:
+                _unexpected("group", group.key[1], error)
+                failures |= {job.message_id for job in group.jobs}
         for note in notifications:
             if note.kind == "continuation" and note.continuation is not None:
-                failures |= self._continue(note.message_id, note.continuation, ctx)
+                try:
+                    failures |= self._continue(note.message_id, note.continuation, ctx)
+                except Exception as error:
+                    _unexpected("continuation", note.message_id, error)
+                    failures.add(note.message_id)
         return failures
 
     # -- before reading -------------------------------------------------------------------------------
@@ -135,12 +148,17 @@ class Files:
                 failed.add(job.message_id)
                 continue
             if result.get("run") != ctx.run_id:
-                ctx.tally.duplicates += 1  # idempotency's saved answer: this version was handled before
+                # idempotency's saved answer (or the ledger's): this version was handled before; what
+                # that run may have left unfinished (a batch not completed) is finished now
+                ctx.tally.duplicates += 1
+                if not self._heal(self.ledger.get(job.pk) or {}, client, ctx):
+                    failed.add(job.message_id)
             elif result.get("state") == "uploaded":
                 in_batch.add(job.message_id)
         try:
             complete_batch(ctx, client, batch)
         except Exception as error:
+            # the batch is ``completing`` in the ledger: a redelivery or the follow-up signals it again
             logger.warning(
                 "batch not completed", extra={"batch": batch.batch_id, "error": type(error).__name__}
             )
@@ -161,10 +179,11 @@ class Files:
         ledger's conditional write backs it when the idempotency record has expired)."""
         claimed, existing = self.ledger.claim_file(job.ledger_item())
         if not claimed:
-            self._heal(existing or {}, client, ctx)
-            return {"run": "", "state": "duplicate"}  # counted by the caller, as a saved answer is
-        if existing and existing.get("batch_id"):  # an earlier attempt died reading: its batch goes
-            self._abort_stale(existing["batch_id"], client, ctx)
+            return {"run": "", "state": "duplicate"}  # counted and healed by the caller
+        if existing and existing.get("batch_id"):  # an earlier attempt failed after opening a batch
+            bound = self._bound_batch(existing, client, ctx)
+            if bound is not None:
+                return self._finish_bound(job, group, bound, client, ctx)
         run = FileRun(ctx, client, group, batch, job)
         try:
             state = run.run()
@@ -180,26 +199,62 @@ class Files:
             raise
         return {"run": ctx.run_id, "state": state}
 
-    def _abort_stale(self, batch_id: str, client: AepClient, ctx: Context) -> None:
+    def _bound_batch(self, existing: dict[str, Any], client: AepClient, ctx: Context) -> str | None:
+        """The shared batch an earlier attempt bound this file to and that still waits for it (its AEP
+        file may be there already: the retry must upload into that batch again, not into another); None
+        otherwise. An own batch left open by an attempt that died is aborted: the file is read again."""
+        batch_id = str(existing["batch_id"])
         item = self.ledger.get(f"batch#{batch_id}") or {}
-        if item.get("state") == "open":
-            from batch_ingest.ingest import _abort  # noqa: PLC0415
-
+        if item.get("state") != "open":
+            return None
+        if item.get("shared", False) and existing["pk"] in (item.get("waiting") or ()):
+            return batch_id
+        if not item.get("shared", False):
             _abort(ctx, client, batch_id, "an attempt died while reading; its files are read again")
+        return None
 
-    def _heal(self, existing: dict[str, Any], client: AepClient, ctx: Context) -> None:
-        """A duplicate notification of a version whose earlier run stopped half-way: finish what it left."""
+    def _finish_bound(
+        self, job: FileJob, group: Group, batch_id: str, client: AepClient, ctx: Context
+    ) -> dict[str, Any]:
+        """Read the file again into the batch it is bound to (the same AEP file names: a re-PUT replaces),
+        then COMPLETE that batch when no other file waits for it."""
+        logger.info("a bound file finishes in its batch", extra={"file": job.pk, "batch": batch_id})
+        own = Group(group.key, [job], own=False)
+        handle = BatchHandle(batch_id=batch_id)
+        state = FileRun(ctx, client, own, handle, job).run()
+        if state == "uploaded":
+            finish_batch(ctx, client, batch_id)
+        return {"run": ctx.run_id, "state": "bound-" + state}
+
+    def _heal(self, existing: dict[str, Any], client: AepClient, ctx: Context) -> bool:
+        """A duplicate of a version whose earlier run stopped half-way: finish what it left (resend a
+        lost continuation; COMPLETE a batch whose files are all uploaded). False when that failed: the
+        message is delivered again."""
         stale = self.ledger.now() - CLAIM_LEASE_SECONDS
         checkpoint = existing.get("checkpoint")
         lost = checkpoint and int(checkpoint.get("claimed_at", 0)) < stale  # its continuation may be lost
         if existing.get("state") == "reading" and lost and int(existing.get("updated_at", 0)) < stale:
             body = continuation_body(existing["pk"], int(existing["checkpoint"]["step"]))
             ctx.sqs().send_message(QueueUrl=self.settings.queue_url, MessageBody=body)
-        if existing.get("state") == "uploaded" and existing.get("batch_id"):
-            batch = self.ledger.get(f"batch#{existing['batch_id']}") or {}
-            if batch.get("state") == "open" and int(batch.get("updated_at", 0)) < stale:
-                handle = BatchHandle(batch_id=existing["batch_id"], files=list(batch.get("files", [])))
-                complete_batch(ctx, client, handle)
+        if existing.get("state") != "uploaded" or not existing.get("batch_id"):
+            return True
+        batch_id = str(existing["batch_id"])
+        batch = self.ledger.get(f"batch#{batch_id}") or {}
+        if existing["pk"] in (batch.get("waiting") or ()):  # uploaded; its batch was not told yet
+            self.ledger.add_file(batch_id, existing["pk"])
+        if batch.get("state") == "open" and "closed_at" not in batch:
+            if int(batch.get("updated_at", 0)) >= stale:
+                return True  # its group may still be filling it
+            self.ledger.close_batch(batch_id)  # the invocation that filled it died before closing it
+        if batch.get("state") in ("open", "completing"):
+            try:
+                finish_batch(ctx, client, batch_id)
+            except Exception as error:
+                logger.warning(
+                    "batch not completed", extra={"batch": batch_id, "error": type(error).__name__}
+                )
+                return False
+        return True
 
     # -- continuation ---------------------------------------------------------------------------------
 
@@ -212,7 +267,11 @@ class Files:
         item = self.ledger.claim_checkpoint(pk, step, ctx.run_id)
         if item is None:
             ctx.tally.duplicates += 1
-            return set()
+            existing = self.ledger.get(pk) or {}
+            if existing.get("state") != "uploaded":
+                return set()
+            client = self.client_for(str(existing.get("tenant") or ""))
+            return set() if self._heal(existing, client, ctx) else {message_id}
         key = str(item["key"])
         routes = [r for r in self.settings.routes if r.prefix == item.get("route")]
         route = routes[0] if routes else route_for(self.settings.routes, key)
@@ -240,10 +299,22 @@ class Files:
                 if error.retryable:
                     raise
                 state = run.failed(error)
-            if state == "uploaded":
-                complete_batch(ctx, client, batch)
         except Exception as error:
             logger.warning("continuation failed, retried", extra={"file": pk, "error": type(error).__name__})
             self.ledger.release_checkpoint(pk)
             return {message_id}
+        if state == "uploaded":  # the file is final: only COMPLETE is left (a redelivery or the follow-up
+            try:  # signals it again when it fails)
+                complete_batch(ctx, client, batch)
+            except Exception as error:
+                logger.warning(
+                    "batch not completed", extra={"batch": batch.batch_id, "error": type(error).__name__}
+                )
+                return {message_id}
         return set()
+
+
+def _unexpected(what: str, name: str, error: Exception) -> None:
+    logger.warning(
+        "unexpected failure, retried", extra={"unit": what, "item": name, "error": type(error).__name__}
+    )

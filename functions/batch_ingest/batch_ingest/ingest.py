@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from aep import AepClient
 from aep.errors import AepError
 from aep.sources import FileSource
@@ -22,6 +24,16 @@ from batch_ingest.spool import Refusals, Spool
 from batch_ingest.upload import checked_parquet, upload_file
 
 logger = logging.getLogger(__name__)
+
+
+#: The reason of a file whose object (this version) was deleted before it was read: final, not retried.
+GONE = "the object is gone: it was deleted before it could be read"
+_GONE_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404"})
+
+
+def object_gone(error: ClientError) -> bool:
+    """Whether S3 says the object version does not exist (deleted, or never readable by this key)."""
+    return str(error.response.get("Error", {}).get("Code", "")) in _GONE_CODES
 
 
 class OutOfTime(Exception):
@@ -74,6 +86,8 @@ class FileRun:
         self.group = group
         self.batch = batch
         self.job = job
+        self.bound = False  # the file is bound to the batch (its bytes may be in AEP)
+        self.counts = Counts()  # what the run has read so far
 
     # -- the batch ------------------------------------------------------------------------------------
 
@@ -88,7 +102,7 @@ class FileRun:
                 partial_ingestion_percent=self.ctx.settings.partial_ingestion_percent,
             )
             self.batch.batch_id = created.id
-            self.ctx.ledger.open_batch(created.id, route.tenant, route.dataset_id)
+            self.ctx.ledger.open_batch(created.id, route.tenant, route.dataset_id, shared=not self.group.own)
             logger.info("batch opened", extra={"batch": created.id, "dataset": route.dataset_id})
         return self.batch.batch_id
 
@@ -117,6 +131,7 @@ class FileRun:
     def _records(self, spool: Spool, refusals: Refusals, start: Checkpoint) -> str:
         ctx, job = self.ctx, self.job
         counts = Counts(start.read, start.sent, start.refused)
+        self.counts = counts
         refusals.count = start.refused
         if start.refused:
             ctx.reports.fetch_refusals(
@@ -125,7 +140,12 @@ class FileRun:
         request: dict[str, Any] = {"Bucket": job.ref.bucket, "Key": job.key}
         if job.ref.version_id:
             request["VersionId"] = job.ref.version_id
-        body = ctx.s3().get_object(**request)["Body"]
+        try:
+            body = ctx.s3().get_object(**request)["Body"]
+        except ClientError as error:
+            if not object_gone(error):
+                raise
+            return self._refused(GONE, counts)
         try:
             result = read_into(
                 body,
@@ -153,14 +173,16 @@ class FileRun:
         refusals.flush()
         ctx.tally.records_read += counts.read - start.read
         ctx.tally.records_refused += counts.refused - start.refused
+        # The refusal lines go first: once an AEP file is uploaded, nothing but the ledger is left to do.
+        refused_at = self._put_refusals(refusals, counts)
         names = list(start.aep_files)
         if parts:
             batch_id = self.batch_id()
-            for part in parts:
-                name = job.aep_name(len(names))
+            planned = names + [job.aep_name(len(names) + n) for n in range(len(parts))]
+            self._bind(batch_id, planned)
+            for part, name in zip(parts, planned[len(names) :], strict=True):
                 ctx.tally.resumes += self._upload(batch_id, name, FileSource(part))
                 names.append(name)
-        refused_at = self._put_refusals(refusals, counts)
         if not result.finished:
             return self._checkpoint(start, result.next_index, counts, names, refused_at)
         return self._finished(counts, names, refused_at)
@@ -176,6 +198,14 @@ class FileRun:
             single_put_max=settings.single_put_max_bytes,
             chunk_bytes=settings.chunk_bytes,
         )
+
+    def _bind(self, batch_id: str, names: list[str]) -> None:
+        """Before the first byte of the file reaches the batch: its ledger item names the batch and the AEP
+        files, and the batch waits for it. A retry after a failure from here on uploads into this batch
+        again (re-PUT of the same names replaces, never adds), never into another one."""
+        self.ctx.ledger.update(self.job.pk, batch_id=batch_id, aep_files=names)
+        self.ctx.ledger.bind_file(batch_id, self.job.pk)
+        self.bound = True
 
     def _put_refusals(self, refusals: Refusals, counts: Counts) -> str | None:
         if not counts.refused:
@@ -241,20 +271,23 @@ class FileRun:
         return "continuing"
 
     def _refused(self, reason: str, counts: Counts) -> str:
-        """A file-level rule: nothing of the file is uploaded; its own batch (if opened) is aborted."""
+        """A file-level rule: nothing of the file is uploaded; its own batch (if opened) is aborted.
+
+        The file is judged as a whole: its report counts the records read before the rule was found,
+        none sent and none refused on its own (no refusal lines: the counts and the list agree)."""
         ctx, job = self.ctx, self.job
         self.abort_own_batch(reason)
         ctx.ledger.update(
             job.pk,
-            remove=("checkpoint",),
+            remove=("checkpoint", "refusals_key"),
             state="refused",
             file_reason=reason,
             records_read=counts.read,
             records_sent=0,
-            records_refused=counts.refused,
+            records_refused=0,
             aep_files=[],
         )
-        self._report("refused", reason, Counts(counts.read, 0, counts.refused), None, batch_id=None)
+        self._report("refused", reason, Counts(counts.read, 0, 0), None, batch_id=None)
         ctx.tally.files_refused += 1
         logger.info("file refused", extra={"file": job.pk, "reason": reason})
         return "refused"
@@ -265,8 +298,13 @@ class FileRun:
             source = checked_parquet(ctx.s3(), job.ref.bucket, job.key, job.ref.size)
         except FileRefused as refused:
             return self._refused(refused.reason, Counts())
+        except ClientError as error:
+            if not object_gone(error):
+                raise
+            return self._refused(GONE, Counts())
         batch_id = self.batch_id()
         name = job.aep_name(0)
+        self._bind(batch_id, [name])
         ctx.tally.resumes += self._upload(batch_id, name, source)
         return self._finished(Counts(), [name], None)
 
@@ -296,9 +334,21 @@ class FileRun:
         its own batch aborted (a file of a shared batch has one AEP file, which AEP did not take)."""
         ctx, job = self.ctx, self.job
         reason = f"AEP refused the file: {error}"
+        if self.batch.batch_id is not None and self.bound:
+            ctx.ledger.unbind_file(self.batch.batch_id, job.pk)
         self.abort_own_batch(reason)
-        ctx.ledger.update(job.pk, remove=("checkpoint",), state="reported", file_reason=reason)
-        self._report("failed", reason, Counts(), None, batch_id=None)
+        read = self.counts.read
+        ctx.ledger.update(
+            job.pk,
+            remove=("checkpoint", "refusals_key"),
+            state="reported",
+            file_reason=reason,
+            records_read=read,
+            records_sent=0,
+            records_refused=0,
+            aep_files=[],
+        )
+        self._report("failed", reason, Counts(read, 0, 0), None, batch_id=None)
         ctx.tally.files_failed += 1
         return "reported"
 
@@ -313,13 +363,26 @@ def _abort(ctx: Context, client: AepClient, batch_id: str, reason: str) -> None:
 
 
 def complete_batch(ctx: Context, client: AepClient, batch: BatchHandle) -> None:
-    """COMPLETE the batch when files went into it, else abort it (opened, then nothing usable)."""
+    """The group is done with its batch: COMPLETE it when files went into it, abort it when none did
+    (opened, then nothing usable); a batch a file is still bound to waits for that file's retry."""
     if batch.batch_id is None or batch.continuing:
         return
-    if not batch.files:
+    waiting = not batch.files and (ctx.ledger.get(f"batch#{batch.batch_id}") or {}).get("waiting")
+    if not batch.files and not waiting:
         _abort(ctx, client, batch.batch_id, "no file of the group was uploaded")
         return
-    client.batches.complete(batch.batch_id)
-    ctx.ledger.complete_batch(batch.batch_id)
+    ctx.ledger.close_batch(batch.batch_id)
+    finish_batch(ctx, client, batch.batch_id)
+
+
+def finish_batch(ctx: Context, client: AepClient, batch_id: str) -> bool:
+    """COMPLETE a closed batch whose files are all uploaded. The ledger says ``completing`` first, so a
+    COMPLETE that fails (AEP down) is signalled again by a redelivery or by the follow-up (AEP answers a
+    repeated COMPLETE with success). False when the batch is not ready (a file still waits for a retry)."""
+    if not ctx.ledger.mark_completing(batch_id):
+        return False
+    client.batches.complete(batch_id)
+    ctx.ledger.complete_batch(batch_id)
     ctx.tally.batches_completed += 1
-    logger.info("batch completed", extra={"batch": batch.batch_id, "files": len(batch.files)})
+    logger.info("batch completed", extra={"batch": batch_id})
+    return True

@@ -4,7 +4,8 @@ S3 event notifications carry the object key URL-encoded (``+`` for a space). It 
 with :func:`urllib.parse.unquote_plus` (strict UTF-8) and the object is then fetched by that exact string:
 no Unicode normalisation, no second decoding. A key is refused (reported, never read) when:
 
-- it is not valid percent-encoded UTF-8;
+- it is not valid percent-encoded UTF-8 (a ``%`` not followed by two hex digits, as S3 never encodes
+  a key, included: such a key names no object);
 - it holds a control character (U+0000-U+001F, U+007F);
 - it starts with ``/`` (an empty first segment);
 - a segment is ``.`` or ``..``, in the key as decoded or after a second decoding (``%2E%2E%2F`` hidden
@@ -16,6 +17,7 @@ Keys under the reports prefix are ignored, not refused: our own reports must not
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -32,6 +34,9 @@ class KeyDecision:
     key: str | None  # the decoded key (None when it could not be decoded)
     route: Route | None = None
     reason: str | None = None
+
+
+_INVALID_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 def decode_key(raw: str) -> str:
@@ -67,6 +72,8 @@ def key_problem(key: str) -> str | None:
 def judge_key(raw: str, routes: Sequence[Route], ignored: Sequence[str]) -> KeyDecision:
     """The decision for a notification's raw (URL-encoded) key; keys under an ``ignored`` prefix (the
     reports, the files the follow-up moved after ingestion) are the product's own: ignored."""
+    if _INVALID_ESCAPE.search(raw):  # ``unquote_plus`` would keep ``%zz``: a key no object has
+        return KeyDecision("refused", None, reason="the key holds an invalid percent escape")
     try:
         key = decode_key(raw)
     except UnicodeDecodeError:

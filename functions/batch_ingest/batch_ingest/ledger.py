@@ -123,15 +123,20 @@ class Ledger:
         return dict(_plain(answer["Attributes"]))
 
     def release_checkpoint(self, pk: str) -> None:
-        """Give the checkpoint back (this invocation failed on it): the message's next delivery takes it."""
-        self.table.update_item(
-            Key={"pk": pk},
-            UpdateExpression="REMOVE #c.#o, #c.#t",
-            ConditionExpression="attribute_exists(#c)",
-            ExpressionAttributeNames={"#c": "checkpoint", "#o": "owner", "#t": "claimed_at"},
-        )
+        """Give the checkpoint back (this invocation failed on it): the message's next delivery takes it.
+        A checkpoint already gone (the file finished before the failure) is nothing to give back."""
+        try:
+            self.table.update_item(
+                Key={"pk": pk},
+                UpdateExpression="REMOVE #c.#o, #c.#t",
+                ConditionExpression="attribute_exists(#c)",
+                ExpressionAttributeNames={"#c": "checkpoint", "#o": "owner", "#t": "claimed_at"},
+            )
+        except ClientError as error:
+            if not _conditional_failed(error):
+                raise
 
-    def open_batch(self, batch_id: str, tenant: str, dataset_id: str) -> None:
+    def open_batch(self, batch_id: str, tenant: str, dataset_id: str, *, shared: bool = True) -> None:
         self.table.put_item(
             Item={
                 "pk": f"batch#{batch_id}",
@@ -139,12 +144,33 @@ class Ledger:
                 "dataset_id": dataset_id,
                 "files": [],
                 "state": "open",
+                "shared": shared,
                 "updated_at": self.now(),
             }
         )
 
+    def bind_file(self, batch_id: str, file_pk: str) -> None:
+        """The file is about to upload into the batch: from now on its fate is the batch's. It waits in
+        the batch's ``waiting`` set until it is uploaded (:meth:`add_file`): no COMPLETE before."""
+        self.table.update_item(
+            Key={"pk": f"batch#{batch_id}"},
+            UpdateExpression="ADD #w :one SET updated_at = :now",
+            ExpressionAttributeNames={"#w": "waiting"},
+            ExpressionAttributeValues={":one": {file_pk}, ":now": self.now()},
+        )
+
+    def unbind_file(self, batch_id: str, file_pk: str) -> None:
+        """The file left the batch before any of its bytes reached AEP (AEP refused its first PUT)."""
+        self.table.update_item(
+            Key={"pk": f"batch#{batch_id}"},
+            UpdateExpression="DELETE #w :one SET updated_at = :now",
+            ExpressionAttributeNames={"#w": "waiting"},
+            ExpressionAttributeValues={":one": {file_pk}, ":now": self.now()},
+        )
+
     def add_file(self, batch_id: str, file_pk: str) -> None:
-        """Append the file to the batch's ``files`` (once: a resumed file is not listed twice)."""
+        """Append the uploaded file to the batch's ``files`` (once: a resumed file is not listed twice),
+        then take it out of ``waiting``."""
         try:
             self.table.update_item(
                 Key={"pk": f"batch#{batch_id}"},
@@ -156,11 +182,65 @@ class Ledger:
         except ClientError as error:
             if not _conditional_failed(error):
                 raise
+        self.unbind_file(batch_id, file_pk)
+
+    def close_batch(self, batch_id: str) -> None:
+        """The group that opened the batch is done: no file joins it any more (a waiting file may still
+        finish its upload on a retry)."""
+        self.table.update_item(
+            Key={"pk": f"batch#{batch_id}"},
+            UpdateExpression="SET closed_at = :now, updated_at = :now",
+            ExpressionAttributeValues={":now": self.now()},
+        )
+
+    def mark_completing(self, batch_id: str) -> bool:
+        """Record that the batch is ready for COMPLETE (closed, at least one file, none waiting), before
+        COMPLETE is signalled: ``pending`` puts it in the follow-up's index, which signals COMPLETE again
+        when this invocation cannot. True when the batch is (now or already) ``completing``."""
+        now = self.now()
+        try:
+            self.table.update_item(
+                Key={"pk": f"batch#{batch_id}"},
+                UpdateExpression=(
+                    "SET #s = :completing, completed_at = :now, pending = :one, updated_at = :now"
+                ),
+                ConditionExpression=(
+                    "(#s = :open AND attribute_exists(closed_at) AND attribute_not_exists(#w) "
+                    "AND size(#f) > :zero) OR #s = :completing"
+                ),
+                ExpressionAttributeNames={"#s": "state", "#w": "waiting", "#f": "files"},
+                ExpressionAttributeValues={
+                    ":completing": "completing",
+                    ":open": "open",
+                    ":now": now,
+                    ":one": "1",
+                    ":zero": 0,
+                },
+            )
+        except ClientError as error:
+            if not _conditional_failed(error):
+                raise
+            return False
+        return True
 
     def complete_batch(self, batch_id: str) -> None:
-        """COMPLETE was signalled: the follow-up takes over (``pending`` puts it in the sparse index)."""
-        now = self.now()
-        self.update(f"batch#{batch_id}", state="completed", completed_at=now, pending="1")
+        """COMPLETE was signalled: the follow-up takes over (already in the sparse index since
+        ``completing``). Never moves a batch the follow-up made final back."""
+        try:
+            self.table.update_item(
+                Key={"pk": f"batch#{batch_id}"},
+                UpdateExpression="SET #s = :completed, updated_at = :now",
+                ConditionExpression="#s = :completing",
+                ExpressionAttributeNames={"#s": "state"},
+                ExpressionAttributeValues={
+                    ":completed": "completed",
+                    ":completing": "completing",
+                    ":now": self.now(),
+                },
+            )
+        except ClientError as error:
+            if not _conditional_failed(error):
+                raise
 
     def abort_batch(self, batch_id: str, reason: str) -> None:
         self.update(f"batch#{batch_id}", state="final", aep_status="aborted", reason=reason)

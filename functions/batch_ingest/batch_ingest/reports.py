@@ -11,13 +11,25 @@ from typing import Any
 
 from batch_ingest.notifications import ObjectRef
 
+#: S3's longest key, in UTF-8 bytes.
+MAX_KEY_BYTES = 1024
+
+
+def _beside(prefix: str, key: str, suffix: str) -> str:
+    """``{prefix}{key}{suffix}``, or ``{prefix}_long/{sha256(key)}{suffix}`` when that is longer than S3
+    allows (the report itself names the full key). The follow-up names reports the same way."""
+    name = f"{prefix}{key}{suffix}"
+    if len(name.encode()) <= MAX_KEY_BYTES:
+        return name
+    return f"{prefix}_long/{hashlib.sha256(key.encode()).hexdigest()}{suffix}"
+
 
 def report_key(prefix: str, key: str) -> str:
-    return f"{prefix}{key}.report.json"
+    return _beside(prefix, key, ".report.json")
 
 
 def refusals_key(prefix: str, key: str) -> str:
-    return f"{prefix}{key}.refusals.jsonl"
+    return _beside(prefix, key, ".refusals.jsonl")
 
 
 def refused_key_report(prefix: str, ref: ObjectRef) -> str:

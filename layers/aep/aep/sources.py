@@ -92,7 +92,7 @@ class SizedStream:
     def _read_block(self, size: int) -> bytes:
         try:
             if self._stream is None:
-                self._stream = self._source.open(self._position)
+                self._stream = self._open()
             piece = self._stream.read(size)[:size]
         except AepError:
             raise
@@ -108,6 +108,15 @@ class SizedStream:
         self._position += len(piece)
         self._left -= len(piece)
         return piece
+
+    def _open(self) -> BinaryIO:
+        """The source from the current position: a bounded range when the source offers one
+        (``open_range(offset, length)``, as :class:`S3Source` does), else open-ended."""
+        open_range = getattr(self._source, "open_range", None)
+        if callable(open_range):
+            stream: BinaryIO = open_range(self._position, self._left)
+            return stream
+        return self._source.open(self._position)
 
     def close(self) -> None:
         if self._stream is not None:
@@ -155,5 +164,17 @@ class S3Source:
         request: dict[str, Any] = {"Bucket": self.bucket, "Key": self.key, "IfMatch": self._etag}
         if offset:
             request["Range"] = f"bytes={offset}-"
+        body: BinaryIO = self._s3.get_object(**request)["Body"]
+        return body
+
+    def open_range(self, offset: int, length: int) -> BinaryIO:
+        """``length`` bytes from ``offset`` (one upload part): a bounded range, so S3 sends no more."""
+        self._head()
+        request: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": self.key,
+            "IfMatch": self._etag,
+            "Range": f"bytes={offset}-{offset + length - 1}",
+        }
         body: BinaryIO = self._s3.get_object(**request)["Body"]
         return body

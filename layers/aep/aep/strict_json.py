@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from typing import Any
 
 NON_JSON_CONSTANT = "the JSON has NaN or Infinity, which are not JSON numbers"
 OUT_OF_RANGE = "the JSON has a number too large for a double (it would be infinity)"
 DUPLICATE_KEY = "the JSON has an object with the same key twice"
+TOO_MANY_DIGITS = "the JSON has a number with too many digits"
 
 
 class StrictJsonError(ValueError):
@@ -33,6 +35,15 @@ def _float(text: str) -> float:
     return value
 
 
+def _int(text: str) -> int:
+    """Python refuses integers of more digits than ``sys.get_int_max_str_digits()`` (4,300 by default)
+    with a message about its own limit; the reason here says what is wrong with the record instead."""
+    limit = sys.get_int_max_str_digits()
+    if limit and len(text) - text.startswith("-") > limit:
+        raise StrictJsonError(TOO_MANY_DIGITS)
+    return int(text)
+
+
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     value = dict(pairs)
     if len(value) != len(pairs):
@@ -40,13 +51,15 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return value
 
 
-_DECODER = json.JSONDecoder(parse_constant=_constant, parse_float=_float, object_pairs_hook=_object)
+_DECODER = json.JSONDecoder(
+    parse_constant=_constant, parse_float=_float, parse_int=_int, object_pairs_hook=_object
+)
 
 
 def loads(text: str | bytes) -> Any:
     """``json.loads`` that refuses non-JSON constants, infinite numbers and duplicate keys with
-    StrictJsonError (a ValueError, as every other parse error: ``json.JSONDecodeError``, too many digits in
-    an integer, bytes that are not UTF-8)."""
+    StrictJsonError (a ValueError, as every other parse error: ``json.JSONDecodeError``, bytes that are
+    not UTF-8); an integer of more digits than Python converts is StrictJsonError too."""
     if isinstance(text, bytes):
         text = text.decode("utf-8")  # UnicodeDecodeError is a ValueError
     return _DECODER.decode(text)
