@@ -337,3 +337,19 @@ def test_an_aep_outage_sends_the_file_back_and_its_retry_makes_one_batch(invoke,
     assert [b["metrics"].output_record_count for b in done] == [2]
     (item,) = file_items()
     assert (item["state"], item["batch_id"]) == ("uploaded", done[0]["id"])
+
+
+def test_parquet_is_read_at_the_notified_version_even_when_overwritten_since(invoke, emulator, admin, client):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist([call_event(PHONE, n) for n in range(7)]), sink)
+    notified = put("calls/overwritten.parquet", sink.getvalue())
+    put("calls/overwritten.parquet", b"a later version, not Parquet at all")  # written before we read
+
+    answer = invoke(sqs_of(notified), BATCH_SINGLE_PUT_MAX_BYTES="1000", BATCH_CHUNK_BYTES="1024")
+
+    assert answer == {"batchItemFailures": []}
+    (batch,) = batches(client, admin)
+    assert (batch["status"], batch["metrics"].output_record_count) == ("success", 7)

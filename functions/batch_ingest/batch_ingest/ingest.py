@@ -295,7 +295,7 @@ class FileRun:
     def _parquet(self) -> str:
         ctx, job = self.ctx, self.job
         try:
-            source = checked_parquet(ctx.s3(), job.ref.bucket, job.key, job.ref.size)
+            source = checked_parquet(ctx.s3(), job.ref.bucket, job.key, job.ref.size, job.ref.version_id)
         except FileRefused as refused:
             return self._refused(refused.reason, Counts())
         except ClientError as error:

@@ -49,15 +49,18 @@ def upload_file(
             logger.warning("resuming a large upload", extra={"file": name, "error": type(error).__name__})
 
 
-def checked_parquet(s3: Any, bucket: str, key: str, size: int) -> S3Source:
-    """The object as an upload source, once its first and last 4 bytes are ``PAR1`` (two ranged GETs;
-    the upload then reads it pinned to the ETag it had).
+def checked_parquet(s3: Any, bucket: str, key: str, size: int, version_id: str | None = None) -> S3Source:
+    """The object (the notified version, when the bucket is versioned) as an upload source, once its first
+    and last 4 bytes are ``PAR1`` (two ranged GETs; the upload then reads it pinned to that version and to
+    the ETag it had).
 
     Raises ``FileRefused`` when they are not (the readers' :func:`check_parquet`).
     """
     head = tail = b""
     if size >= 2 * PARQUET_MAGIC_BYTES:
-        head = s3.get_object(Bucket=bucket, Key=key, Range="bytes=0-3")["Body"].read()
-        tail = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=-{PARQUET_MAGIC_BYTES}")["Body"].read()
+        version = {"VersionId": version_id} if version_id else {}
+        head = s3.get_object(Bucket=bucket, Key=key, Range="bytes=0-3", **version)["Body"].read()
+        last = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=-{PARQUET_MAGIC_BYTES}", **version)
+        tail = last["Body"].read()
     check_parquet(head, tail)
-    return S3Source(s3, bucket, key)
+    return S3Source(s3, bucket, key, version_id)

@@ -137,19 +137,21 @@ class S3Source:
     """An S3 object read with ranged GETs: re-opened at any offset for retries and resumes, never held whole.
 
     The object's ETag is read once and every GET is conditional on it (``IfMatch``), so an object
-    overwritten during an upload fails the upload instead of mixing two versions.
+    overwritten during an upload fails the upload instead of mixing two versions. With ``version_id`` (a
+    versioned bucket) every request reads that version, whatever was written since.
     """
 
-    def __init__(self, s3_client: Any, bucket: str, key: str) -> None:
+    def __init__(self, s3_client: Any, bucket: str, key: str, version_id: str | None = None) -> None:
         self._s3 = s3_client
         self.bucket = bucket
         self.key = key
+        self._version: dict[str, str] = {"VersionId": version_id} if version_id else {}
         self._size: int | None = None
         self._etag: str | None = None
 
     def _head(self) -> None:
         if self._size is None:
-            head = self._s3.head_object(Bucket=self.bucket, Key=self.key)
+            head = self._s3.head_object(Bucket=self.bucket, Key=self.key, **self._version)
             self._size = int(head["ContentLength"])
             self._etag = str(head["ETag"])
 
@@ -161,7 +163,12 @@ class S3Source:
 
     def open(self, offset: int = 0) -> BinaryIO:
         self._head()
-        request: dict[str, Any] = {"Bucket": self.bucket, "Key": self.key, "IfMatch": self._etag}
+        request: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": self.key,
+            "IfMatch": self._etag,
+            **self._version,
+        }
         if offset:
             request["Range"] = f"bytes={offset}-"
         body: BinaryIO = self._s3.get_object(**request)["Body"]
@@ -175,6 +182,7 @@ class S3Source:
             "Key": self.key,
             "IfMatch": self._etag,
             "Range": f"bytes={offset}-{offset + length - 1}",
+            **self._version,
         }
         body: BinaryIO = self._s3.get_object(**request)["Body"]
         return body
