@@ -90,8 +90,10 @@ def test_what_cannot_be_looked_up_is_refused_with_a_reason_and_never_the_value(n
 def test_a_refusal_names_the_field_it_is_about():
     with pytest.raises(InvalidIdentityError, match=r"^identities\[3\]\.id: "):
         parse_identity("Phone", "x", ALLOWED, "US", where="identities[3].id")
-    with pytest.raises(InvalidIdentityError, match=r"^namespace: "):
+    with pytest.raises(InvalidIdentityError, match=r"^identities\[3\]\.namespace: "):
         parse_identity("CRMID", "x", ALLOWED, "US", where="identities[3].id")
+    with pytest.raises(InvalidIdentityError, match=r"^namespace: "):
+        parse_identity("CRMID", "x", ALLOWED, "US")
 
 
 @pytest.mark.parametrize(
