@@ -21,7 +21,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, OpenAPIResponseHeader
 from pydantic import BaseModel
 
 from aep import strict_json
@@ -75,23 +75,51 @@ MAX_EVENTS = 100
 MAX_PATH_SEGMENT = 1024
 NO_CACHE = "no-cache"
 
-_ERRORS: dict[int, OpenAPIResponse] = {
-    status: {"description": text, "content": {"application/json": {"model": ErrorBody}}}
-    for status, text in (
-        (400, "Bad input: an identity, a field, a parameter (unknown query parameters too)."),
-        (403, "The caller may not read this tenant (or IAM refused the request at the gateway)."),
-        (404, "No profile for this identity."),
-        (422, "AEP cannot merge this identity's graph (more than 50 linked identities)."),
-        (429, "AEP throttles beyond our retries, or the gateway throttles the caller: see Retry-After."),
-        (502, "AEP failed."),
-        (504, "The deadline (LOOKUP_DEADLINE_SECONDS) passed."),
-    )
+_RETRY_AFTER: dict[str, OpenAPIResponseHeader] = {
+    "Retry-After": {
+        "description": "Whole seconds to wait before trying again (at least 1).",
+        "schema": {"type": "integer", "minimum": 1},
+    }
 }
+#: Every answer other than 200, and what gives it ("the gateway": API Gateway itself, before the function).
+_ANSWERS: dict[int, str] = {
+    400: "Bad input: an identity, a field, a parameter (unknown query parameters too), a malformed body.",
+    401: "The gateway: the request carries no valid credentials (UNAUTHORIZED).",
+    403: "The caller may not read this tenant (the function), or IAM refused the request (the gateway).",
+    404: "No profile for this identity.",
+    413: "The gateway: the request is larger than API Gateway accepts (REQUEST_TOO_LARGE).",
+    422: "AEP cannot merge this identity's graph (more than 50 linked identities).",
+    429: "AEP throttles beyond our retries, or the gateway throttles the caller: see Retry-After.",
+    500: "The deployment's configuration is unusable (configuration), or the function failed (internal).",
+    502: "AEP failed, or refused the deployment's credentials.",
+    503: "The tenant registry cannot be read (registry-unavailable): see Retry-After.",
+    504: "The deadline (LOOKUP_DEADLINE_SECONDS) passed.",
+}
+_POST_ANSWERS = {
+    **_ANSWERS,
+    429: "The gateway throttles the caller: see Retry-After (AEP's throttling answers per identity).",
+    502: "The gateway: the function gave no answer (AEP's failures answer per identity).",
+}
+#: The answers of each kind of route: a multi-identity lookup answers AEP's failures, its 404s and its
+#: 422s per identity (200), so it never gives 404, 422 or 504 as a whole.
+_PROFILE_STATUSES = (400, 401, 403, 404, 413, 422, 429, 500, 502, 503, 504)
+_LOOKUP_STATUSES = (400, 401, 403, 413, 429, 500, 502, 503)
 
 
-def _responses(model: type[BaseModel], text: str) -> dict[int, OpenAPIResponse]:
-    ok: OpenAPIResponse = {"description": text, "content": {"application/json": {"model": model}}}
-    return {200: ok, **_ERRORS}
+def _responses(model: type[BaseModel], text: str, *, many: bool = False) -> dict[int, OpenAPIResponse]:
+    answers = _POST_ANSWERS if many else _ANSWERS
+    responses: dict[int, OpenAPIResponse] = {
+        200: {"description": text, "content": {"application/json": {"model": model}}}
+    }
+    for status in _LOOKUP_STATUSES if many else _PROFILE_STATUSES:
+        answer: OpenAPIResponse = {
+            "description": answers[status],
+            "content": {"application/json": {"model": ErrorBody}},
+        }
+        if status in (429, 503):
+            answer["headers"] = _RETRY_AFTER
+        responses[status] = answer
+    return responses
 
 
 Namespace = Annotated[
@@ -193,7 +221,7 @@ def get_tenant_profile(
 @app.post(
     "/profiles/lookup",
     summary="Several identities at once, answered in order",
-    responses=_responses(LookupResults, "One result per identity, in request order."),
+    responses=_responses(LookupResults, "One result per identity, in request order.", many=True),
     tags=["profiles"],
 )
 def lookup(request: Annotated[LookupRequest, Body()], cache_control: CacheControl = None) -> LookupResults:
@@ -203,7 +231,7 @@ def lookup(request: Annotated[LookupRequest, Body()], cache_control: CacheContro
 @app.post(
     "/tenants/<tenant>/profiles/lookup",
     summary="Several identities of a registry tenant at once",
-    responses=_responses(LookupResults, "One result per identity, in request order."),
+    responses=_responses(LookupResults, "One result per identity, in request order.", many=True),
     tags=["tenants"],
 )
 def tenant_lookup(
@@ -558,6 +586,15 @@ def openapi_document() -> dict[str, Any]:
         ),
     )
     document: dict[str, Any] = json.loads(text)
+    # Powertools documents a 422 for its request validation on a route that declares none; ours answers
+    # validation with a 400 (ErrorBody), so that 422 and its schemas describe answers never given.
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            default = operation["responses"].get("422", {})
+            if "HTTPValidationError" in json.dumps(default):
+                del operation["responses"]["422"]
+    for unused in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
+        document["components"]["schemas"].pop(unused, None)
     # Every route: IAM (SigV4), as the template's DefaultAuthorizer says.
     document["components"]["securitySchemes"] = {
         "sigv4": {
