@@ -14,6 +14,7 @@ import pytest
 
 from aep import AepConfigError, RetryPolicy, SystemClock
 from aep.tenants import Tenant, TenantRegistry, default_tenant
+from aep.tenants.model import TenantStreaming
 from profile_lookup import entry
 from profile_lookup import runtime as lookup_runtime
 from profile_lookup.service import LookupService
@@ -207,6 +208,18 @@ def test_finding_3_an_allow_list_without_the_stream_s_namespace_is_a_configurati
         AepConfigError, match="LOOKUP_ALLOWED_NAMESPACES the allowed namespaces must include CRMID"
     ):
         LookupSettings.from_env({"LOOKUP_IDENTITY_NAMESPACE": "CRMID", "LOOKUP_ALLOWED_NAMESPACES": "Phone"})
+
+
+def test_finding_2_a_tenant_list_without_the_stream_s_namespace_fails_whole_requests(ingested, clock):
+    env = {**ENV, "LOOKUP_IDENTITY_NAMESPACE": "CRMID"}
+    tenant = the_default().model_copy(update={"streaming": TenantStreaming(allowed_namespaces=("Phone",))})
+    lookup = LookupFunction(lookup_runtime_for(ingested, clock, env, registry=TenantRegistry(None, tenant)))
+
+    one = lookup(profile_event("Phone", PHONE))
+    many = lookup(lookup_event({"identities": [{"namespace": "Phone", "id": PHONE}]}))
+
+    assert (one[0], one[1]["error"]["code"]) == (500, "configuration")
+    assert (many[0], many[1]["error"]["code"]) == (500, "configuration")
 
 
 # -- finding 4: the registry read counts inside the deadline -------------------------------------------------

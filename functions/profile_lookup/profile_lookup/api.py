@@ -341,6 +341,8 @@ def _lookup(tenant_id: str | None, request: LookupRequest, cache_control: str | 
         try:
             parsed.append(_identity(scope, item.namespace, item.id, where=f"identities[{index}].id"))
         except ApiError as error:
+            if error.status != 400:  # not the identity's fault (the tenant's rules): the whole request
+                raise
             parsed.append(error)
     valid = [one for one in parsed if isinstance(one, Identity)]
     found = iter(
