@@ -122,3 +122,58 @@ def test_the_cache_keeps_brands_apart(lookup):
     status, _ = lookup(profile_event("Phone", B_PHONE, principal=IVR_SESSION))
 
     assert status == 404
+
+
+def _with_streaming(streaming: dict[str, Any]) -> None:
+    """Brand B's registry item with these streaming rules (its version bumped, as the CLI does)."""
+    table = boto3.resource("dynamodb").Table(TABLE)
+    item = table.get_item(Key={"tenant_id": "brand-b"})["Item"]
+    table.put_item(Item={**item, "streaming": streaming, "version": int(item["version"]) + 1})
+
+
+@pytest.mark.parametrize("written", [B_PHONE, "020 7946 0456", "02079460456", "(020) 7946-0456"])
+def test_finding_2_a_tenant_s_numbers_are_read_with_its_own_phone_region(lookup, written):
+    _with_streaming({"default_phone_region": "GB"})
+
+    status, body = lookup(profile_event("Phone", written, tenant="brand-b", principal=B_SESSION))
+
+    assert status == 200
+    assert {"namespace": "Phone", "id": B_PHONE} in body["identities"]
+
+
+def test_finding_2_without_its_region_a_national_number_is_the_deployment_s_region(lookup):
+    status, _ = lookup(profile_event("Phone", "020 7946 0456", tenant="brand-b", principal=B_SESSION))
+
+    assert status == 400  # read as a US number: too long
+
+
+def test_finding_2_a_tenant_s_allow_list_is_its_own(lookup, two_orgs):
+    _with_streaming({"allowed_namespaces": ["Phone"]})
+
+    email = lookup(profile_event("Email", "ada@example.com", tenant="brand-b", principal=B_SESSION))
+    phone = lookup(profile_event("Phone", B_PHONE, tenant="brand-b", principal=B_SESSION))
+    mixed = lookup(
+        lookup_event(
+            {
+                "identities": [
+                    {"namespace": "Email", "id": "ada@example.com"},
+                    {"namespace": "Phone", "id": B_PHONE},
+                ]
+            },
+            tenant="brand-b",
+            principal=B_SESSION,
+        )
+    )
+
+    assert (email[0], email[1]["error"]["code"]) == (400, "invalid-identity")
+    assert "allowed" in email[1]["error"]["message"]
+    assert phone[0] == 200
+    assert [r["status"] for r in mixed[1]["results"]] == ["error", "found"]
+
+
+def test_finding_2_the_default_tenant_keeps_the_deployment_s_rules(lookup):
+    _with_streaming({"allowed_namespaces": ["Phone"], "default_phone_region": "GB"})
+
+    status, _ = lookup(profile_event("Phone", "(415) 555-0100", principal=IVR_SESSION))
+
+    assert status == 200

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from aep.errors import (
@@ -17,10 +19,12 @@ from aep.errors import (
 from aep.normalize import allowed_namespaces
 from aep.tenants import Tenant, TenantRegistry
 from aep.tenants.callers import Caller, CallerNotAllowedError, PrincipalKind
+from aep.tenants.model import TenantStreaming
 from aep.tenants.registry import TenantLookupError
 from aep.timing import Deadline
 from profile_lookup.errors import ApiError, from_aep
 from profile_lookup.identities import Identity, InvalidIdentityError, from_path, parse_identity
+from profile_lookup.rules import identity_rules
 from profile_lookup.settings import LookupSettings
 from profile_lookup.tenancy import DefaultTenantAccess
 from tests.support.fakes import FakeClock
@@ -90,8 +94,10 @@ def test_what_cannot_be_looked_up_is_refused_with_a_reason_and_never_the_value(n
 def test_a_refusal_names_the_field_it_is_about():
     with pytest.raises(InvalidIdentityError, match=r"^identities\[3\]\.id: "):
         parse_identity("Phone", "x", ALLOWED, "US", where="identities[3].id")
-    with pytest.raises(InvalidIdentityError, match=r"^namespace: "):
+    with pytest.raises(InvalidIdentityError, match=r"^identities\[3\]\.namespace: "):
         parse_identity("CRMID", "x", ALLOWED, "US", where="identities[3].id")
+    with pytest.raises(InvalidIdentityError, match=r"^namespace: "):
+        parse_identity("CRMID", "x", ALLOWED, "US")
 
 
 @pytest.mark.parametrize(
@@ -251,3 +257,38 @@ def test_a_bad_principal_entry_is_a_configuration_error_that_does_not_echo_it():
         DefaultTenantAccess(registry(), ("arn:aws:iam::1:role/x", "secret-looking value"))
 
     assert "secret-looking" not in str(caught.value)
+
+
+# -- a tenant's rules (finding 2) ------------------------------------------------------------------------
+
+
+def _tenant(**streaming: Any) -> Tenant:
+    return Tenant(
+        tenant_id="brand-b",
+        org_id="B0B@AdobeOrg",
+        credentials_secret_id="aep/brand-b/credentials",
+        token_secret_id="aep/brand-b/token",
+        streaming=TenantStreaming(**streaming),
+    )
+
+
+def test_finding_2_a_tenant_s_rules_replace_the_deployment_s():
+    tenant = _tenant(allowed_namespaces=("Phone",), default_phone_region="GB")
+
+    rules = identity_rules(LookupSettings(), tenant)
+
+    assert (rules.namespaces, rules.default_phone_region) == (frozenset({"phone"}), "GB")
+
+
+def test_finding_2_a_tenant_without_rules_takes_the_deployment_s_as_ingestion_does():
+    settings = LookupSettings(identity_namespace="CRMID", default_phone_region="FR")
+
+    rules = identity_rules(settings, _tenant())
+
+    assert rules.namespaces == frozenset({"phone", "email", "ecid", "crmid"})
+    assert rules.default_phone_region == "FR"
+
+
+def test_finding_2_a_tenant_list_leaving_out_the_stream_s_namespace_is_a_configuration_error():
+    with pytest.raises(AepConfigError, match=r"tenant 'brand-b' .* allowed_namespaces: .* include CRMID"):
+        identity_rules(LookupSettings(identity_namespace="CRMID"), _tenant(allowed_namespaces=("Phone",)))

@@ -103,7 +103,52 @@ def test_the_gateway_s_own_errors_come_in_our_error_shape(template):
         filled = body.replace("$context.error.messageString", '"text"').replace("$context.", "")
         error = json.loads(filled)["error"]
         assert set(error) == {"status", "code", "message", "requestId"}, name
-        assert str(error["status"]) == response["StatusCode"], name
+        if name == "DEFAULT_4XX":
+            assert error["status"] is None
+        else:
+            assert str(error["status"]) == response["StatusCode"], name
+
+
+#: Every 4xx response type of API Gateway (REST) and the status it answers by default.
+GATEWAY_4XX = {
+    "ACCESS_DENIED": "403",
+    "BAD_REQUEST_BODY": "400",
+    "BAD_REQUEST_PARAMETERS": "400",
+    "EXPIRED_TOKEN": "403",
+    "INVALID_API_KEY": "403",
+    "INVALID_SIGNATURE": "403",
+    "MISSING_AUTHENTICATION_TOKEN": "403",
+    "QUOTA_EXCEEDED": "429",
+    "REQUEST_TOO_LARGE": "413",
+    "RESOURCE_NOT_FOUND": "404",
+    "THROTTLED": "429",
+    "UNAUTHORIZED": "401",
+    "UNSUPPORTED_MEDIA_TYPE": "415",
+    "WAF_FILTERED": "403",
+}
+
+
+def test_finding_10_each_gateway_4xx_keeps_its_own_status(template):
+    responses = template["Resources"]["LookupApi"]["Properties"]["GatewayResponses"]
+
+    assert "StatusCode" not in responses["DEFAULT_4XX"]
+    assert {name: responses[name]["StatusCode"] for name in GATEWAY_4XX} == GATEWAY_4XX
+
+
+def test_finding_9_the_gateway_s_throttling_says_when_to_retry(translated):
+    responses = rest_api(translated)["x-amazon-apigateway-gateway-responses"]
+
+    assert responses["THROTTLED"]["responseParameters"] == {"gatewayresponse.header.Retry-After": "'1'"}
+    assert responses["THROTTLED"]["statusCode"] == "429"
+
+
+def test_finding_3_the_lookup_allows_what_ingestion_allows(template):
+    lookup = template["Resources"]["ProfileLookupFunction"]["Properties"]["Environment"]["Variables"]
+    stream = template["Resources"]["StreamIngestFunction"]["Properties"]["Environment"]["Variables"]
+
+    assert lookup["LOOKUP_IDENTITY_NAMESPACE"] == stream["STREAM_IDENTITY_NAMESPACE"]
+    assert lookup["LOOKUP_ALLOWED_NAMESPACES"] == stream["STREAM_ALLOWED_NAMESPACES"]
+    assert lookup["LOOKUP_DEFAULT_PHONE_REGION"] == stream["STREAM_DEFAULT_PHONE_REGION"]
 
 
 def test_the_function_uses_the_layer_the_api_events_and_its_configuration(template):

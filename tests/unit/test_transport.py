@@ -160,3 +160,16 @@ def test_access_token_never_shows_its_value():
 
     assert "eyJsecret" not in repr(token)
     assert "eyJsecret" not in str(token)
+
+
+def test_on_attempt_reports_every_attempt_retries_and_the_refresh_included(recorder, clock):
+    recorder.on("GET", "/x", Reply(401), Reply(503), DROP, Reply(200, {}))
+    recorder.on("POST", "/token", Reply(200, {}))
+    seen: list[tuple[int | None, bool]] = []
+    sender = transport(clock, auth=Tokens())
+    sender.on_attempt = lambda status, authenticated: seen.append((status, authenticated))
+
+    sender.request("GET", f"{recorder.url}/x")
+    sender.request("POST", f"{recorder.url}/token", authenticated=False)
+
+    assert seen == [(401, True), (503, True), (None, True), (200, True), (200, False)]

@@ -59,7 +59,7 @@ def parse_identity(
 ) -> Identity:
     """The identity to look up. Raises InvalidIdentityError naming ``where`` and the reason."""
     if len(namespace) > MAX_NAMESPACE_LENGTH or not namespace.strip():
-        raise InvalidIdentityError("namespace: must be a namespace code")
+        raise InvalidIdentityError(f"{_namespace_of(where)}: must be a namespace code")
     if len(value) > MAX_ID_LENGTH:
         raise InvalidIdentityError(f"{where}: longer than {MAX_ID_LENGTH} characters")
     if any(unicodedata.category(char) in ("Cc", "Cf") for char in namespace + value):
@@ -68,7 +68,7 @@ def parse_identity(
         check_namespace(namespace, allowed)
         normalised = normalize_identity(namespace, value, default_region)
     except IdentityError as exc:
-        field = "namespace" if "namespace" in str(exc) else where
+        field = _namespace_of(where) if "namespace" in str(exc) else where
         raise InvalidIdentityError(f"{field}: {exc}") from None
     code = namespace.strip().lower()
     if code in EMAIL_NAMESPACES:
@@ -79,3 +79,8 @@ def parse_identity(
             f"{where}: an id of this namespace holds letters, digits and _ . : @ + = - only"
         )
     return Identity(namespace.strip(), normalised)
+
+
+def _namespace_of(where: str) -> str:
+    """Where the namespace beside the id ``where`` is: ``identities[2].id`` -> ``identities[2].namespace``."""
+    return where.removesuffix("id") + "namespace" if where.endswith(".id") else "namespace"

@@ -12,6 +12,7 @@ time, so only the identity at fault answers the error).
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -55,13 +56,16 @@ class _Entry:
 
 @dataclass
 class Usage:
-    """What one request cost: cache hits and misses, AEP calls and the last AEP status (for logs, metrics)."""
+    """What one request cost (for logs and metrics): cache hits and misses, lookups shared with another
+    request, AEP calls (``aep_calls``: one per profile call or chunk) and every attempt the transport made
+    for them, retries and a token refresh included (``attempts``: each HTTP status, None for no answer;
+    recorded by :func:`profile_lookup.telemetry.record_attempt`)."""
 
     cache_hits: int = 0
     cache_misses: int = 0
     shared: int = 0
     aep_calls: int = 0
-    aep_statuses: list[int] = field(default_factory=list)
+    attempts: list[int | None] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -113,19 +117,13 @@ class LookupService:
 
         def fetch() -> _Entry:
             usage.aep_calls += 1
-            try:
-                entity = client.profiles.get(
-                    identity.id,
-                    identity.namespace,
-                    fields=query.aep_fields,
-                    merge_policy_id=query.merge_policy_id,
-                    deadline=deadline,
-                )
-            except AepError as exc:
-                if exc.status is not None:
-                    usage.aep_statuses.append(exc.status)
-                raise
-            usage.aep_statuses.append(200 if entity is not None else 404)
+            entity = client.profiles.get(
+                identity.id,
+                identity.namespace,
+                fields=query.aep_fields,
+                merge_policy_id=query.merge_policy_id,
+                deadline=deadline,
+            )
             entry = _Entry(None if entity is None or entity.empty else profile_view(entity))
             self._remember(key, entry)
             return entry
@@ -177,12 +175,14 @@ class LookupService:
             results = [ask(chunks[0])]
         elif chunks:
             with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_CALLS, len(chunks))) as pool:
-                results = list(pool.map(ask, chunks))
+                # Each call in the request's context: its attempts are counted into the request's usage.
+                futures = [pool.submit(contextvars.copy_context().run, ask, chunk) for chunk in chunks]
+                results = [future.result() for future in futures]
         else:
             results = []
-        for chunk_items in results:
-            for item in chunk_items:
-                answers[(item.namespace.lower(), item.id)] = item
+        for chunk, chunk_items in zip(chunks, results, strict=True):
+            for identity, item in zip(chunk, chunk_items, strict=True):  # each chunk answers in its order
+                answers[identity.key] = item
         return [answers[identity.key] for identity in identities]
 
     def _ask_chunk(
@@ -204,8 +204,6 @@ class LookupService:
                 deadline=deadline,
             )
         except AepError as exc:
-            if exc.status is not None:
-                usage.aep_statuses.append(exc.status)
             if exc.status == 422 and len(chunk) > 1 and not deadline.expired():
                 return [
                     self._one_item(
@@ -215,7 +213,6 @@ class LookupService:
                 ]
             error = from_aep(exc, deadline)
             return [_error_item(identity, error) for identity in chunk]
-        usage.aep_statuses.append(200)
         index = _by_identity(found.values())
         items = []
         for identity in chunk:
@@ -272,10 +269,7 @@ class LookupService:
                 )
             )
         except AepError as exc:
-            if exc.status is not None:
-                usage.aep_statuses.append(exc.status)
             raise from_aep(exc, deadline) from None
-        usage.aep_statuses.append(200)
         return [event_view(event) for event in found[:limit]]
 
     # -- the cache --------------------------------------------------------------------------------------

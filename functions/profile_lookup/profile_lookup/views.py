@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from aep.models import ExperienceEvent, ProfileEntity
+from profile_lookup.settings import MAX_IDENTITIES
+
+if TYPE_CHECKING:
+    from profile_lookup.errors import ApiError
 
 IDENTITY_MAP = "identityMap"
+#: An AEP merge policy id, in a query (GET) or a body (POST).
+MERGE_POLICY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$"
 
 
 class _Shape(BaseModel):
@@ -34,10 +40,12 @@ class Profile(_Shape):
 
 
 class LookupItem(_Shape):
-    """The answer for one identity of a multi-identity lookup, in request order."""
+    """The answer for one identity of a multi-identity lookup, in request order. An identity that cannot be
+    looked up answers ``error`` (status 400, the reason naming its position) with ``namespace`` and ``id``
+    null: the caller's value is never echoed."""
 
-    namespace: str
-    id: str = Field(description="The identity as looked up (normalised).")
+    namespace: str | None = Field(description="The namespace code as asked (null for an invalid identity).")
+    id: str | None = Field(description="The identity as looked up, normalised (null for an invalid one).")
     status: Literal["found", "not_found", "error"]
     profile: Profile | None = None
     error: ErrorDetail | None = None
@@ -55,9 +63,11 @@ class IdentityIn(_Shape):
 class LookupRequest(_Shape):
     """Several identities at once; ``fields`` and ``mergePolicyId`` as for one profile."""
 
-    identities: list[IdentityIn] = Field(min_length=1, max_length=1000)
-    fields: list[str] | None = Field(default=None, max_length=50)
-    merge_policy_id: str | None = Field(default=None, alias="mergePolicyId", max_length=64)
+    identities: list[IdentityIn] = Field(min_length=1, max_length=MAX_IDENTITIES)
+    fields: list[str] | None = Field(
+        default=None, max_length=50, description="XDM paths (none, or an empty list: the default set)."
+    )
+    merge_policy_id: str | None = Field(default=None, alias="mergePolicyId", pattern=MERGE_POLICY_PATTERN)
 
 
 class Event(_Shape):
@@ -87,6 +97,12 @@ class ErrorBody(_Shape):
 
 
 LookupItem.model_rebuild()
+
+
+def invalid_item(error: ApiError) -> LookupItem:
+    """The answer for an identity that cannot be looked up (``error`` says why)."""
+    detail = ErrorDetail(status=error.status, code=error.code, message=error.message)
+    return LookupItem(namespace=None, id=None, status="error", error=detail)
 
 
 def profile_view(entity: ProfileEntity, *, cached: bool = False) -> Profile:

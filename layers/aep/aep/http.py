@@ -70,6 +70,9 @@ class Transport:
         self.clock: Clock = clock or SystemClock()
         self.authenticator = authenticator
         self.deadline: Deadline | None = None  # the invocation's deadline, set by the handler
+        #: Called after every attempt with its HTTP status (None: no answer) and whether it was an
+        #: authenticated (Platform) call, retries and the 401 refresh included: for logs and metrics.
+        self.on_attempt: Callable[[int | None, bool], None] | None = None
 
     def request(
         self,
@@ -119,10 +122,12 @@ class Transport:
                     context=context,
                 )
             except AepError as exc:
+                self._attempted(exc.status, authenticated)
                 error: AepError = exc
                 if not error.retryable:
                     raise
             else:
+                self._attempted(response.status_code, authenticated)
                 if response.status_code in ok:
                     return response
                 if response.status_code in refresh_on and authenticated and self.authenticator is not None:
@@ -152,6 +157,10 @@ class Transport:
             self.clock.sleep(wait)
             if before_retry is not None:
                 before_retry(error)
+
+    def _attempted(self, status: int | None, authenticated: bool) -> None:
+        if self.on_attempt is not None:
+            self.on_attempt(status, authenticated)
 
     def _exchange(
         self,

@@ -83,13 +83,7 @@ class RecordRules:
         field's namespace). Raises ValueError when the pieces do not fit together."""
         if bool(identity_field) != bool(identity_namespace):
             raise ValueError("an identity field and its namespace go together (set both or neither)")
-        if allowed is None:
-            extra = (identity_namespace,) if identity_namespace else ()
-            namespaces = allowed_namespaces((*DEFAULT_NAMESPACES, *extra))
-        else:
-            namespaces = allowed_namespaces(tuple(allowed))
-            if identity_namespace and identity_namespace.strip().lower() not in namespaces:
-                raise ValueError(f"the allowed namespaces must include {identity_namespace}")
+        namespaces = namespaces_for(allowed, identity_namespace)
         if not re.fullmatch(r"[A-Z]{2}", default_phone_region):
             raise ValueError("the default phone region must be two capital letters (ISO 3166), such as US")
         return cls(
@@ -100,6 +94,19 @@ class RecordRules:
             default_phone_region=default_phone_region,
             max_clock_skew_seconds=max_clock_skew_seconds,
         )
+
+
+def namespaces_for(allowed: Iterable[str] | None, identity_namespace: str | None = None) -> frozenset[str]:
+    """The namespaces records (and lookups) may use, lowercased: ``allowed`` codes, or when None the defaults
+    (:data:`aep.normalize.DEFAULT_NAMESPACES`) plus ``identity_namespace``. Raises ValueError when ``allowed``
+    leaves out ``identity_namespace`` (records carrying it could never be sent)."""
+    if allowed is None:
+        extra = (identity_namespace,) if identity_namespace else ()
+        return frozenset(allowed_namespaces((*DEFAULT_NAMESPACES, *extra)))
+    namespaces = frozenset(allowed_namespaces(tuple(allowed)))
+    if identity_namespace and identity_namespace.strip().lower() not in namespaces:
+        raise ValueError(f"the allowed namespaces must include {identity_namespace}")
+    return namespaces
 
 
 #: RFC 3339 section 5.6 date-time, as XDM's ``timestamp`` requires (pydantic alone would also take a
