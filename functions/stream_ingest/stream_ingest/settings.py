@@ -10,8 +10,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from aep.config import parse_env
-from aep.normalize import DEFAULT_NAMESPACES, allowed_namespaces, is_namespace_code
-from aep.record_rules import RecordRules
+from aep.normalize import allowed_namespaces, is_namespace_code
+from aep.record_rules import RecordRules, namespaces_for
 
 ENVIRONMENT = {
     "STREAM_INLET_ID": "inlet_id",
@@ -98,7 +98,7 @@ class StreamSettings(BaseModel):
     @cached_property
     def namespaces(self) -> frozenset[str]:
         """The identityMap namespaces records may use (lowercased codes, for aep.normalize)."""
-        return _namespaces(self.allowed_namespaces, self.identity_namespace)
+        return namespaces_for(self.allowed_namespaces, self.identity_namespace)
 
     @cached_property
     def rules(self) -> RecordRules:
@@ -147,10 +147,3 @@ def _checked_queues(queues: tuple[str, ...] | None) -> tuple[str, ...] | None:
     if not queues or not all(_QUEUE_ARN.fullmatch(queue) for queue in queues):
         raise ValueError("must be SQS queue ARNs separated by commas")
     return queues
-
-
-def _namespaces(configured: tuple[str, ...] | None, identity: str | None) -> frozenset[str]:
-    if configured is not None:
-        return allowed_namespaces(configured)
-    extra = (identity,) if identity else ()
-    return allowed_namespaces((*DEFAULT_NAMESPACES, *extra))
