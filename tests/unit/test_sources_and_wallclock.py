@@ -165,7 +165,7 @@ def test_attaching_after_the_time_is_up_refuses_to_go_on():
         deadline = time.monotonic() + 2
         while not wall.fired and time.monotonic() < deadline:
             time.sleep(0.001)
-        with pytest.raises(TimeoutError):
+        with pytest.raises(TimeoutError, match=r"^the exchange's time is up$"):
             wall.attach(Conn(None))
     assert wall.fired
 
