@@ -15,7 +15,14 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs
 
-from aep_emulator import batch_api, gateway, profile_api, streaming_api
+from aep_emulator import (
+    batch_api,
+    descriptors_api,
+    gateway,
+    profile_api,
+    schema_registry,
+    streaming_api,
+)
 from aep_emulator.config import EmulatorConfig, SandboxConfig, as_emulator_config
 from aep_emulator.state import Org, Space, State
 from aep_emulator.web import TIMEOUT_SECONDS, Request, Response, Router, json_response, make_server
@@ -51,6 +58,8 @@ class Emulator:
         batch_api.routes(self.router, self.state)
         streaming_api.routes(self.router, self.state)
         profile_api.routes(self.router, self.state)
+        schema_registry.routes(self.router, self.state)
+        descriptors_api.routes(self.router, self.state)
         self._admin = Router()
         self._admin.add("GET", r"/_admin/requests", self._requests)
         self._admin.add("GET", r"/_admin/counters", self._counters)
