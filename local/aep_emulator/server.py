@@ -17,6 +17,7 @@ from urllib.parse import parse_qs
 
 from aep_emulator import (
     batch_api,
+    catalog_api,
     descriptors_api,
     gateway,
     profile_api,
@@ -60,6 +61,7 @@ class Emulator:
         profile_api.routes(self.router, self.state)
         schema_registry.routes(self.router, self.state)
         descriptors_api.routes(self.router, self.state)
+        catalog_api.routes(self.router, self.state)
         self._admin = Router()
         self._admin.add("GET", r"/_admin/requests", self._requests)
         self._admin.add("GET", r"/_admin/counters", self._counters)
