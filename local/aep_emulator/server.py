@@ -20,6 +20,7 @@ from aep_emulator import (
     catalog_api,
     descriptors_api,
     gateway,
+    identity_api,
     profile_api,
     schema_registry,
     streaming_api,
@@ -53,9 +54,7 @@ class Emulator:
                 org.faults.configure(org.config.faults)
         self.router = Router()
         self.router.add("POST", r"/ims/token/v3", self._ims_token)
-        self.router.add(
-            "GET", r"/data/core/idnamespace/identities", gateway.in_space(self.state, _namespaces)
-        )
+        identity_api.routes(self.router, self.state)
         batch_api.routes(self.router, self.state)
         streaming_api.routes(self.router, self.state)
         profile_api.routes(self.router, self.state)
@@ -413,27 +412,6 @@ def _ims_form(request: Request) -> dict[str, str]:
     form = {k: v[0] for k, v in parse_qs(request.body.decode(errors="replace")).items()}
     form.update({k: v for k, v in request.query.items() if k not in form})
     return form
-
-
-def _namespaces(space: Space, request: Request) -> Response:
-    now = 1495153678000
-    return json_response(
-        200,
-        [
-            {
-                "updateTime": now,
-                "code": ns.code,
-                "status": "ACTIVE",
-                "description": f"{ns.name} Namespace",
-                "id": ns.id,
-                "createTime": now,
-                "idType": ns.id_type,
-                "name": ns.name,
-                "custom": ns.custom,
-            }
-            for ns in space.config.namespaces
-        ],
-    )
 
 
 @contextmanager

@@ -80,8 +80,9 @@ class Space:
     streamed_ids: Counter[str] = field(default_factory=Counter)
     # The streaming failed batch of each dataset whose window is still open.
     open_stream_batches: dict[str, str] = field(default_factory=dict)
-    # Custom identity namespaces created through the API: one list shared by every sandbox of the org.
-    namespaces: list[Namespace] = field(default_factory=list)
+    # Custom identity namespaces created through the API (with their creation time and description):
+    # one list shared by every sandbox of the org.
+    created_namespaces: list[tuple[Namespace, int, str]] = field(default_factory=list)
     # Setup made through the APIs (the sandbox file's resources are seeded into the registry):
     registry: Registry = field(init=False)
     datasets: dict[str, Dataset] = field(default_factory=dict)  # Catalog datasets created by POST
@@ -211,9 +212,9 @@ class State:
                 name: Space(org_config, name, self.lock, self.files, self._seq)
                 for name in org_config.sandboxes
             }
-            created: list[Namespace] = []
+            created: list[tuple[Namespace, int, str]] = []
             for each in spaces.values():
-                each.namespaces = created
+                each.created_namespaces = created
             org = Org(org_config, spaces)
             self.orgs[org.id] = org
             self.clients.update((c.client_id, org) for c in org_config.clients)
@@ -297,7 +298,7 @@ class State:
                 each.counters.clear()
                 for space in each.spaces.values():
                     space.clear()
-                next(iter(each.spaces.values())).namespaces.clear()
+                next(iter(each.spaces.values())).created_namespaces.clear()
                 made = [k for k, (o, inlet) in self.inlets.items() if o is each and inlet.sandbox]
                 for inlet_id in made:
                     del self.inlets[inlet_id]
