@@ -19,6 +19,7 @@ from aep_emulator import (
     batch_api,
     catalog_api,
     descriptors_api,
+    flow_api,
     gateway,
     identity_api,
     profile_api,
@@ -61,6 +62,7 @@ class Emulator:
         schema_registry.routes(self.router, self.state)
         descriptors_api.routes(self.router, self.state)
         catalog_api.routes(self.router, self.state)
+        flow_api.routes(self.router, self.state)
         self._admin = Router()
         self._admin.add("GET", r"/_admin/requests", self._requests)
         self._admin.add("GET", r"/_admin/counters", self._counters)
