@@ -37,14 +37,14 @@ def routes(router: Router, state: State) -> None:
     router.add("PATCH", BASE + r"/(?P<dataset>[^/]+)", gateway.in_space(state, patch))
 
 
-def not_found(dataset_id: str) -> Response:
+def not_found() -> Response:
     return json_response(
         404,
         {
             "type": "http://ns.adobe.com/aep/errors/CAT-404",
             "title": "Not found",
             "status": 404,
-            "detail": f"The dataset {dataset_id} was not found",
+            "detail": "The dataset was not found",
         },
     )
 
@@ -189,7 +189,7 @@ def lookup(space: Space, request: Request) -> Response:
     with space.lock:
         entry = _catalog_object(space, dataset_id)
         if entry is None:
-            return not_found(dataset_id)
+            return not_found()
         return json_response(200, {dataset_id: copy.deepcopy(entry)})
 
 
@@ -204,7 +204,7 @@ def patch(space: Space, request: Request) -> Response:
     with space.lock:
         current = _catalog_object(space, dataset_id)
         if current is None:
-            return not_found(dataset_id)
+            return not_found()
         try:
             changed = h.apply_patch(current, body) if patching else _merged(current, body)
         except (ValueError, KeyError, IndexError, TypeError) as exc:

@@ -62,13 +62,8 @@ def _refusal(status: int, title: str, description: str, code: str) -> Response:
 
 def listing(space: Space, request: Request) -> Response:
     with space.lock:
-        created = [dict(entry) for entry in _created(space)]
+        created = [_view(ns, ms, text) for ns, ms, text in space.created_namespaces]
     return json_response(200, [_view(ns) for ns in space.config.namespaces] + created)
-
-
-def _created(space: Space) -> list[dict[str, Any]]:
-    """The org's custom namespaces created through the API (views kept beside their models)."""
-    return [_view(ns, ms, text) for ns, ms, text in space.created_namespaces]
 
 
 def create(space: Space, request: Request) -> Response:

@@ -108,12 +108,9 @@ def validate(record: Any, dataset: Dataset, now: datetime | None = None) -> list
     for path in dict.fromkeys(required):
         if get_path(record, path) in (None, ""):
             problems.append(RowProblem("1555", f"A required field is missing: {path}."))
-    for path in dataset.required_when_parent:
-        parent = path.rpartition(".")[0]
-        if isinstance(get_path(record, parent) if parent else record, dict) and get_path(record, path) in (
-            None,
-            "",
-        ):
+    for path in dataset.required_when_parent:  # nested under an optional object: only when it is there
+        present = isinstance(get_path(record, path.rpartition(".")[0]), dict)
+        if present and get_path(record, path) in (None, ""):
             problems.append(RowProblem("1555", f"A required field is missing: {path}."))
     if dataset.klass == "experienceevent":
         stamp = parse_time(record.get("timestamp"))

@@ -220,3 +220,62 @@ def test_a_new_dataset_checks_records_against_its_schema(emu, auth):
     assert found["metrics"]["inputRecordCount"] == 3
     assert found["metrics"]["failedRecordCount"] == 2
     assert found["status"] == "failed"
+
+
+def test_a_field_required_inside_an_optional_object_is_required_only_with_it(emu, auth):
+    n = next(_n)
+    address = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "zip": {"type": "string"}},
+        "required": ["city"],
+    }
+    group = post(
+        emu,
+        auth,
+        f"{REGISTRY}/tenant/fieldgroups",
+        {
+            "title": f"Nested Fields {n}",
+            "type": "object",
+            "meta:intendedToExtend": [PROFILE],
+            "definitions": {
+                "f": {"properties": {"_acme": {"type": "object", "properties": {"address": address}}}}
+            },
+        },
+    ).json()
+    schema = post(
+        emu,
+        auth,
+        f"{REGISTRY}/tenant/schemas",
+        {
+            "title": f"Nested {n}",
+            "description": "d",
+            "type": "object",
+            "allOf": [{"$ref": PROFILE}, {"$ref": group["$id"]}],
+        },
+    ).json()
+    dataset_id = create(emu, auth, "Nested", schema["$id"]).json()[0].removeprefix("@/dataSets/")
+    rows = [
+        {"_id": "n-1"},
+        {"_id": "n-2", "_acme": {"address": {"city": "Lyon"}}},
+        {"_id": "n-3", "_acme": {"address": {"zip": "69001"}}},
+    ]
+    base = f"{emu.url}/data/foundation/import/batches"
+    batch_id = post(
+        emu,
+        auth,
+        "/data/foundation/import/batches",
+        {"datasetId": dataset_id, "inputFormat": {"format": "json"}},
+    ).json()["id"]
+    requests.put(
+        f"{base}/{batch_id}/datasets/{dataset_id}/files/rows.json",
+        headers={**auth, "Content-Type": "application/octet-stream"},
+        data=ndjson(rows),
+        timeout=5,
+    )
+    requests.post(f"{base}/{batch_id}?action=COMPLETE", headers=auth, timeout=5)
+
+    for _ in range(3):
+        found = requests.get(f"{emu.url}/data/foundation/catalog/batches/{batch_id}", headers=auth, timeout=5)
+    metrics = found.json()[batch_id]["metrics"]
+
+    assert (metrics["inputRecordCount"], metrics["failedRecordCount"]) == (3, 1)
