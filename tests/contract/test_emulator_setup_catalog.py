@@ -254,7 +254,7 @@ def test_a_field_required_inside_an_optional_object_is_required_only_with_it(emu
         },
     ).json()
     dataset_id = create(emu, auth, "Nested", schema["$id"]).json()[0].removeprefix("@/dataSets/")
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"_id": "n-1"},
         {"_id": "n-2", "_acme": {"address": {"city": "Lyon"}}},
         {"_id": "n-3", "_acme": {"address": {"zip": "69001"}}},
