@@ -1,4 +1,7 @@
-"""Batch Ingestion (/data/foundation/import), Catalog (/data/foundation/catalog), Data Access (export)."""
+"""Batch Ingestion (/data/foundation/import), Catalog batches, Data Access (/data/foundation/export).
+
+Catalog datasets are :mod:`aep_emulator.catalog_api`'s.
+"""
 
 from __future__ import annotations
 
@@ -49,11 +52,6 @@ def routes(router: Router, state: State) -> None:
     )
     router.add("GET", r"/data/foundation/catalog/batches", gateway.in_space(state, catalog_batches))
     router.add(
-        "GET",
-        r"/data/foundation/catalog/dataSets/(?P<dataset>[^/]+)",
-        gateway.in_space(state, catalog_dataset),
-    )
-    router.add(
         "GET", r"/data/foundation/export/batches/(?P<batch>[^/]+)/meta", gateway.in_space(state, export_meta)
     )
     router.add(
@@ -84,7 +82,7 @@ def create(space: Space, request: Request) -> Response:
         or not isinstance(body.get("inputFormat"), dict)
     ):
         return _problem(400, "Bad request", "datasetId and inputFormat are required.")
-    dataset = space.config.dataset(str(body["datasetId"]))
+    dataset = space.dataset(str(body["datasetId"]))
     if dataset is None:
         return _problem(400, "Bad request", f"Dataset {body['datasetId']} not found.")
     fmt = str(body["inputFormat"].get("format", "")).lower()
@@ -256,7 +254,7 @@ def batch_action(space: Space, request: Request) -> Response:
 
 def _process(space: Space, batch: Batch) -> None:  # noqa: PLR0915 - one pass over the files
     """Parse every file, validate every record, merge good ones into profiles, set the final status."""
-    dataset = space.config.dataset(batch.dataset_id)
+    dataset = space.dataset(batch.dataset_id)
     assert dataset is not None
     fmt = str(batch.input_format.get("format", "json"))
     multi = bool(batch.input_format.get("isMultiLineJson", False))
@@ -476,40 +474,6 @@ def catalog_batches(space: Space, request: Request) -> Response:
             view["imsOrg"] = space.config.org_id
             views[batch.id] = view
     return json_response(200, views)
-
-
-def catalog_dataset(space: Space, request: Request) -> Response:
-    dataset = space.config.dataset(request.params["dataset"])
-    if dataset is None:
-        return json_response(
-            404,
-            {
-                "type": "http://ns.adobe.com/aep/errors/CAT-404",
-                "title": "Not found",
-                "status": 404,
-                "detail": "The dataset was not found",
-            },
-        )
-    tags: dict[str, list[str]] = {}
-    if dataset.profile_enabled:
-        tags = {"unifiedProfile": ["enabled:true"], "unifiedIdentity": ["enabled:true"]}
-    return json_response(
-        200,
-        {
-            dataset.id: {
-                "name": dataset.name,
-                "imsOrg": space.config.org_id,
-                "version": "1.0.0",
-                "tags": tags,
-                "schemaRef": {
-                    "id": dataset.schema_ref,
-                    "contentType": "application/vnd.adobe.xed-full+json;version=1",
-                },
-                "enableErrorDiagnostics": True,
-                "files": f"@/dataSetFiles?dataSetId={dataset.id}",
-            }
-        },
-    )
 
 
 def export_meta(space: Space, request: Request) -> Response:

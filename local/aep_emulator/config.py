@@ -52,6 +52,9 @@ class Dataset(Strict):
     profile_enabled: bool = True
     primary_identity: PrimaryIdentity = PrimaryIdentity()
     required: list[str] = Field(default_factory=list)
+    # Required only when their parent object is present (a schema's nested ``required``; filled from the
+    # Schema Registry, never written in a sandbox file).
+    required_when_parent: list[str] = Field(default_factory=list)
     fields: dict[str, FieldType] = Field(default_factory=dict)
 
 
@@ -60,6 +63,8 @@ class Inlet(Strict):
     dataset_id: str
     flow_id: str | None = None
     authenticated: bool = False
+    # Set for an inlet made by a Flow Service dataflow: its dataset lives in that sandbox only.
+    sandbox: str | None = None
 
 
 class Namespace(Strict):

@@ -105,8 +105,12 @@ def validate(record: Any, dataset: Dataset, now: datetime | None = None) -> list
     required = list(dataset.required)
     if dataset.klass == "experienceevent":
         required = ["_id", "timestamp", *required]
-    for path in required:
+    for path in dict.fromkeys(required):
         if get_path(record, path) in (None, ""):
+            problems.append(RowProblem("1555", f"A required field is missing: {path}."))
+    for path in dataset.required_when_parent:  # nested under an optional object: only when it is there
+        present = isinstance(get_path(record, path.rpartition(".")[0]), dict)
+        if present and get_path(record, path) in (None, ""):
             problems.append(RowProblem("1555", f"A required field is missing: {path}."))
     if dataset.klass == "experienceevent":
         stamp = parse_time(record.get("timestamp"))

@@ -15,7 +15,17 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs
 
-from aep_emulator import batch_api, gateway, profile_api, streaming_api
+from aep_emulator import (
+    batch_api,
+    catalog_api,
+    descriptors_api,
+    flow_api,
+    gateway,
+    identity_api,
+    profile_api,
+    schema_registry,
+    streaming_api,
+)
 from aep_emulator.config import EmulatorConfig, SandboxConfig, as_emulator_config
 from aep_emulator.state import Org, Space, State
 from aep_emulator.web import TIMEOUT_SECONDS, Request, Response, Router, json_response, make_server
@@ -45,12 +55,14 @@ class Emulator:
                 org.faults.configure(org.config.faults)
         self.router = Router()
         self.router.add("POST", r"/ims/token/v3", self._ims_token)
-        self.router.add(
-            "GET", r"/data/core/idnamespace/identities", gateway.in_space(self.state, _namespaces)
-        )
+        identity_api.routes(self.router, self.state)
         batch_api.routes(self.router, self.state)
         streaming_api.routes(self.router, self.state)
         profile_api.routes(self.router, self.state)
+        schema_registry.routes(self.router, self.state)
+        descriptors_api.routes(self.router, self.state)
+        catalog_api.routes(self.router, self.state)
+        flow_api.routes(self.router, self.state)
         self._admin = Router()
         self._admin.add("GET", r"/_admin/requests", self._requests)
         self._admin.add("GET", r"/_admin/counters", self._counters)
@@ -402,27 +414,6 @@ def _ims_form(request: Request) -> dict[str, str]:
     form = {k: v[0] for k, v in parse_qs(request.body.decode(errors="replace")).items()}
     form.update({k: v for k, v in request.query.items() if k not in form})
     return form
-
-
-def _namespaces(space: Space, request: Request) -> Response:
-    now = 1495153678000
-    return json_response(
-        200,
-        [
-            {
-                "updateTime": now,
-                "code": ns.code,
-                "status": "ACTIVE",
-                "description": f"{ns.name} Namespace",
-                "id": ns.id,
-                "createTime": now,
-                "idType": ns.id_type,
-                "name": ns.name,
-                "custom": ns.custom,
-            }
-            for ns in space.config.namespaces
-        ],
-    )
 
 
 @contextmanager

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aep_emulator.config import EmulatorConfig, Inlet, SandboxConfig
+from aep_emulator.config import Dataset, EmulatorConfig, Inlet, Namespace, SandboxConfig
 from aep_emulator.faults import Faults
 from aep_emulator.filestore import FileStore
 from aep_emulator.profiles import ProfileStore
+from aep_emulator.xdm import Registry
 
 
 @dataclass
@@ -79,9 +80,29 @@ class Space:
     streamed_ids: Counter[str] = field(default_factory=Counter)
     # The streaming failed batch of each dataset whose window is still open.
     open_stream_batches: dict[str, str] = field(default_factory=dict)
+    # Custom identity namespaces created through the API (with their creation time and description):
+    # one list shared by every sandbox of the org.
+    created_namespaces: list[tuple[Namespace, int, str]] = field(default_factory=list)
+    # Setup made through the APIs (the sandbox file's resources are seeded into the registry):
+    registry: Registry = field(init=False)
+    datasets: dict[str, Dataset] = field(default_factory=dict)  # Catalog datasets created by POST
+    catalog: dict[str, dict[str, Any]] = field(default_factory=dict)  # their Catalog objects
+    flow: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # Flow Service, by kind
+
+    def __post_init__(self) -> None:
+        self.registry = Registry(self.config, self.sandbox)
 
     def next_id(self) -> int:
         return next(self.ids)
+
+    def dataset(self, dataset_id: str) -> Dataset | None:
+        """A dataset created (or patched) through Catalog, else the sandbox file's, with its schema's
+        current rules from the registry."""
+        base = self.datasets.get(dataset_id) or self.config.dataset(dataset_id)
+        if base is None:
+            return None
+        with self.lock:
+            return self.registry.view(base)
 
     def new_batch_id(self) -> str:
         return f"01EMU{int(time.time() * 1000):013d}{self.next_id():08d}"
@@ -97,6 +118,10 @@ class Space:
             self.streamed_failed.clear()
             self.streamed_ids.clear()
             self.open_stream_batches.clear()
+            self.registry.seed()
+            self.datasets.clear()
+            self.catalog.clear()
+            self.flow.clear()
 
     def file_stream_failures(
         self, dataset_id: str, lines: list[dict[str, Any]], now_ms: int, window_ms: int
@@ -187,6 +212,9 @@ class State:
                 name: Space(org_config, name, self.lock, self.files, self._seq)
                 for name in org_config.sandboxes
             }
+            created: list[tuple[Namespace, int, str]] = []
+            for each in spaces.values():
+                each.created_namespaces = created
             org = Org(org_config, spaces)
             self.orgs[org.id] = org
             self.clients.update((c.client_id, org) for c in org_config.clients)
@@ -270,6 +298,10 @@ class State:
                 each.counters.clear()
                 for space in each.spaces.values():
                     space.clear()
+                next(iter(each.spaces.values())).created_namespaces.clear()
+                made = [k for k, (o, inlet) in self.inlets.items() if o is each and inlet.sandbox]
+                for inlet_id in made:
+                    del self.inlets[inlet_id]
             if org is not None:
                 self.log[:] = [e for e in self.log if e.get("org") != org.id]
                 return

@@ -75,7 +75,9 @@ def _precheck(state: State, request: Request) -> tuple[Inlet, Space] | Response:
         # guide's request-header table gives the missing-header error.
         return gateway_error("400003", "Missing header")
     space = org.spaces.get(sandbox)
-    if space is None:  # records land in the inlet's org, in the sandbox named: one the org has
+    # Records land in the inlet's org, in the sandbox named: one the org has, and the one whose dataflow
+    # made the inlet (a sandbox file's inlets serve every sandbox of their org).
+    if space is None or inlet.sandbox not in (None, sandbox):
         return sandbox_refusal(sandbox)
     if request.size > MAX_REQUEST_BYTES:
         return json_response(
@@ -109,7 +111,7 @@ def _envelope_error(space: Space, inlet: Inlet, message: Any, flow_header: str |
     ):
         return f"{prefix} Message has unknown xdm format"
     header, body = message["header"], message["body"]
-    dataset = space.config.dataset(inlet.dataset_id)
+    dataset = space.dataset(inlet.dataset_id)
     assert dataset is not None
     schema_id = (
         (header.get("schemaRef") or {}).get("id") if isinstance(header.get("schemaRef"), dict) else None
@@ -180,7 +182,7 @@ def _accept(
 ) -> list[str]:
     """Schema-validate asynchronously (as AEP does): good records reach the profile store, the others
     join ``failures`` (filed as the dataset's failed streaming batch once the request is answered)."""
-    dataset = space.config.dataset(inlet.dataset_id)
+    dataset = space.dataset(inlet.dataset_id)
     assert dataset is not None
     entity = message["body"]["xdmEntity"]
     problems = validate(entity, dataset)
@@ -285,7 +287,7 @@ def single(state: State, request: Request) -> Response:
     assert isinstance(message, dict)
     entity = message["body"]["xdmEntity"]
     if sync:
-        dataset = space.config.dataset(inlet.dataset_id)
+        dataset = space.dataset(inlet.dataset_id)
         assert dataset is not None
         problems = validate(entity, dataset)[:5]
         if problems:
