@@ -68,6 +68,7 @@ COPY = [
     ".ci",
     "Makefile",
     "README.md",
+    "docs",
     "requirements-dev.txt",
 ]
 KILLED = {"killed", "timeout", "segfault", "suspicious"}  # a mutant the tests noticed, one way or another

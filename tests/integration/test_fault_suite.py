@@ -9,7 +9,7 @@ different live tokens when every token is revoked mid-run. Five poison messages 
 
 It proves: 0 records lost, 0 valid records in the DLQ, each poison message in the DLQ with its own reason,
 duplicates counted (and equal to what AEP stored twice), at most 2 IMS calls per container for the
-revocation. Run alone: ``.venv/bin/pytest -m fault -s`` (prints the figures the README quotes).
+revocation. Run alone: ``.venv/bin/pytest -m fault -s`` (prints the figures docs/operations.md quotes).
 """
 
 from __future__ import annotations

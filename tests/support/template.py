@@ -14,6 +14,12 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 SAMCONFIG = ROOT / "samconfig.toml"
 README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+
+
+def documentation() -> str:
+    """The README and every document under docs/, as one text."""
+    return "\n".join(path.read_text() for path in [README, *sorted(DOCS.glob("*.md"))])
 
 
 class _Loader(yaml.SafeLoader):

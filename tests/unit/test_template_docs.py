@@ -1,5 +1,5 @@
-"""What a person deploying needs is written down: required parameters in samconfig.toml and the README's
-Deploy section, every variable the template sets in the README's configuration tables, the queues and the
+"""What a person deploying needs is written down: required parameters in samconfig.toml and docs/deploy.md,
+every variable the template sets in docs/configuration.md's tables, the queues and the
 bucket as outputs (item 25)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import tomllib
 
 import pytest
 
-from tests.support.template import README, SAMCONFIG, cached_template
+from tests.support.template import DOCS, SAMCONFIG, cached_template, documentation
 
 
 @pytest.fixture(scope="module")
@@ -21,10 +21,11 @@ def required_parameters(template) -> list[str]:
     return [name for name, p in template["Parameters"].items() if "Default" not in p]
 
 
-def readme_section(title: str) -> str:
-    text = README.read_text()
-    start = text.index(f"\n## {title}\n")
-    end = text.find("\n## ", start + 1)
+def doc_section(name: str, title: str) -> str:
+    """A top-level section of docs/<name>.md (its ``# title`` up to the next ``# ``)."""
+    text = "\n" + (DOCS / f"{name}.md").read_text()
+    start = text.index(f"\n# {title}\n")
+    end = text.find("\n# ", start + 1)
     return text[start : end if end != -1 else len(text)]
 
 
@@ -59,14 +60,14 @@ def test_every_required_parameter_is_a_commented_placeholder_in_samconfig(templa
 
 
 def test_every_required_parameter_is_explained_in_the_readme_deploy_section(template):
-    deploy = readme_section("Deploy")
+    deploy = doc_section("deploy", "Deploy")
 
     for name in required_parameters(template):
         assert f"`{name}`" in deploy
 
 
 def test_every_variable_the_template_sets_is_in_the_readme_configuration_tables(template):
-    configuration = readme_section("Configuration")
+    configuration = doc_section("configuration", "Configuration")
     first_cells = re.findall(r"^\| ([^|]+) \|", configuration, flags=re.MULTILINE)
     documented = {name for cell in first_cells for name in re.findall(r"`([A-Z0-9_]+)`", cell)}
 
@@ -78,8 +79,8 @@ def test_every_variable_the_template_sets_is_in_the_readme_configuration_tables(
     assert environment_variables(template) - documented == set()
 
 
-def test_every_parameter_is_named_in_the_readme(template):
-    text = README.read_text()
+def test_every_parameter_is_named_in_the_documentation(template):
+    text = documentation()
 
     for name in template["Parameters"]:
         assert f"`{name}`" in text, name
@@ -103,7 +104,7 @@ def test_the_queues_and_the_overflow_bucket_are_outputs(template):
 
 
 def test_every_output_is_named_in_the_readme_deploy_section(template):
-    deploy = readme_section("Deploy")
+    deploy = doc_section("deploy", "Deploy")
 
     for name in template["Outputs"]:
         assert f"`{name}`" in deploy, name

@@ -53,7 +53,7 @@ class LookupSettings(BaseModel):
     for its lookups, as they do for its ingestion (:mod:`profile_lookup.rules`). ``default_fields``: the
     XDM paths a profile answer carries when the request names none, or an empty list (unset: every
     attribute AEP returns). ``default_tenant_principals``: who may
-    read the ``default`` tenant (README, Profile lookup API): entries like a tenant's ``principals``, or
+    read the ``default`` tenant (docs/lookup.md): entries like a tenant's ``principals``, or
     ``*`` for any IAM-authenticated caller; unset, nobody (registry tenants only).
     """
 
