@@ -213,3 +213,30 @@ def test_a_connection_reports_itself_to_the_armed_clock_when_it_connects(monkeyp
     with WallClock(10) as wall:
         connection.connect()
         assert wall._connection is connection
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_kept_alive_connection_reports_itself_again_for_each_request(monkeypatch, scheme):
+    # A pooled connection already connected is reused without connect(): request() must tell the new
+    # exchange's clock which connection it uses, or a dripped answer on it would outlive the deadline.
+    from urllib3.connection import HTTPConnection
+
+    from aep import wallclock
+
+    monkeypatch.setattr(HTTPConnection, "request", lambda self, *args, **kwargs: None)
+    cls = wallclock._WatchedHTTPSConnection if scheme == "https" else wallclock._WatchedHTTPConnection
+    connection = cls("127.0.0.1", 9)
+
+    with WallClock(10) as wall:
+        connection.request("GET", "/")
+        assert wall._connection is connection
+
+
+def test_the_watched_adapter_keeps_the_pool_settings_it_is_given():
+    from aep.wallclock import WatchedAdapter
+
+    adapter = WatchedAdapter(pool_connections=3, pool_maxsize=17, pool_block=True)
+
+    assert adapter.poolmanager.connection_pool_kw["maxsize"] == 17
+    assert adapter.poolmanager.connection_pool_kw["block"] is True
+    assert adapter.poolmanager.pools._maxsize == 3  # pool_connections: pools kept, one per host
