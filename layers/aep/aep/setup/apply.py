@@ -334,8 +334,9 @@ class Converger:
         if base is None:
             self.change("create", "base connection", spec.name, f"authenticated: {spec.authenticated}")
             if not self.write:
-                for kind in ("source connection", "target connection", "dataflow"):
-                    self.change("create", kind, spec.name)
+                self.change("create", "source connection", spec.name)
+                self.change("create", "target connection", spec.name, f"dataset {spec.dataset!r}")
+                self.change("create", "dataflow", spec.name)
                 return out
             base_id = api.create_flow_item(
                 "connections",
