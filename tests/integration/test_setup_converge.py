@@ -203,3 +203,17 @@ def test_a_create_whose_answer_was_lost_is_adopted_not_duplicated(
     assert report.drift == []
     assert api.find_titled("fieldgroups", "Call Center Setup Phone") is not None
     assert apply(api, example).writes == 0
+
+
+def test_make_setup_applies_twice_and_the_second_run_reports_no_change(capsys: Any) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("setup_local", EXAMPLE.parent / "local.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.run(str(EXAMPLE)) == 0
+    err = capsys.readouterr().err
+    first, second = err.split("second apply (expects no change):")
+    assert "15 change(s) applied" in first
+    assert second.strip() == "no change"
