@@ -4,7 +4,6 @@ at any point completes on the next run."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +48,8 @@ def example() -> SetupFile:
 
 
 @pytest.fixture
-def api(emulator: Emulator) -> Iterator[SetupApi]:
-    yield setup_api(env_of(emulator), FAST)
+def api(emulator: Emulator) -> SetupApi:
+    return setup_api(env_of(emulator), FAST)
 
 
 def edited(setup: SetupFile, change: Any) -> SetupFile:
@@ -72,7 +71,8 @@ def test_apply_creates_everything_then_a_second_apply_writes_nothing(
     assert first.writes == len(platform_writes(admin)) == 15
     stream = first.outputs["streaming"]["Call Center Setup Events Inlet"]
     events = first.outputs["datasets"]["Call Center Setup Call Events"]
-    assert stream["datasetId"] == events and stream["flowId"]
+    assert stream["datasetId"] == events
+    assert stream["flowId"]
     assert stream["inletUrl"] == f"{emulator.url}/collection/{stream['inletId']}"
     schema_id = first.outputs["schemas"]["Call Center Setup Call Events"]["id"]
     assert schema_id.startswith("https://ns.adobe.com/acme/schemas/")
@@ -80,7 +80,9 @@ def test_apply_creates_everything_then_a_second_apply_writes_nothing(
     written = len(platform_writes(admin))
     second = apply(api, example)
     # Then nothing changes: no write reached the emulator, same outputs
-    assert second.changes == [] and second.drift == [] and second.writes == 0
+    assert second.changes == []
+    assert second.drift == []
+    assert second.writes == 0
     assert len(platform_writes(admin)) == written
     assert second.outputs == first.outputs
 
@@ -88,11 +90,14 @@ def test_apply_creates_everything_then_a_second_apply_writes_nothing(
 def test_plan_lists_the_changes_and_writes_nothing(admin: Admin, api: SetupApi, example: SetupFile) -> None:
     before = plan(api, example)
     assert platform_writes(admin) == []
-    assert before.writes == 0 and len(before.changes) == 15 and not before.applied
+    assert before.writes == 0
+    assert len(before.changes) == 15
+    assert not before.applied
     applied = apply(api, example)
     assert [c.line() for c in before.changes] == [c.line() for c in applied.changes]
     after = plan(api, example)
-    assert after.converged and after.outputs == applied.outputs
+    assert after.converged
+    assert after.outputs == applied.outputs
 
 
 def test_the_applied_inlet_takes_a_call_event_into_the_created_dataset(
@@ -126,7 +131,8 @@ def test_a_retyped_field_is_drift_and_is_not_written(admin: Admin, api: SetupApi
 
     report = plan(api, edited(example, retype))
     assert [d.line() for d in report.drift] == [
-        "! field group 'Call Center Setup Call': field call.durationSeconds is integer in AEP, string in the file"
+        "! field group 'Call Center Setup Call': "
+        "field call.durationSeconds is integer in AEP, string in the file"
     ]
     assert report.changes == []
     assert apply(api, edited(example, retype)).drift == report.drift
@@ -158,7 +164,8 @@ def test_a_changed_class_and_a_dataset_on_another_schema_are_drift(api: SetupApi
     assert [d.line() for d in moved.drift] == [
         f"! dataset 'Call Center Setup Callers': exists on schema {callers}, not {events}"
     ]
-    assert moved.changes == [] and moved.outputs["datasets"]["Call Center Setup Callers"] is None
+    assert moved.changes == []
+    assert moved.outputs["datasets"]["Call Center Setup Callers"] is None
 
 
 def test_a_new_field_is_added_without_touching_the_rest(
@@ -209,7 +216,8 @@ def test_make_setup_applies_twice_and_the_second_run_reports_no_change(capsys: A
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("setup_local", EXAMPLE.parent / "local.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.run(str(EXAMPLE)) == 0

@@ -73,14 +73,16 @@ def test_a_bad_file_is_refused_with_the_path(change: Any, message: str) -> None:
     change(data)
     with pytest.raises(SetupFileError) as caught:
         parse(data, "f.yaml")
-    assert message in str(caught.value) and str(caught.value).startswith("f.yaml: ")
+    assert message in str(caught.value)
+    assert str(caught.value).startswith("f.yaml: ")
 
 
 def test_fields_render_as_xdm_with_their_keywords() -> None:
     setup = parse(minimal())
     group = load(EXAMPLE).field_groups[1]
     call = group.fields["call"].xdm("call")
-    assert call["type"] == "object" and call["title"] == "Call"
+    assert call["type"] == "object"
+    assert call["title"] == "Call"
     assert call["properties"]["durationSeconds"] == {
         "title": "Duration in seconds",
         "type": "integer",
