@@ -11,7 +11,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_REQUEST_CHECKSUM_CALCULATION := when_required
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install test lint typecheck demo emulator build validate bench bench-batch aepp-check scan deploy clean distclean mutate FORCE
+.PHONY: help install test lint typecheck demo emulator setup build validate bench bench-batch aepp-check scan deploy clean distclean mutate FORCE
 
 # Every virtualenv here needs Python 3.11+. $(call require_python,PY) expands to nothing when PY is fine and
 # otherwise stops make with one line saying why (.ci/python-ok), before anything is created or installed.
@@ -25,6 +25,7 @@ VENV_STALE := $(shell sh .ci/python-ok $(BIN)/python venv >/dev/null || echo FOR
 help:
 	@echo "make test      install .venv, run ruff, mypy and the whole pytest suite"
 	@echo "make demo      the offline demo: files through the batch functions, call events through the streaming function, lookups through the API handler, two brands"
+	@echo "make setup     converge setup/callcenter.yaml (SETUP_FILE=...) on AEP when AEP_PLATFORM_URL is set, else on an in-process emulator, twice"
 	@echo "make emulator  start the local AEP emulator (AEP_EMULATOR_PORT, default 8787)"
 	@echo "make build     sam build offline (layer for python3.13 arm64), then check the built layer"
 	@echo "make validate  cfn-lint and sam validate --lint"
@@ -64,6 +65,16 @@ test: lint typecheck
 
 demo: install
 	PYTHONPATH=layers/aep:local $(BIN)/python -m demo
+
+# With AEP_PLATFORM_URL (and AEP_IMS_URL, the credential: docs/setup.md) it applies to that sandbox once;
+# without, to a fresh in-process emulator twice (the second run reports no change).
+SETUP_FILE ?= setup/callcenter.yaml
+setup: install
+	@if [ -n "$$AEP_PLATFORM_URL" ]; then \
+	  PYTHONPATH=layers/aep $(BIN)/python -m aep.setup apply $(SETUP_FILE); \
+	else \
+	  PYTHONPATH=layers/aep:local $(BIN)/python setup/local.py $(SETUP_FILE); \
+	fi
 
 emulator: install
 	PYTHONPATH=layers/aep:local $(BIN)/python -m aep_emulator --port $${AEP_EMULATOR_PORT:-8787} $(if $(CONFIG),--config $(CONFIG),)
