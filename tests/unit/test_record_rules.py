@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -156,3 +157,40 @@ def test_integers_up_to_pythons_digit_limit_are_read_exactly():
 
 def test_same_key_in_different_objects_is_fine():
     assert strict_json.loads(json.dumps({"a": {"k": 1}, "b": {"k": 2}})) == {"a": {"k": 1}, "b": {"k": 2}}
+
+
+def test_rules_from_configuration_keep_every_setting_and_default_to_sixty_seconds_of_skew():
+    rules = RecordRules.build(
+        record_class="profile",
+        allowed=["Phone", "CRMID"],
+        identity_field="_acme.crm",
+        identity_namespace="CRMID",
+        default_phone_region="GB",
+    )
+
+    assert rules == RecordRules(
+        record_class="profile",
+        namespaces=frozenset({"phone", "crmid"}),
+        identity_field="_acme.crm",
+        identity_namespace="CRMID",
+        default_phone_region="GB",
+        max_clock_skew_seconds=60.0,
+    )
+    assert RecordRules.build(max_clock_skew_seconds=5).max_clock_skew_seconds == 5
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"identity_field": "x"}, "an identity field and its namespace go together (set both or neither)"),
+        (
+            {"default_phone_region": "gb"},
+            "the default phone region must be two capital letters (ISO 3166), such as US",
+        ),
+    ],
+)
+def test_rules_that_do_not_fit_say_exactly_why(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)) as caught:
+        RecordRules.build(**kwargs)
+
+    assert str(caught.value) == message
