@@ -194,3 +194,9 @@ def test_rules_that_do_not_fit_say_exactly_why(kwargs, message):
         RecordRules.build(**kwargs)
 
     assert str(caught.value) == message
+
+
+def test_empty_strings_nulls_and_emptied_containers_inside_arrays_are_dropped_too():
+    from aep.record_rules import clean
+
+    assert clean({"tags": ["", "vip", None, {}, [], {"a": ""}, 0, False]}) == {"tags": ["vip", 0, False]}
