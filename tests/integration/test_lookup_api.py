@@ -3,6 +3,7 @@ real ingestion (profiles by batch, call events by streaming). Moto holds the tok
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 from urllib.parse import quote
 
@@ -527,3 +528,28 @@ def test_an_encoded_id_in_the_path_is_decoded_once(lookup):
     event["path"] = f"/profiles/Phone/{quote('(415) 555-0100', safe='')}"
 
     assert lookup(event)[0] == 200
+
+
+def test_a_cold_container_with_ims_slow_answers_at_its_deadline_and_the_next_lookup_uses_the_token(
+    ingested, emulator, admin
+):
+    # A new container: its own client, nothing in memory, an empty token secret; IMS takes 1.5 s.
+    import boto3
+
+    boto3.client("secretsmanager").put_secret_value(SecretId="aep/token", SecretString="{}")
+    cold = emulator_client(emulator, SystemClock(), RetryPolicy(max_attempts=1))
+    lookup = LookupFunction(lookup_runtime_for(cold, SystemClock(), {"LOOKUP_DEADLINE_SECONDS": "0.3"}))
+    admin.faults({"path": "^/ims/token", "kind": "latency", "latency_ms": 1500})
+    tokens_before = len(emulator.state.tokens)
+
+    status, body = lookup(profile_event("Phone", PHONE))
+
+    assert (status, body["error"]["code"]) == (504, "deadline")  # answered before IMS did
+    assert len(emulator.state.tokens) == tokens_before
+    for _ in range(300):  # the fetch goes on in the background and fills the cache
+        if cold.tokens.ready():
+            break
+        threading.Event().wait(0.01)
+    admin.faults()  # nothing slow any more: the next lookup must not need IMS
+    assert lookup(profile_event("Phone", PHONE))[0] == 200
+    assert len(emulator.state.tokens) == tokens_before + 1

@@ -176,3 +176,56 @@ def test_a_chunk_refused_for_a_large_graph_is_asked_one_identity_at_a_time():
     assert items[1].error is not None
     assert items[1].error.status == 422
     assert len(profiles.gets) == 3
+
+
+class SlowTokens:
+    """A token cache whose fetch (secret read, IMS) takes as long as ``gate`` stays closed."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.held = False
+        self.gets = 0
+
+    def ready(self) -> bool:
+        return self.held
+
+    def get(self) -> Any:
+        self.gets += 1
+        self.gate.wait(10)
+        self.held = True
+        return object()
+
+
+def test_a_slow_token_fetch_costs_a_lookup_its_deadline_not_more_and_serves_the_next():
+    svc, _ = service(deadline_seconds=0.2)
+    tokens = SlowTokens()
+    profiles = FakeProfiles({phone(1).id})
+    client: Any = SimpleNamespace(profiles=profiles, tokens=tokens)
+
+    with pytest.raises(ApiError) as caught:
+        svc.profile(client, TENANT, phone(1), Query(), svc.deadline())
+    with pytest.raises(ApiError):
+        svc.profile(client, TENANT, phone(1), Query(), svc.deadline())  # waits on the same fetch
+
+    assert (caught.value.status, caught.value.code) == (504, "deadline")
+    assert profiles.gets == []  # AEP never asked without a token
+    assert (svc.tokens.fetches, tokens.gets) == (1, 1)
+    tokens.gate.set()  # the fetch ends in the background and fills the cache
+    for _ in range(200):
+        if tokens.held:
+            break
+        threading.Event().wait(0.01)
+    answer = svc.profile(client, TENANT, phone(1), Query(), svc.deadline())
+    assert answer.profile_id == f"xid-{phone(1).id}"
+    assert (svc.tokens.fetches, tokens.gets) == (1, 1)
+
+
+def test_a_token_the_cache_holds_is_used_on_the_request_thread():
+    svc, _ = service()
+    tokens = SlowTokens()
+    tokens.held = True
+    client: Any = SimpleNamespace(profiles=FakeProfiles({phone(1).id}), tokens=tokens)
+
+    svc.profile(client, TENANT, phone(1), Query(), svc.deadline())
+
+    assert (svc.tokens.fetches, tokens.gets) == (0, 0)

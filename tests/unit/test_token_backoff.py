@@ -634,3 +634,15 @@ def test_when_the_lease_holder_never_publishes_the_container_fetches_and_says_so
 
     assert token.value == "tok-1"
     assert "token refresh lease holder did not publish a token in time; fetching directly" in caplog.messages
+
+
+def test_ready_says_whether_a_token_is_held_in_memory_and_not_due(secrets, clock):
+    tokens = cache(Ims(clock), secrets, clock, margin=3600, jitter=0)
+
+    assert tokens.ready() is False  # cold: the secret (or IMS) would be read
+    first = tokens.get()
+    assert tokens.ready() is True
+    clock.set(first.expires_at - 3600)  # its refresh point: get() would refresh
+    assert tokens.ready() is False
+    tokens.invalidate(first.value)
+    assert tokens.ready() is False

@@ -28,6 +28,7 @@ from profile_lookup.errors import ApiError, deadline_passed, from_aep
 from profile_lookup.flight import FlightTimeoutError, SingleFlight
 from profile_lookup.identities import Identity
 from profile_lookup.settings import LookupSettings
+from profile_lookup.tokens import TokenGate
 from profile_lookup.views import (
     IDENTITY_MAP,
     ErrorDetail,
@@ -87,6 +88,7 @@ class LookupService:
         self.clock = clock
         self.cache: TtlCache[_Entry] = TtlCache(settings.cache_size, clock)
         self.flight: SingleFlight[_Entry] = SingleFlight()
+        self.tokens = TokenGate()
 
     def deadline(self) -> Deadline:
         return Deadline.after(self.settings.deadline_seconds, self.clock)
@@ -116,6 +118,7 @@ class LookupService:
         usage.cache_misses += 1
 
         def fetch() -> _Entry:
+            self.tokens.wait(client, deadline)  # a cold or due token: fetched within the deadline
             usage.aep_calls += 1
             entity = client.profiles.get(
                 identity.id,
@@ -195,6 +198,10 @@ class LookupService:
         deadline: Deadline,
         usage: Usage,
     ) -> list[LookupItem]:
+        try:
+            self.tokens.wait(client, deadline)
+        except ApiError as refused:
+            return [_error_item(identity, refused) for identity in chunk]
         usage.aep_calls += 1
         try:
             found = client.profiles.get_many(
@@ -255,6 +262,7 @@ class LookupService:
     ) -> list[Event]:
         """The newest ``limit`` experience events in ``[start_ms, end_ms)``; never cached."""
         usage = usage if usage is not None else Usage()
+        self.tokens.wait(client, deadline)
         usage.aep_calls += 1
         try:
             found = list(

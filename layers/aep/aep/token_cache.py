@@ -172,6 +172,18 @@ class TokenCache:
                 return self._adopt(newer)
             return self._load(now)
 
+    def ready(self) -> bool:
+        """Whether :meth:`get` would answer now from this container's memory (no secret read, no IMS call):
+        a caller with a deadline can then fetch a token off its own thread when it would not."""
+        with self._lock:
+            now = self._clock.now()
+            token = self._token
+            return (
+                token is not None
+                and self._usable(token, now)
+                and (now < self._recheck_at or now < self._blocked_until)
+            )
+
     def invalidate(self, value: str) -> None:
         """Platform rejected this token (401/403): never use it again; back off when it was a replacement."""
         with self._lock:
