@@ -72,6 +72,7 @@ COPY = [
     "Makefile",
     "README.md",
     "docs",
+    "setup",
     "requirements-dev.txt",
 ]
 KILLED = {"killed", "timeout", "segfault", "suspicious"}  # a mutant the tests noticed, one way or another
