@@ -183,17 +183,24 @@ class SlowTokens:
 
     def __init__(self) -> None:
         self.gate = threading.Event()
+        self.lock = threading.Lock()  # held by a fetch, as the real cache's is
         self.held = False
         self.gets = 0
 
     def ready(self) -> bool:
-        return self.held
+        if not self.lock.acquire(blocking=False):
+            return False
+        try:
+            return self.held
+        finally:
+            self.lock.release()
 
     def get(self) -> Any:
-        self.gets += 1
-        self.gate.wait(10)
-        self.held = True
-        return object()
+        with self.lock:
+            self.gets += 1
+            self.gate.wait(10)
+            self.held = True
+            return object()
 
 
 def test_a_slow_token_fetch_costs_a_lookup_its_deadline_not_more_and_serves_the_next():
@@ -229,3 +236,39 @@ def test_a_token_the_cache_holds_is_used_on_the_request_thread():
     svc.profile(client, TENANT, phone(1), Query(), svc.deadline())
 
     assert (svc.tokens.fetches, tokens.gets) == (0, 0)
+
+
+class WaitingSlowTokens(SlowTokens):
+    """A cache whose ready() waits for its lock: the gate must not ask it while its own fetch runs."""
+
+    def ready(self) -> bool:
+        with self.lock:
+            return self.held
+
+
+def test_lookups_arriving_during_a_slow_fetch_wait_on_it_within_their_own_deadline():
+    svc, _ = service(deadline_seconds=0.2)
+    tokens = WaitingSlowTokens()
+    client: Any = SimpleNamespace(profiles=FakeProfiles({phone(1).id}), tokens=tokens)
+    with pytest.raises(ApiError):
+        svc.profile(client, TENANT, phone(1), Query(), svc.deadline())
+
+    started = threading.Event()
+    outcome: list[int] = []
+
+    def another() -> None:
+        started.set()
+        try:
+            svc.profile(client, TENANT, phone(1), Query(), svc.deadline())
+        except ApiError as refused:
+            outcome.append(refused.status)
+
+    worker = threading.Thread(target=another)
+    worker.start()
+    started.wait(5)
+    worker.join(5)  # answered by its deadline although the fetch still runs
+
+    assert not worker.is_alive()
+    assert outcome == [504]
+    assert tokens.gets == 1
+    tokens.gate.set()

@@ -646,3 +646,21 @@ def test_ready_says_whether_a_token_is_held_in_memory_and_not_due(secrets, clock
     assert tokens.ready() is False
     tokens.invalidate(first.value)
     assert tokens.ready() is False
+
+
+def test_ready_never_waits_for_a_fetch_in_progress(secrets, clock):
+    import threading
+
+    tokens = cache(Ims(clock), secrets, clock)
+    tokens.get()
+
+    answers: list[bool] = []
+    tokens._lock.acquire()  # as a fetch in progress holds it
+    try:
+        asking = threading.Thread(target=lambda: answers.append(tokens.ready()), daemon=True)
+        asking.start()
+        asking.join(5)
+        assert answers == [False]
+    finally:
+        tokens._lock.release()
+    assert tokens.ready() is True

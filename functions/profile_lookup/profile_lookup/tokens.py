@@ -31,7 +31,11 @@ class TokenGate:
         mapping of the fetch's AepError. Clients without a token cache (tests' fakes) pass at once."""
         tokens: Any = getattr(client, "tokens", None)
         ready = getattr(tokens, "ready", None)
-        if tokens is None or ready is None or ready():
+        if tokens is None or ready is None:
+            return
+        with self._lock:
+            future = self._pending.get(tokens)
+        if (future is None or future.done()) and ready():  # ready() never blocks while a fetch runs
             return
         with self._lock:
             future = self._pending.get(tokens)

@@ -174,8 +174,11 @@ class TokenCache:
 
     def ready(self) -> bool:
         """Whether :meth:`get` would answer now from this container's memory (no secret read, no IMS call):
-        a caller with a deadline can then fetch a token off its own thread when it would not."""
-        with self._lock:
+        a caller with a deadline can then fetch a token off its own thread when it would not. Never waits:
+        while another thread holds the cache (a fetch in progress), the answer is False."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
             now = self._clock.now()
             token = self._token
             return (
@@ -183,6 +186,8 @@ class TokenCache:
                 and self._usable(token, now)
                 and (now < self._recheck_at or now < self._blocked_until)
             )
+        finally:
+            self._lock.release()
 
     def invalidate(self, value: str) -> None:
         """Platform rejected this token (401/403): never use it again; back off when it was a replacement."""
