@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import socket
-import threading
 import time
 from typing import Any, BinaryIO
 
@@ -241,21 +240,3 @@ def test_the_watched_adapter_keeps_the_pool_settings_it_is_given():
     assert adapter.poolmanager.connection_pool_kw["maxsize"] == 17
     assert adapter.poolmanager.connection_pool_kw["block"] is True
     assert adapter.poolmanager.pools._maxsize == 3  # pool_connections: pools kept, one per host
-
-
-def test_one_watchdog_thread_serves_every_clock_and_forgets_ended_ones():
-    from aep import wallclock
-
-    before = threading.active_count()
-    for _ in range(50):
-        with WallClock(30) as wall:
-            wall.attach(Conn(None))
-    assert threading.active_count() <= before + 1  # no thread per exchange
-    assert wall._connection is None  # an ended clock holds no connection
-
-    many = [WallClock(60) for _ in range(wallclock._COMPACT_AT + 10)]
-    for clock in many:
-        with clock:
-            pass
-    with WallClock(60):
-        assert len(wallclock._WATCHDOG._heap) <= wallclock._COMPACT_AT + 1
