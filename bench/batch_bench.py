@@ -51,7 +51,7 @@ PREFIX = "bench/"
 TOKEN_SECRET = "bench/aep-token"  # noqa: S105 - a secret's name
 RUN_TIMEOUT = 1200
 AEPP_MAX = 256 * 1024 * 1024
-PYTHONPATH = ["layers/aep", "functions/batch_ingest", "."]
+PYTHONPATH = ["layers/aep", "functions/batch_ingest", "local", "."]
 
 
 def free_port() -> int:

@@ -34,6 +34,8 @@ from urllib.parse import quote_plus
 import boto3
 import requests
 
+from demo.resources import create_table, template_resources
+
 SINGLE_PUT_MAX = 256 * 1024 * 1024
 CHUNK = 32 * 1024 * 1024
 BLOCK = 64 * 1024
@@ -189,34 +191,10 @@ def sqs_event(bucket: str, key: str, size: int, etag: str, version_id: str | Non
 
 def create_tables(suffix: str) -> tuple[str, str]:
     """A ledger table (with its pending index) and an idempotency table of this run, as the template has."""
-    dynamodb = boto3.client("dynamodb")
     ledger, idempotency = f"bench-ledger-{suffix}", f"bench-idempotency-{suffix}"
-    dynamodb.create_table(
-        TableName=ledger,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "pending", "AttributeType": "S"},
-            {"AttributeName": "completed_at", "AttributeType": "N"},
-        ],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "pending-index",
-                "KeySchema": [
-                    {"AttributeName": "pending", "KeyType": "HASH"},
-                    {"AttributeName": "completed_at", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
-    dynamodb.create_table(
-        TableName=idempotency,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-    )
+    resources = template_resources()
+    create_table(ledger, "BatchLedgerTable", resources)
+    create_table(idempotency, "BatchIdempotencyTable", resources)
     return ledger, idempotency
 
 

@@ -18,6 +18,7 @@ from aep.tenants import Tenant, TenantRegistry
 from aep.tenants.clients import ClientCache
 from aep_emulator import Emulator
 from batch_follow import service
+from demo.resources import create_drop_bucket, create_table, template_resources
 from tests.integration.conftest import (
     CALL_EVENTS,
     CALLERS,
@@ -40,34 +41,13 @@ LEDGER = "batch-ledger"
 
 @pytest.fixture
 def ledger_table(aws: None) -> str:
-    boto3.client("dynamodb").create_table(
-        TableName=LEDGER,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "pending", "AttributeType": "S"},
-            {"AttributeName": "completed_at", "AttributeType": "N"},
-        ],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "pending-index",
-                "KeySchema": [
-                    {"AttributeName": "pending", "KeyType": "HASH"},
-                    {"AttributeName": "completed_at", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
+    create_table(LEDGER, "BatchLedgerTable", template_resources())
     return LEDGER
 
 
 @pytest.fixture
 def bucket(aws: None) -> str:
-    s3 = boto3.client("s3")
-    s3.create_bucket(Bucket=DROP)
-    s3.put_bucket_versioning(Bucket=DROP, VersioningConfiguration={"Status": "Enabled"})
+    create_drop_bucket(DROP)
     return DROP
 
 

@@ -12,7 +12,6 @@ import pytest
 from aep import RetryPolicy, SystemClock
 from tests.integration.conftest import LOYALTY, Admin, call_event, emulator_client
 from tests.support.apigw import IVR_ROLE, lookup_event, profile_event, rest_event
-from tests.support.fakes import FakeClock
 from tests.support.lookup import (
     LookupFunction,
     caller_profile,
@@ -46,11 +45,6 @@ def ingested(client, emulator):
     accepted = ingest_by_streaming(client, emulator, [call_event(PHONE, n) for n in range(5)])
     assert accepted == 5
     return client
-
-
-@pytest.fixture
-def clock():
-    return FakeClock()
 
 
 @pytest.fixture

@@ -63,11 +63,6 @@ def ingested(client):
 
 
 @pytest.fixture
-def clock():
-    return FakeClock()
-
-
-@pytest.fixture
 def make(ingested, clock):
     def build(**env: str) -> LookupFunction:
         return LookupFunction(lookup_runtime_for(ingested, clock, env))

@@ -10,6 +10,7 @@ from urllib.parse import quote_plus
 
 import boto3
 
+from demo.resources import create_drop_bucket, create_table, template_resources
 from tests.support.events import load_event
 
 BUCKET = "aep-batch-drop-test"
@@ -20,36 +21,10 @@ QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:aep-connector-batch"
 
 def create_resources() -> str:
     """The bucket, the tables and the queue; returns the queue URL."""
-    s3 = boto3.client("s3")
-    s3.create_bucket(Bucket=BUCKET)
-    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    dynamodb = boto3.client("dynamodb")
-    dynamodb.create_table(
-        TableName=LEDGER,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "pending", "AttributeType": "S"},
-            {"AttributeName": "completed_at", "AttributeType": "N"},
-        ],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "pending-index",
-                "KeySchema": [
-                    {"AttributeName": "pending", "KeyType": "HASH"},
-                    {"AttributeName": "completed_at", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
-    dynamodb.create_table(
-        TableName=IDEMPOTENCY,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-    )
+    create_drop_bucket(BUCKET)
+    resources = template_resources()  # the tables' keys and index as deployed
+    create_table(LEDGER, "BatchLedgerTable", resources)
+    create_table(IDEMPOTENCY, "BatchIdempotencyTable", resources)
     return str(boto3.client("sqs").create_queue(QueueName="aep-connector-batch")["QueueUrl"])
 
 

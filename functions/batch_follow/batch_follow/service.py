@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from aep import AepClient, Clock, Deadline, SystemClock
+from aep.container import PerContainer
 from aep.tenants import TenantRegistry
 from aep.tenants.clients import ClientCache
 from batch_follow.follow import Follower, StreamTarget, Summary
@@ -68,22 +68,16 @@ def build_runtime(
     return Runtime(settings, follower, targets, clock or SystemClock())
 
 
-_runtime: Runtime | None = None
-_lock = threading.Lock()
+_runtime: PerContainer[Runtime] = PerContainer()
 
 
 def runtime() -> Runtime:
-    global _runtime  # noqa: PLW0603 - one runtime per container
-    with _lock:
-        if _runtime is None:
-            _runtime = build_runtime()
-        return _runtime
+    """The container's runtime, built on first use."""
+    return _runtime.get(build_runtime)
 
 
 def set_runtime(value: Runtime | None) -> None:
-    global _runtime  # noqa: PLW0603
-    with _lock:
-        _runtime = value
+    _runtime.set(value)
 
 
 def handle(

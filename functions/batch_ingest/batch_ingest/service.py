@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 
 from aep import AepClient, shared_client
+from aep.container import PerContainer
 from aep.tenants import DEFAULT_TENANT, Tenant, TenantRegistry
 from aep.tenants.clients import ClientCache
 from batch_ingest.files import Files
@@ -57,8 +57,7 @@ class Runtime:
     clock: Callable[[], float]
 
 
-_runtime: Runtime | None = None
-_lock = threading.Lock()
+_runtime: PerContainer[Runtime] = PerContainer()
 
 
 def build_runtime(
@@ -102,17 +101,12 @@ def build_runtime(
 
 
 def runtime() -> Runtime:
-    global _runtime  # noqa: PLW0603 - one runtime per container
-    with _lock:
-        if _runtime is None:
-            _runtime = build_runtime()
-        return _runtime
+    """The container's runtime, built on first use."""
+    return _runtime.get(build_runtime)
 
 
 def set_runtime(value: Runtime | None) -> None:
-    global _runtime  # noqa: PLW0603
-    with _lock:
-        _runtime = value
+    _runtime.set(value)
 
 
 def handle(

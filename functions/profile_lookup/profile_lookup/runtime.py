@@ -6,11 +6,11 @@ Built on the first request (never at import: the cold start pays only for import
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from aep.client import AepClient
+from aep.container import PerContainer
 from aep.record_rules import RecordRules
 from aep.tenants import Tenant, TenantRegistry
 from aep.tenants.clients import ClientCache
@@ -65,19 +65,13 @@ def build_runtime(
     return Runtime(settings, access, clients, service)
 
 
-_runtime: Runtime | None = None
-_lock = threading.Lock()
+_runtime: PerContainer[Runtime] = PerContainer()
 
 
 def runtime() -> Runtime:
-    global _runtime  # noqa: PLW0603 - one runtime per container
-    with _lock:
-        if _runtime is None:
-            _runtime = build_runtime()
-        return _runtime
+    """The container's runtime, built on first use."""
+    return _runtime.get(build_runtime)
 
 
 def set_runtime(value: Runtime | None) -> None:
-    global _runtime  # noqa: PLW0603
-    with _lock:
-        _runtime = value
+    _runtime.set(value)

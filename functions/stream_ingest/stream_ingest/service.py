@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +12,7 @@ from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from aep import AepClient, AepConfigError, Clock, Deadline, SystemClock, shared_client
+from aep.container import PerContainer
 from aep.tenants import DEFAULT_TENANT, Tenant, TenantRegistry
 from aep.tenants.clients import ClientCache
 from stream_ingest.dead_letters import DeadLetters, OverflowStore
@@ -45,8 +45,7 @@ class Runtime:
     router: TenantRouter
 
 
-_runtime: Runtime | None = None
-_lock = threading.Lock()
+_runtime: PerContainer[Runtime] = PerContainer()
 
 
 def build_runtime(
@@ -91,17 +90,12 @@ def _default_client(client: AepClient | None) -> AepClient:
 
 
 def runtime() -> Runtime:
-    global _runtime  # noqa: PLW0603 - one runtime per container
-    with _lock:
-        if _runtime is None:
-            _runtime = build_runtime()
-        return _runtime
+    """The container's runtime, built on first use."""
+    return _runtime.get(build_runtime)
 
 
 def set_runtime(value: Runtime | None) -> None:
-    global _runtime  # noqa: PLW0603
-    with _lock:
-        _runtime = value
+    _runtime.set(value)
 
 
 def _tenant_attribute(record: dict[str, Any]) -> str | None:
