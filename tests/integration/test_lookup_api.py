@@ -547,3 +547,29 @@ def test_a_cold_container_with_ims_slow_answers_at_its_deadline_and_the_next_loo
     admin.faults()  # nothing slow any more: the next lookup must not need IMS
     assert lookup(profile_event("Phone", PHONE))[0] == 200
     assert len(emulator.state.tokens) == tokens_before + 1
+
+
+def test_a_token_rejected_mid_lookup_with_ims_slow_answers_at_the_deadline_and_the_refresh_serves_the_next(
+    ingested, emulator, admin
+):
+    # A warm container holds a token; Platform rejects it once (401) and IMS then takes 1.5 s to refresh.
+    warm = emulator_client(emulator, SystemClock(), RetryPolicy(max_attempts=2, base=0.01, max_wait=0.05))
+    lookup = LookupFunction(lookup_runtime_for(warm, SystemClock(), {"LOOKUP_DEADLINE_SECONDS": "0.3"}))
+    assert lookup(profile_event("Phone", PHONE))[0] == 200
+    tokens_before = len(emulator.state.tokens)
+    admin.faults(
+        {"path": "^/data/core/ups", "status": 401, "first": 1},
+        {"path": "^/ims/token", "kind": "latency", "latency_ms": 1500},
+    )
+
+    status, body = lookup(profile_event("Phone", PHONE, headers={"Cache-Control": "no-cache"}))
+
+    assert (status, body["error"]["code"]) == (504, "deadline")  # answered before IMS did
+    assert len(emulator.state.tokens) == tokens_before
+    for _ in range(300):  # the refresh goes on in the background and fills the token cache
+        if len(emulator.state.tokens) > tokens_before and warm.tokens.ready():
+            break
+        threading.Event().wait(0.01)
+    admin.faults()
+    assert lookup(profile_event("Phone", PHONE, headers={"Cache-Control": "no-cache"}))[0] == 200
+    assert len(emulator.state.tokens) == tokens_before + 1  # the refreshed token, not another

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import boto3
@@ -32,8 +33,31 @@ B_SESSION = "arn:aws:sts::123456789012:assumed-role/brand-b-ivr/call-1"
 POLICY = RetryPolicy(max_attempts=2, base=0.01, max_wait=0.05, jitter=lambda c: c)
 
 
+class Gated:
+    """A boto3 client whose ``method`` waits for ``gate`` before it answers (a read that hangs); every other
+    call goes straight through."""
+
+    def __init__(self, client: Any, method: str, gate: threading.Event) -> None:
+        self._client, self._method, self.gate = client, method, gate
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._client, name)
+        if name != self._method:
+            return found
+
+        def gated(**kwargs: Any) -> Any:
+            self.calls += 1
+            self.gate.wait(10)
+            return found(**kwargs)
+
+        return gated
+
+
 @pytest.fixture
-def lookup(two_orgs, aws):
+def brands(two_orgs, aws):
+    """Builds the function for two brands: ``build(env, dynamodb=, secrets=)`` wraps the registry's DynamoDB
+    client and the tenants' Secrets Manager client when given (tests of reads that hang)."""
     secrets = boto3.client("secretsmanager")
     secrets.create_secret(
         Name="aep/brand-b/credentials",
@@ -72,20 +96,39 @@ def lookup(two_orgs, aws):
             settings, credentials, secrets_client=secrets_client, clock=SystemClock(), policy=POLICY
         )
 
-    url = two_orgs.url
-    clients = ClientCache(
-        base_settings({"AEP_IMS_URL": url, "AEP_PLATFORM_URL": url, "AEP_STREAMING_URL": url}),
-        default=lambda: default,
-        secrets_client=lambda: secrets,
-        factory=factory,
-    )
-    env = {
-        "AEP_TENANTS_TABLE": TABLE,
-        "AEP_CREDENTIALS_SECRET_ID": "aep/credentials",
-        "AEP_TOKEN_SECRET_ID": "aep/token",
-    }
-    registry = TenantRegistry.from_env(env)
-    return LookupFunction(lookup_runtime_for(default, FakeClock(), env, registry=registry, clients=clients))
+    def build(
+        extra: dict[str, str] | None = None,
+        *,
+        dynamodb: Gated | None = None,
+        secrets_client: Gated | None = None,
+    ) -> LookupFunction:
+        url = two_orgs.url
+        clients = ClientCache(
+            base_settings({"AEP_IMS_URL": url, "AEP_PLATFORM_URL": url, "AEP_STREAMING_URL": url}),
+            default=lambda: default,
+            secrets_client=lambda: secrets_client or secrets,
+            factory=factory,
+        )
+        env = {
+            "AEP_TENANTS_TABLE": TABLE,
+            "AEP_CREDENTIALS_SECRET_ID": "aep/credentials",
+            "AEP_TOKEN_SECRET_ID": "aep/token",
+            **(extra or {}),
+        }
+        if dynamodb is None:
+            registry = TenantRegistry.from_env(env)
+        else:
+            registry = TenantRegistry.from_env(env, dynamodb_client=lambda: dynamodb)
+        return LookupFunction(
+            lookup_runtime_for(default, FakeClock(), env, registry=registry, clients=clients)
+        )
+
+    return build
+
+
+@pytest.fixture
+def lookup(brands):
+    return brands()
 
 
 def test_each_brand_s_caller_reads_its_own_org_only(lookup):
@@ -177,3 +220,56 @@ def test_finding_2_the_default_tenant_keeps_the_deployment_s_rules(lookup):
     status, _ = lookup(profile_event("Phone", "(415) 555-0100", principal=IVR_SESSION))
 
     assert status == 200
+
+
+# -- the deadline bounds the registry read and the first client build too ---------------------------------
+
+
+def wait_until(condition: Any) -> None:
+    for _ in range(500):
+        if condition():
+            return
+        threading.Event().wait(0.01)
+    raise AssertionError("the background work did not finish")
+
+
+def test_a_registry_read_that_hangs_answers_at_the_deadline_and_serves_the_next_lookup(brands):
+    gate = threading.Event()
+    dynamodb = Gated(boto3.client("dynamodb"), "batch_get_item", gate)
+    lookup = brands({"LOOKUP_DEADLINE_SECONDS": "0.3"}, dynamodb=dynamodb)
+
+    status, body = lookup(profile_event("Phone", B_PHONE, tenant="brand-b", principal=B_SESSION))
+
+    assert (status, body["error"]["code"]) == (504, "deadline")  # answered while the read still hangs
+    assert dynamodb.calls == 1
+    gate.set()  # the read ends in the background and fills the registry's cache
+    wait_until(lambda: lookup.rt.access.holds("brand-b"))
+    status, body = lookup(profile_event("Phone", B_PHONE, tenant="brand-b", principal=B_SESSION))
+    assert (status, body["attributes"]["person"]["name"]["firstName"]) == (200, "caller B1")
+    assert dynamodb.calls == 1  # no second read
+
+
+def test_a_credentials_secret_read_that_hangs_answers_at_the_deadline_and_serves_the_next_lookup(brands):
+    gate = threading.Event()
+    secrets = Gated(boto3.client("secretsmanager"), "get_secret_value", gate)
+    lookup = brands({"LOOKUP_DEADLINE_SECONDS": "0.3"}, secrets_client=secrets)
+
+    status, body = lookup(profile_event("Phone", B_PHONE, tenant="brand-b", principal=B_SESSION))
+
+    assert (status, body["error"]["code"]) == (504, "deadline")
+    assert secrets.calls == 1
+    gate.set()
+    tenant = lookup.rt.access.get("brand-b")
+    wait_until(lambda: lookup.rt.clients.holds(tenant))
+    status, body = lookup(profile_event("Phone", B_PHONE, tenant="brand-b", principal=B_SESSION))
+    assert (status, body["attributes"]["person"]["name"]["firstName"]) == (200, "caller B1")
+    assert lookup.rt.clients.builds == 1
+
+
+def test_a_tenant_the_registry_holds_is_authorized_without_the_pool(lookup):
+    lookup(profile_event("Phone", B_PHONE, tenant="brand-b", principal=B_SESSION))
+    runs = lookup.rt.service.offload.runs
+
+    lookup(profile_event("Phone", B_PHONE, tenant="brand-b", principal=B_SESSION))  # a cache hit
+
+    assert lookup.rt.service.offload.runs == runs  # registry, client and profile all from memory

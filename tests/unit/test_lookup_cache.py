@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -183,3 +185,51 @@ def test_calls_after_one_finished_run_again_and_other_keys_never_wait():
 
     assert (first, second, other) == ((0, False), (1, False), (2, False))
     assert flight.executions == 3
+
+
+def test_a_leader_that_submits_waits_at_its_own_timeout_and_the_call_still_ends_for_the_others():
+    waiting = Followers()
+    flight: SingleFlight[str] = SingleFlight(on_follow=waiting)
+    pool = ThreadPoolExecutor(max_workers=1)
+    started, release = threading.Event(), threading.Event()
+    submitted: list[object] = []
+
+    def slow() -> str:
+        started.set()
+        release.wait(5)
+        return "profile"
+
+    def submit(work: Any) -> None:
+        submitted.append(work)
+        pool.submit(work)
+
+    with pytest.raises(FlightTimeoutError):  # the leader gives up; the call runs on
+        flight.run("k", slow, timeout=0.05, submit=submit)
+    assert started.is_set()
+    assert flight.in_flight("k") == 0
+    results: list[tuple[str, bool]] = []
+    follower = threading.Thread(target=lambda: results.append(flight.run("k", lambda: "second", timeout=5)))
+    follower.start()
+    assert waiting.reached(1)
+    release.set()
+    follower.join(5)
+    pool.shutdown(wait=True)
+
+    assert results == [("profile", True)]
+    assert (len(submitted), flight.executions, flight.in_flight("k")) == (1, 1, -1)
+
+
+def test_a_submitted_call_s_exception_reaches_its_leader():
+    flight: SingleFlight[str] = SingleFlight()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+
+        def failing() -> str:
+            raise RuntimeError("AEP failed")
+
+        def submit(work: Any) -> None:
+            pool.submit(work)
+
+        with pytest.raises(RuntimeError, match="AEP failed"):
+            flight.run("k", failing, timeout=5, submit=submit)
+
+    assert flight.in_flight("k") == -1

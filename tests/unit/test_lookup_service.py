@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from aep.errors import AepValidationError
+from aep.errors import AepTimeoutError, AepValidationError
 from aep.models import ProfileEntity
 from aep.tenants import Tenant
+from aep.timing import Deadline
 from profile_lookup.errors import ApiError
 from profile_lookup.flight import SingleFlight
 from profile_lookup.identities import Identity
@@ -272,3 +273,67 @@ def test_lookups_arriving_during_a_slow_fetch_wait_on_it_within_their_own_deadli
     assert outcome == [504]
     assert tokens.gets == 1
     tokens.gate.set()
+
+
+class FirstCallTimesOut(FakeProfiles):
+    """The first GET waits for ``gate`` and then fails as a timed-out exchange does; later GETs answer."""
+
+    def get(self, value: str, namespace: str, **kwargs: Any) -> ProfileEntity | None:
+        self.gets.append((value, namespace, kwargs.get("fields")))
+        if len(self.gets) == 1:
+            self.entered.set()
+            assert self.gate is not None
+            self.gate.wait(5)
+            raise AepTimeoutError("AEP did not answer in time")
+        return entity(value)
+
+
+def test_a_caller_who_shared_a_call_that_ran_out_of_its_first_caller_s_time_asks_again():
+    svc, _ = service()
+    gate = threading.Event()
+    profiles = FirstCallTimesOut(set(), gate)
+    client: Any = SimpleNamespace(profiles=profiles)
+    joined = threading.Semaphore(0)
+    svc.flight = SingleFlight(on_follow=lambda key: joined.release())
+    first_clock, later_clock = FakeClock(), FakeClock()
+    answers: dict[str, Any] = {}
+
+    def ask(name: str, deadline: Deadline) -> None:
+        try:
+            answers[name] = svc.profile(client, TENANT, phone(1), Query(), deadline).profile_id
+        except ApiError as refused:
+            answers[name] = (refused.status, refused.code)
+
+    first = threading.Thread(target=ask, args=("first", Deadline.after(1.0, first_clock)))
+    later = threading.Thread(target=ask, args=("later", Deadline.after(1.0, later_clock)))
+    first.start()
+    assert profiles.entered.wait(5)  # the first caller's call is with AEP
+    later.start()
+    assert joined.acquire(timeout=5)  # the later caller waits on that call
+    first_clock.advance(2.0)  # the first caller's deadline passes while AEP is silent
+    gate.set()  # and the call fails
+    first.join(5)
+    later.join(5)
+
+    assert answers == {"first": (504, "deadline"), "later": f"xid-{phone(1).id}"}  # asked again, in time
+    assert len(profiles.gets) == 2
+
+
+def test_a_caller_whose_own_deadline_passed_on_a_failed_call_is_answered_504():
+    svc, clock = service(deadline_seconds=1.0)
+    gate = threading.Event()
+    profiles = FirstCallTimesOut(set(), gate)
+    client: Any = SimpleNamespace(profiles=profiles)
+    deadline = svc.deadline()
+
+    def expire_then_fail() -> None:
+        assert profiles.entered.wait(5)
+        clock.advance(2.0)
+        gate.set()
+
+    threading.Thread(target=expire_then_fail).start()
+    with pytest.raises(ApiError) as caught:
+        svc.profile(client, TENANT, phone(1), Query(), deadline)
+
+    assert (caught.value.status, caught.value.code) == (504, "deadline")
+    assert len(profiles.gets) == 1  # not asked again: no time left

@@ -422,8 +422,12 @@ def _read(rt: Runtime, fields: tuple[str, ...] | None, merge_policy_id: str | No
 
 def _client(scope: Scope) -> AepClient:
     """The tenant's client, its transport reporting each attempt into the request's usage."""
+    rt, tenant = scope.rt, scope.tenant
     try:
-        client = scope.rt.client(scope.tenant)
+        if rt.clients.holds(tenant):
+            client = rt.client(tenant)
+        else:  # the first build reads the tenant's credentials secret: bounded by the deadline
+            client = rt.service.offload.run(lambda: rt.client(tenant), scope.deadline)
     except AepError as exc:
         raise from_aep(exc) from None
     client.transport.on_attempt = record_attempt
@@ -455,7 +459,11 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         try:
             rt = runtime()
             deadline = rt.service.deadline()
-            tenant = _authorize(rt, event)
+            named = _tenant_named(event)
+            if not isinstance(named, str) or not _TENANT_ID.fullmatch(named) or rt.access.holds(named):
+                tenant = _authorize(rt, event)  # from memory, or a 403 for a name no tenant can have
+            else:  # a registry read (DynamoDB): bounded by the deadline
+                tenant = rt.service.offload.run(lambda: _authorize(rt, event), deadline)
         except ApiError as error:
             return proxy_error(event, error)
         except AepError as exc:
@@ -470,14 +478,20 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return proxy_error(event, internal_error(exc))
 
 
+def _tenant_named(event: dict[str, Any]) -> Any:
+    """The tenant the route names: the default one on ``/profiles/...``, the path's on ``/tenants/...``
+    (anything: :func:`_authorize` checks it)."""
+    if str(event.get("resource")).startswith("/tenants/"):
+        parameters = event.get("pathParameters")
+        return parameters.get("tenant") if isinstance(parameters, dict) else None
+    return DEFAULT_TENANT
+
+
 def _authorize(rt: Runtime, event: dict[str, Any]) -> Tenant:
     """The tenant the caller may read: the default one on ``/profiles/...``, the named one on
     ``/tenants/{tenant}/...``. Raises ApiError: 403 (a name that cannot be a tenant's too), 503 when the
     registry cannot be read."""
-    tenant_id: Any = DEFAULT_TENANT
-    if str(event.get("resource")).startswith("/tenants/"):
-        parameters = event.get("pathParameters")
-        tenant_id = parameters.get("tenant") if isinstance(parameters, dict) else None
+    tenant_id = _tenant_named(event)
     caller = request_caller(event)
     try:
         if not isinstance(tenant_id, str) or not _TENANT_ID.fullmatch(tenant_id):

@@ -36,10 +36,19 @@ class SingleFlight(Generic[T]):
         self._lock = threading.Lock()
         self.executions = 0  # how many times a function actually ran (for tests and metrics)
 
-    def run(self, key: Hashable, fn: Callable[[], T], timeout: float | None = None) -> tuple[T, bool]:
+    def run(
+        self,
+        key: Hashable,
+        fn: Callable[[], T],
+        timeout: float | None = None,
+        submit: Callable[[Callable[[], None]], None] | None = None,
+    ) -> tuple[T, bool]:
         """``fn()``'s result (or exception) and whether it was shared (this caller did not run it).
 
-        Raises FlightTimeoutError when this caller waited ``timeout`` seconds for another's call.
+        Without ``submit`` the first caller (the leader) runs ``fn`` itself. With it, the leader hands the
+        call to ``submit`` (a pool) and waits like every other caller: each waits at most ``timeout`` seconds
+        of its own, and the call still completes for the others (and its result is still kept by ``fn``)
+        when one of them stops waiting. Raises FlightTimeoutError when this caller waited ``timeout`` seconds.
         """
         with self._lock:
             call = self._calls.get(key)
@@ -49,24 +58,29 @@ class SingleFlight(Generic[T]):
                 self.executions += 1
             else:
                 call.followers += 1
-        if not leader:
-            if self.on_follow is not None:
+        if leader and submit is None:
+            self._execute(key, call, fn)
+        else:
+            if leader:
+                submit(lambda: self._execute(key, call, fn))  # type: ignore[misc]
+            elif self.on_follow is not None:
                 self.on_follow(key)
             if not call.done.wait(timeout):
                 raise FlightTimeoutError("gave up waiting for the same lookup in flight")
-            if call.error is not None:
-                raise call.error
-            return call.value, True  # type: ignore[return-value]
+        if call.error is not None:
+            raise call.error
+        return call.value, not leader  # type: ignore[return-value]
+
+    def _execute(self, key: Hashable, call: _Call[T], fn: Callable[[], T]) -> None:
+        """Run ``fn`` once for everyone waiting on ``key``; its outcome goes into ``call``."""
         try:
             call.value = fn()
-        except BaseException as exc:
+        except BaseException as exc:  # every outcome is handed to the callers, who raise it
             call.error = exc
-            raise
         finally:
             with self._lock:
                 del self._calls[key]
             call.done.set()
-        return call.value, False
 
     def in_flight(self, key: Hashable) -> int:
         """Callers waiting on ``key``'s call besides its leader; -1 when none is in flight (tests)."""

@@ -27,6 +27,7 @@ from profile_lookup.cache import TtlCache
 from profile_lookup.errors import ApiError, deadline_passed, from_aep
 from profile_lookup.flight import FlightTimeoutError, SingleFlight
 from profile_lookup.identities import Identity
+from profile_lookup.offload import Offload
 from profile_lookup.settings import LookupSettings
 from profile_lookup.tokens import TokenGate
 from profile_lookup.views import (
@@ -46,6 +47,11 @@ logger = logging.getLogger(__name__)
 MAX_PARALLEL_CALLS = 4
 
 CacheKey = tuple[str, int, str, str, tuple[str, ...], str | None]
+
+
+class _OutOfTime(Exception):
+    """A shared AEP call failed after its first caller's deadline had passed: the failure says nothing to a
+    caller who joined later with time left (see :meth:`LookupService.profile`)."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,7 @@ class LookupService:
         self.cache: TtlCache[_Entry] = TtlCache(settings.cache_size, clock)
         self.flight: SingleFlight[_Entry] = SingleFlight()
         self.tokens = TokenGate()
+        self.offload = Offload()
 
     def deadline(self) -> Deadline:
         return Deadline.after(self.settings.deadline_seconds, self.clock)
@@ -118,25 +125,43 @@ class LookupService:
         usage.cache_misses += 1
 
         def fetch() -> _Entry:
-            self.tokens.wait(client, deadline)  # a cold or due token: fetched within the deadline
-            usage.aep_calls += 1
-            entity = client.profiles.get(
-                identity.id,
-                identity.namespace,
-                fields=query.aep_fields,
-                merge_policy_id=query.merge_policy_id,
-                deadline=deadline,
-            )
+            """The AEP call, shared by every caller of ``key`` meanwhile; ``deadline`` is the first one's."""
+            try:
+                if deadline.expired():  # queued behind other work past its deadline: its caller has answered
+                    raise deadline_passed()
+                self.tokens.wait(client, deadline)  # a cold or due token: fetched within the deadline
+                usage.aep_calls += 1
+                entity = client.profiles.get(
+                    identity.id,
+                    identity.namespace,
+                    fields=query.aep_fields,
+                    merge_policy_id=query.merge_policy_id,
+                    deadline=deadline,
+                )
+            except (ApiError, AepError):
+                if deadline.expired():
+                    raise _OutOfTime from None
+                raise
             entry = _Entry(None if entity is None or entity.empty else profile_view(entity))
             self._remember(key, entry)
             return entry
 
-        try:
-            entry, shared = self.flight.run(key, fetch, timeout=max(0.0, deadline.remaining()))
-        except FlightTimeoutError:
-            raise deadline_passed() from None
-        except AepError as exc:
-            raise from_aep(exc, deadline) from None
+        for ask in range(2):
+            try:
+                # Off the request thread: a token refresh after a 401 inside the call is bounded too.
+                entry, shared = self.flight.run(
+                    key, fetch, timeout=max(0.0, deadline.remaining()), submit=self.offload.submit
+                )
+                break
+            except FlightTimeoutError:
+                raise deadline_passed() from None
+            except _OutOfTime:
+                # The call ran out of its first caller's time: ours too (504), or this caller shared it
+                # and still has time, and asks once more.
+                if ask or deadline.expired():
+                    raise deadline_passed() from None
+            except AepError as exc:
+                raise from_aep(exc, deadline) from None
         if shared:
             usage.shared += 1
         return _answer(entry, cached=False)
@@ -204,12 +229,17 @@ class LookupService:
             return [_error_item(identity, refused) for identity in chunk]
         usage.aep_calls += 1
         try:
-            found = client.profiles.get_many(
-                [(identity.id, identity.namespace) for identity in chunk],
-                fields=query.aep_fields,
-                merge_policy_id=query.merge_policy_id,
-                deadline=deadline,
+            found = self.offload.run(
+                lambda: client.profiles.get_many(
+                    [(identity.id, identity.namespace) for identity in chunk],
+                    fields=query.aep_fields,
+                    merge_policy_id=query.merge_policy_id,
+                    deadline=deadline,
+                ),
+                deadline,
             )
+        except ApiError as refused:  # the deadline passed first
+            return [_error_item(identity, refused) for identity in chunk]
         except AepError as exc:
             if exc.status == 422 and len(chunk) > 1 and not deadline.expired():
                 return [
@@ -265,16 +295,19 @@ class LookupService:
         self.tokens.wait(client, deadline)
         usage.aep_calls += 1
         try:
-            found = list(
-                client.profiles.experience_events(
-                    identity.id,
-                    identity.namespace,
-                    limit=limit,
-                    start_time_ms=start_ms,
-                    end_time_ms=end_ms,
-                    max_pages=1,
-                    deadline=deadline,
-                )
+            found = self.offload.run(
+                lambda: list(
+                    client.profiles.experience_events(
+                        identity.id,
+                        identity.namespace,
+                        limit=limit,
+                        start_time_ms=start_ms,
+                        end_time_ms=end_ms,
+                        max_pages=1,
+                        deadline=deadline,
+                    )
+                ),
+                deadline,
             )
         except AepError as exc:
             raise from_aep(exc, deadline) from None

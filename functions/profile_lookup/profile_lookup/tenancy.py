@@ -40,6 +40,10 @@ class DefaultTenantAccess:
             return tenant.model_copy(update={"principals": self.principals})
         return tenant
 
+    def holds(self, tenant_id: str | None) -> bool:
+        """Whether the registry answers ``tenant_id`` from memory (:meth:`TenantRegistry.holds`)."""
+        return self.registry.holds(tenant_id)
+
     def authorize(self, caller: Caller, tenant_id: str | None) -> Tenant:
         """The tenant ``caller`` may read; CallerNotAllowedError (403) otherwise, TenantLookupError when
         the registry cannot be read."""

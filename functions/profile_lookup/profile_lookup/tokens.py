@@ -4,7 +4,8 @@ A cold container (or a token due for refresh) reads the token secret and may cal
 would hold the caller past the lookup's deadline. :class:`TokenGate` runs that fetch on a small pool and
 waits for it at most until the deadline: past it, the caller gets its 504 in time, while the fetch goes on
 and fills the cache for the next lookup (concurrent lookups wait on the same fetch, never start another).
-A refresh after Platform rejects a token (a 401) still happens inside the request; see docs/lookup.md.
+A refresh after Platform rejects a token (a 401) happens inside the AEP call, which runs off the request
+thread too (:mod:`profile_lookup.offload`); see docs/lookup.md.
 """
 
 from __future__ import annotations

@@ -177,6 +177,14 @@ class ClientCache:
                 self._drop(name, oldest)
             return client
 
+    def holds(self, tenant: Tenant) -> bool:
+        """Whether :meth:`get` answers ``tenant`` with a client already built (no secret to read). Never
+        blocks on a build in progress."""
+        if tenant.tenant_id == DEFAULT_TENANT:
+            return self._default_client is not None
+        entry = self._entries.get(tenant.tenant_id)  # a dict read: safe without the lock a build holds
+        return entry is not None and entry.version == tenant.version
+
     def _build(self, tenant: Tenant) -> AepClient:
         settings = tenant_settings(self.base, tenant)
         credentials = load_credentials(self._secrets_client(), tenant.credentials_secret_id)

@@ -154,6 +154,15 @@ class TenantRegistry:
             entries.update(self._read(missing[start : start + BATCH_KEYS], now))
         return {name: _verdict(name, entries[name]) for name in wanted}
 
+    def holds(self, tenant_id: str | None) -> bool:
+        """Whether :meth:`get` answers ``tenant_id`` without reading the table (the default tenant, no table,
+        or a read younger than the ttl). Never blocks on a read in progress."""
+        name = tenant_id or DEFAULT_TENANT
+        if name == DEFAULT_TENANT or self.table_name is None:
+            return True
+        cached = self._cache.get(name)  # a dict read: safe without the lock, which a read may hold
+        return cached is not None and self._clock.monotonic() - cached[1] < self._ttl
+
     def cached(self) -> list[str]:
         """The names held in the cache, least recently used first."""
         with self._lock:
