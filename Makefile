@@ -45,8 +45,10 @@ $(BIN)/.installed: requirements-dev.txt layers/aep/requirements.txt $(VENV_STALE
 	  if [ -e $(VENV) ]; then echo "$(VENV) is broken or too old (its python does not run as 3.11+ with its own pip): rebuilding it"; fi; \
 	  rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); \
 	fi
+	@echo "Installing the pinned development dependencies into $(VENV) (requirements-dev.txt; the first run takes a few minutes)..."
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	@echo "$(VENV) is ready."
 	@touch $@
 
 install: $(BIN)/.installed
@@ -81,6 +83,7 @@ emulator: install
 
 $(SAM):
 	$(call require_python,$(PYTHON))
+	@echo "Installing AWS SAM CLI $(SAM_CLI_VERSION) into $(SAM_VENV) (first use only; a few minutes)..."
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install -q aws-sam-cli==$(SAM_CLI_VERSION)
 
@@ -100,6 +103,7 @@ bench: install bench-batch
 
 AEPP_VENV := .aepp-venv
 $(AEPP_VENV)/bin/python:
+	@echo "Installing aepp 0.6.0 into $(AEPP_VENV) for the side-by-side benchmarks (first use only)..."
 	$(PYTHON) -m venv $(AEPP_VENV)
 	$(AEPP_VENV)/bin/python -m pip install -q --no-deps aepp==0.6.0
 	$(AEPP_VENV)/bin/python -m pip install -q requests==2.34.2 deprecation==2.1.0 tenacity==9.2.1 \
@@ -116,6 +120,7 @@ bench-batch: install $(AEPP_VENV)/bin/python
 SCAN_VENV := .scan-venv
 $(SCAN_VENV)/bin/checkov:
 	$(call require_python,$(PYTHON))
+	@echo "Installing bandit and checkov into $(SCAN_VENV) (first use only)..."
 	$(PYTHON) -m venv $(SCAN_VENV)
 	$(SCAN_VENV)/bin/python -m pip install -q bandit==1.9.4 checkov==3.3.30
 
