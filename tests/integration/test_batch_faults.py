@@ -13,6 +13,9 @@ from urllib.parse import unquote_plus
 import boto3
 import pytest
 
+from aep.tenants import Tenant, TenantRegistry
+from aep.tenants.clients import ClientCache
+from batch_follow import service as follow_service
 from batch_ingest import ledger as ledger_module
 from batch_ingest import reports as reports_module
 from batch_ingest.ingest import GONE
@@ -27,7 +30,10 @@ from tests.integration.test_batch_function import (  # noqa: F401
     ndjson,
     queue_url,
 )
-from tests.support.batch import BUCKET, ledger_items, put, read_json, read_lines, sqs_of
+from tests.support.batch import BUCKET, LEDGER, ledger_items, put, read_json, read_lines, sqs_of
+from tests.support.events import load_event
+from tests.support.fakes import FakeLambdaContext
+from tests.support.lambdas import load_app
 
 pytestmark = pytest.mark.integration
 PHONE = "+14155550100"
@@ -206,6 +212,63 @@ def test_a_shared_file_failing_after_upload_ends_in_the_same_batch(invoke, admin
     assert sorted(batch_items()[batch_id]["files"]) == sorted(i["pk"] for i in file_items())
     assert {i["batch_id"] for i in file_items()} == {batch_id}
     assert json.dumps(puts_by_file(admin)).count(batch_id) == 2  # two AEP files, one batch each
+
+
+def test_a_batch_held_open_by_a_file_whose_message_never_returns_is_reported_stuck(
+    invoke,  # noqa: F811
+    client,
+    monkeypatch,
+):
+    # Given the second file of a shared batch fails after binding, and its message then sits in the DLQ
+    real = ledger_module.Ledger.add_file
+    calls = {"n": 0}
+
+    def flaky(self: Any, batch_id: str, file_pk: str) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("DynamoDB hiccup")
+        real(self, batch_id, file_pk)
+
+    monkeypatch.setattr(ledger_module.Ledger, "add_file", flaky)
+    event = sqs_of(
+        put("calls/sa.ndjson", ndjson([call_event(PHONE, 1)])),
+        put("calls/sb.ndjson", ndjson([call_event(PHONE, 2)])),
+    )
+    assert failed_ids(invoke(event)) == {event["Records"][1]["messageId"]}
+    ((batch_id, item),) = batch_items().items()
+    assert (item["state"], item["pending"]) == ("open", "1")  # in the follow-up's index since the binding
+
+    # When the follow-up runs within the stuck delay, then three hours later, twice
+    default = Tenant(tenant_id="default", sandbox_name="prod", credentials_secret_id="c", token_secret_id="t")
+    clock = {"now": float(item["completed_at"]) + 60}
+    follow_service.set_runtime(
+        follow_service.build_runtime(
+            {"BATCH_LEDGER_TABLE": LEDGER, "BATCH_DROP_BUCKET": BUCKET, "BATCH_FOLLOW_SAFETY_SECONDS": "0.5"},
+            clients=ClientCache(client.settings, default=lambda: client),
+            registry=TenantRegistry(None, default),
+            now=lambda: clock["now"],
+        )
+    )
+    app, context = (
+        load_app("batch_follow"),
+        FakeLambdaContext(function_name="batch-follow", remaining_ms=60_000),
+    )
+    try:
+        early = app.lambda_handler(load_event("eventbridge-schedule.json"), context)
+        clock["now"] += 3 * 3600
+        late = app.lambda_handler(load_event("eventbridge-schedule.json"), context)
+        again = app.lambda_handler(load_event("eventbridge-schedule.json"), context)
+    finally:
+        follow_service.set_runtime(None)
+
+    # Then one stuck report per file of the batch, saying why, and the batch left open for the redrive
+    assert (early["stuck"], late["stuck"], again["stuck"]) == (0, 1, 0)
+    for key in ("calls/sa.ndjson", "calls/sb.ndjson"):
+        report = read_json(f"_reports/{key}.report.json")
+        assert (report["status"], report["batchId"]) == ("stuck", batch_id)
+        assert "1 file(s) bound to the batch have not finished their upload" in report["reason"]
+        assert "batch DLQ" in report["reason"]
+    assert batch_items()[batch_id]["state"] == "open"
 
 
 # -- 4: an object gone before it is read; a key with an invalid escape -----------------------------------

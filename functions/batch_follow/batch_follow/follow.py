@@ -153,6 +153,9 @@ class Follower:
     # -- file batches ----------------------------------------------------------------------------------
     def follow_batch(self, entry: BatchEntry, deadline: Deadline, summary: Summary) -> None:
         summary.followed += 1
+        if entry.state == "open":
+            self._follow_open(entry, summary)
+            return
         client = self._client(entry.tenant, deadline)
         if entry.state == "completing":
             # its files are all uploaded, the ingest function's COMPLETE failed (AEP down): signal it
@@ -256,12 +259,39 @@ class Follower:
                 self.store.tag(file, status)
         return status
 
+    def _follow_open(self, entry: BatchEntry, summary: Summary) -> None:
+        """A batch not yet COMPLETEd because files bound to it have not finished their upload: the batch
+        function completes it when they do (a retry of their messages). Reported stuck once when that takes
+        longer than ``stuck_after_minutes``: their messages may be in the batch DLQ, waiting for a redrive,
+        and the other files' records wait with them."""
+        now = self.now()
+        minutes = (now - entry.completed_at) / 60
+        if minutes <= self.settings.stuck_after_minutes or entry.stuck_reported:
+            return
+        reason = (
+            f"not completed for {minutes:.0f} minutes: {len(entry.waiting)} file(s) bound to the batch have "
+            "not finished their upload (their messages wait for a retry, or sit in the batch DLQ: redrive "
+            "them); the batch is completed when they finish"
+        )
+        self._report_stuck(entry, None, minutes, now, summary, reason=reason, pks=entry.files + entry.waiting)
+
     def _report_stuck(
-        self, entry: BatchEntry, batch: Batch | None, minutes: float, now: float, summary: Summary
+        self,
+        entry: BatchEntry,
+        batch: Batch | None,
+        minutes: float,
+        now: float,
+        summary: Summary,
+        *,
+        reason: str | None = None,
+        pks: tuple[str, ...] | None = None,
     ) -> None:
-        status = batch.status if batch is not None else "not in Catalog"
-        reason = f"pending in AEP for {minutes:.0f} minutes (status {status}); still followed"
-        files = [f for f in self.ledger.files(entry.files) if f.state not in _DONE_STATES]
+        if reason is None:
+            status = batch.status if batch is not None else "not in Catalog"
+            reason = f"pending in AEP for {minutes:.0f} minutes (status {status}); still followed"
+        files = [
+            f for f in self.ledger.files(entry.files if pks is None else pks) if f.state not in _DONE_STATES
+        ]
         for file in files:
             self._put_report(
                 file,

@@ -73,7 +73,9 @@ class FileEntry:
 
 @dataclass(frozen=True)
 class BatchEntry:
-    """A batch item that is completed (or ``completing``: COMPLETE not yet answered) and not yet final."""
+    """A batch item that is completed (or ``completing``: COMPLETE not yet answered) and not yet final, or
+    ``open`` with files bound to it (``waiting``: not uploaded yet; ``completed_at`` is then the time the
+    first one was bound)."""
 
     batch_id: str
     tenant: str
@@ -82,6 +84,7 @@ class BatchEntry:
     completed_at: float
     stuck_reported: bool = False
     state: str = "completed"
+    waiting: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, item: dict[str, Any]) -> BatchEntry:
@@ -93,6 +96,7 @@ class BatchEntry:
             completed_at=float(item.get("completed_at") or 0),
             stuck_reported=bool(item.get("stuck_reported_at")),
             state=str(item.get("state") or "completed"),
+            waiting=tuple(sorted(str(f) for f in item.get("waiting") or ())),
         )
 
 

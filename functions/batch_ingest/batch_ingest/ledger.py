@@ -151,12 +151,17 @@ class Ledger:
 
     def bind_file(self, batch_id: str, file_pk: str) -> None:
         """The file is about to upload into the batch: from now on its fate is the batch's. It waits in
-        the batch's ``waiting`` set until it is uploaded (:meth:`add_file`): no COMPLETE before."""
+        the batch's ``waiting`` set until it is uploaded (:meth:`add_file`): no COMPLETE before. The batch
+        enters the follow-up's index (``pending``, since the first file bound: ``completed_at``), so a batch
+        held open by a file that never finishes (its message in the DLQ) is reported stuck."""
         self.table.update_item(
             Key={"pk": f"batch#{batch_id}"},
-            UpdateExpression="ADD #w :one SET updated_at = :now",
+            UpdateExpression=(
+                "ADD #w :one SET updated_at = :now, pending = :pending, "
+                "completed_at = if_not_exists(completed_at, :now)"
+            ),
             ExpressionAttributeNames={"#w": "waiting"},
-            ExpressionAttributeValues={":one": {file_pk}, ":now": self.now()},
+            ExpressionAttributeValues={":one": {file_pk}, ":now": self.now(), ":pending": "1"},
         )
 
     def unbind_file(self, batch_id: str, file_pk: str) -> None:
@@ -202,7 +207,8 @@ class Ledger:
             self.table.update_item(
                 Key={"pk": f"batch#{batch_id}"},
                 UpdateExpression=(
-                    "SET #s = :completing, completed_at = :now, pending = :one, updated_at = :now"
+                    "SET #s = :completing, completed_at = :now, pending = :one, updated_at = :now "
+                    "REMOVE stuck_reported_at"  # a stuck report of the open batch: pending in AEP is news
                 ),
                 ConditionExpression=(
                     "(#s = :open AND attribute_exists(closed_at) AND attribute_not_exists(#w) "
@@ -243,4 +249,4 @@ class Ledger:
                 raise
 
     def abort_batch(self, batch_id: str, reason: str) -> None:
-        self.update(f"batch#{batch_id}", state="final", aep_status="aborted", reason=reason)
+        self.update(f"batch#{batch_id}", ("pending",), state="final", aep_status="aborted", reason=reason)
