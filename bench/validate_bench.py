@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import fastjsonschema
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 
 from aep import RetryPolicy
 from aep.setup import apply, load
@@ -59,7 +59,7 @@ def event_schema() -> dict[str, Any]:
         api = setup_api(env, RetryPolicy(max_attempts=3))
         report = apply(api, load(ROOT / "setup" / "callcenter.yaml"))
         schema_id = report.outputs["schemas"]["Call Center Setup Call Events"]["id"]
-        return SchemaRegistryApi(api._t, emu.url).full_schema(schema_id)  # noqa: SLF001 - its transport
+        return SchemaRegistryApi(api._t, emu.url).full_schema(schema_id)
 
 
 def records(tenant: str) -> list[dict[str, Any]]:
@@ -91,7 +91,7 @@ def records(tenant: str) -> list[dict[str, Any]]:
 def broken(valid: dict[str, Any], tenant: str) -> list[dict[str, Any]]:
     """One record per kind of problem: each candidate must refuse all of them."""
     out = []
-    for change in (
+    changes: list[Callable[[dict[str, Any]], Any]] = [
         lambda r: r[tenant]["call"].__setitem__("durationSeconds", "12"),  # wrong type
         lambda r: r[tenant]["call"].__setitem__("durationSeconds", -1),  # under the minimum
         lambda r: r[tenant]["call"].__setitem__("direction", "sideways"),  # not in the enum
@@ -100,7 +100,8 @@ def broken(valid: dict[str, Any], tenant: str) -> list[dict[str, Any]]:
         lambda r: r.pop("timestamp"),  # required
         lambda r: r.__setitem__("timestamp", "yesterday"),  # format date-time
         lambda r: r["identityMap"]["Phone"][0].__setitem__("primary", "yes"),  # map value's type
-    ):
+    ]
+    for change in changes:
         record = copy.deepcopy(valid)
         change(record)
         out.append(record)
@@ -126,15 +127,16 @@ def per_record_us(check: Callable[[dict[str, Any]], Any], batch: list[dict[str, 
 
 
 def import_ms(module: str) -> float:
-    """What importing ``module`` adds to a function that has loaded the record rules and the HTTP layer (a fresh interpreter,
-    median of 3), in milliseconds."""
+    """What importing ``module`` adds to a function that has loaded the record rules and the HTTP layer
+    (a fresh interpreter, median of 3), in milliseconds."""
     code = (
         "import time, aep.record_rules, aep.http; t = time.perf_counter(); "
         f"import {module}; print((time.perf_counter() - t) * 1000)"
     )
     env = {"PYTHONPATH": str(ROOT / "layers" / "aep")}
+    command = [sys.executable, "-c", code]
     runs = [
-        float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout)
+        float(subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout)
         for _ in range(3)
     ]
     return round(statistics.median(runs), 1)
@@ -149,7 +151,10 @@ def main() -> None:
 
     candidates: dict[str, tuple[Callable[[], Callable[[dict[str, Any]], Any]], str]] = {
         "hand-compiled": (lambda: compile_schema(schema), "aep.validation"),
-        "fastjsonschema": (lambda: fastjsonschema.compile(closed, use_default=False), "fastjsonschema"),
+        "fastjsonschema": (
+            lambda: fastjsonschema.compile(closed, use_default=False),
+            "fastjsonschema",
+        ),
         "jsonschema": (
             lambda: jsonschema.Draft6Validator(closed, format_checker=jsonschema.FormatChecker()).validate,
             "jsonschema",

@@ -19,6 +19,7 @@ Records are checked after :func:`aep.record_rules.check_record`: empties dropped
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable
 from datetime import date, datetime
@@ -94,19 +95,22 @@ def label(key: str) -> str:
     return key if _FIELD_NAME.fullmatch(key) else HIDDEN_KEY
 
 
-def _bounds(spec: dict[str, Any]) -> list[tuple[Callable[[Any], bool], str]]:
-    """The numeric bounds of ``spec`` as (violated?, reason) pairs."""
-    tests: list[tuple[Callable[[Any], bool], str]] = []
-    low, high = spec.get("minimum"), spec.get("maximum")
-    if isinstance(low, int | float) and not isinstance(low, bool):
-        tests.append((lambda v, b=low: v < b, f"must be at least {_number(low)}"))
-    if isinstance(high, int | float) and not isinstance(high, bool):
-        tests.append((lambda v, b=high: v > b, f"must be at most {_number(high)}"))
-    low, high = spec.get("exclusiveMinimum"), spec.get("exclusiveMaximum")
-    if isinstance(low, int | float) and not isinstance(low, bool):
-        tests.append((lambda v, b=low: v <= b, f"must be more than {_number(low)}"))
-    if isinstance(high, int | float) and not isinstance(high, bool):
-        tests.append((lambda v, b=high: v >= b, f"must be less than {_number(high)}"))
+#: keyword -> (violated when ``op(value, bound)``, the reason's words)
+_BOUNDS: dict[str, tuple[Callable[[Any, Any], bool], str]] = {
+    "minimum": (operator.lt, "at least"),
+    "maximum": (operator.gt, "at most"),
+    "exclusiveMinimum": (operator.le, "more than"),
+    "exclusiveMaximum": (operator.ge, "less than"),
+}
+
+
+def _bounds(spec: dict[str, Any]) -> list[tuple[Callable[[Any, Any], bool], float, str]]:
+    """The numeric bounds of ``spec`` as (violated?, bound, reason)."""
+    tests = []
+    for keyword, (violated, words) in _BOUNDS.items():
+        bound = spec.get(keyword)
+        if isinstance(bound, int | float) and not isinstance(bound, bool):
+            tests.append((violated, bound, f"must be {words} {_number(bound)}"))
     return tests
 
 
@@ -168,8 +172,8 @@ def _number_check(spec: dict[str, Any], integer: bool) -> Check:
             raise _Invalid(f"must be {kind}")
         if enum is not None and (False, value) not in enum[0]:
             raise _Invalid(enum[1])
-        for violated, reason in bounds:
-            if violated(value):
+        for violated, bound, reason in bounds:
+            if violated(value, bound):
                 raise _Invalid(reason)
 
     return check
