@@ -240,4 +240,5 @@ def test_batch_rows_that_break_the_schema_are_in_the_files_refusals_and_never_up
         listed["id"], timeout=60, poll_interval=0.01
     )
     assert stored.status == "success"
+    assert stored.metrics is not None
     assert stored.metrics.input_record_count == 2
