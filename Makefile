@@ -100,6 +100,7 @@ bench: install bench-batch
 	$(BENCH_PATH) $(BIN)/python bench/emulator_rate.py
 	$(BENCH_PATH) $(BIN)/python bench/stream_bench.py
 	$(BENCH_PATH) $(BIN)/python bench/lookup_bench.py
+	$(BENCH_PATH) $(BIN)/python bench/validate_bench.py
 
 AEPP_VENV := .aepp-venv
 $(AEPP_VENV)/bin/python:

@@ -57,7 +57,7 @@ POISON = {
         "nested too deeply",
     ),
     "surrogate": (
-        '{"_id": "poison-surrogate", ' + IDENTITY + ', "person": {"name": "\\ud800"}}',
+        '{"_id": "poison-surrogate", ' + IDENTITY + ', "person": {"name": {"firstName": "\\ud800"}}}',
         "surrogate",
     ),
     "namespace": (

@@ -459,6 +459,7 @@ def test_a_whole_request_400_dead_letters_only_the_refused_records(recorder, sec
         "STREAM_FLOW_ID": EVENTS_FLOW,
         "STREAM_DLQ_URL": dlq,
         "STREAM_CONCURRENCY": "1",
+        "AEP_SCHEMA_VALIDATION": "off",  # the recorder serves no Schema Registry
     }
     rt = service.build_runtime(
         environ, make_client(recorder.url, secrets, clock), lambda: StrictSqs(boto3.client("sqs"))

@@ -65,6 +65,7 @@ def stack(recorder, secrets, clock) -> dict[str, Any]:
         "STREAM_SCHEMA_REF": "https://ns.adobe.com/acme/schemas/call",
         "STREAM_FLOW_ID": "flow-1",
         "STREAM_DLQ_URL": dlq,
+        "AEP_SCHEMA_VALIDATION": "off",  # the recorder serves no Schema Registry
         "AEP_TENANTS_TABLE": TABLE,
         "AEP_CREDENTIALS_SECRET_ID": "aep/credentials",
         "AEP_TOKEN_SECRET_ID": "aep/token",

@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from aep import AepClient
 from aep.errors import AepError
+from aep.schema_cache import SchemaValidators
 from aep.sources import FileSource
 from batch_ingest.checkpoint import Checkpoint, continuation_body
 from batch_ingest.jobs import BatchHandle, FileJob, Group
@@ -70,6 +71,7 @@ class Context:
     remaining_ms: Callable[[], int]
     run_id: str = ""
     tally: Tally = field(default_factory=Tally)
+    validators: SchemaValidators | None = None  # the container's schema cache (None: no schema check)
 
     def out_of_time(self) -> bool:
         return self.remaining_ms() < self.settings.time_margin_seconds * 1000
@@ -137,6 +139,9 @@ class FileRun:
             ctx.reports.fetch_refusals(
                 job.ref.bucket, refusals_key(ctx.reports.prefix, job.key), refusals.path
             )
+        # The dataset's schema before anything is read: when it cannot be had the file is retried
+        # (SchemaUnavailableError is retryable), never ingested unchecked.
+        check = ctx.validators.validator(self.client, job.route.dataset_id) if ctx.validators else None
         request: dict[str, Any] = {"Bucket": job.ref.bucket, "Key": job.key}
         if job.ref.version_id:
             request["VersionId"] = job.ref.version_id
@@ -157,6 +162,7 @@ class FileRun:
                 skip=start.next_index,
                 max_inflated_bytes=ctx.settings.max_inflated_bytes,
                 should_stop=ctx.out_of_time,
+                check=check,
             )
             if not result.finished and not self.group.own:
                 raise OutOfTime(job.key)

@@ -43,8 +43,12 @@ def read_into(
     max_inflated_bytes: int | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    check: Callable[[dict[str, Any]], None] | None = None,
 ) -> ReadResult:
     """Read ``stream`` from record ``skip`` on (earlier ones are re-read, not judged again).
+
+    ``check``: the dataset schema's validator (:mod:`aep.validation`), run on each record that passed the
+    record rules; None: records are not checked against the schema.
 
     Raises ``FileRefused`` (a file-level rule) as the readers do; what was spooled is then the caller's
     to discard. Stops after a record when ``should_stop()`` says so.
@@ -63,7 +67,7 @@ def read_into(
             refusals.add(raw.index, raw.line, raw.field, raw.error)
             counts.refused += 1
         else:
-            problem = _judge(raw.value, route, rules, spool, now())
+            problem = _judge(raw.value, route, rules, spool, now(), check=check)
             if problem is not None:
                 refusals.add(raw.index, raw.line, problem[0], problem[1])
                 counts.refused += 1
@@ -75,11 +79,19 @@ def read_into(
 
 
 def _judge(
-    value: Any, route: Route, rules: Any, spool: Spool, now: datetime
+    value: Any,
+    route: Route,
+    rules: Any,
+    spool: Spool,
+    now: datetime,
+    *,
+    check: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[str | None, str] | None:
     """Spool the record, or say why not (field, reason)."""
     try:
         entity = check_record(value, rules, dataset_id=route.dataset_id, now=now)
+        if check is not None:
+            check(entity)
         line = encode(entity)
         check_size(line)
     except RecordRefused as refused:

@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 
 from aep import AepClient, shared_client
 from aep.container import PerContainer
+from aep.schema_cache import SchemaValidators
 from aep.tenants import DEFAULT_TENANT, Tenant, TenantRegistry
 from aep.tenants.clients import ClientCache
 from batch_ingest.files import Files
@@ -55,6 +56,7 @@ class Runtime:
     files: Files
     idempotency: IdempotencyConfig
     clock: Callable[[], float]
+    validators: SchemaValidators | None = None
 
 
 _runtime: PerContainer[Runtime] = PerContainer()
@@ -97,7 +99,7 @@ def build_runtime(
     files.ingest = idempotent_function(  # type: ignore[method-assign]
         data_keyword_argument="identity", persistence_store=persistence, config=config
     )(files.ingest)
-    return Runtime(settings, files, config, clock)
+    return Runtime(settings, files, config, clock, SchemaValidators.from_env(env))
 
 
 def runtime() -> Runtime:
@@ -123,6 +125,7 @@ def handle(
         clock=rt.clock,
         remaining_ms=context.get_remaining_time_in_millis,
         run_id=uuid.uuid4().hex,  # this invocation's: tells a fresh answer from idempotency's saved one
+        validators=rt.validators,
     )
     notifications = [parse_message(r["messageId"], r.get("body", "")) for r in event.get("Records", [])]
     failures = rt.files.process(notifications, ctx)

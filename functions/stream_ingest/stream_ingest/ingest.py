@@ -14,6 +14,7 @@ and one AEP already accepted in the same request is sent again after it, so AEP 
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import threading
@@ -27,6 +28,7 @@ from typing import Any, Literal
 
 from aep import AepClient, AepError, Deadline
 from aep.models import MessageResult
+from aep.schema_cache import SchemaValidators
 from aep.streaming import Pacer, pack
 from stream_ingest.dead_letters import DeadLetter, DeadLetters
 from stream_ingest.records import UNPARSED, Prepared, Rejected, Target, prepare
@@ -111,7 +113,8 @@ class StreamIngestor:
     """One tenant's records: prepared with its settings, sent with its client, rejects to the DLQ.
 
     ``tenant`` (the tenant's id) is written on each dead letter; ``pacer`` is asked before each request
-    (the tenant's rate ceiling)."""
+    (the tenant's rate ceiling); ``validators``, the container's schema cache (None: records are not
+    checked against the schema)."""
 
     def __init__(
         self,
@@ -121,12 +124,14 @@ class StreamIngestor:
         *,
         tenant: str | None = None,
         pacer: Pacer | None = None,
+        validators: SchemaValidators | None = None,
     ) -> None:
         self._client = client
         self._settings = settings
         self._dead_letters = dead_letters
         self.tenant = tenant
         self._pacer = pacer
+        self._validators = validators
         self._target: Target | None = None
         self._stats_lock = threading.Lock()
 
@@ -156,12 +161,21 @@ class StreamIngestor:
             )
         return self._target
 
+    def checked_target(self) -> Target:
+        """The target with its schema's validator (from the container's cache: fetched once, refreshed
+        after its TTL). Raises AepError when the schema cannot be had (SchemaUnavailableError: retryable)."""
+        target = self.target()
+        if self._validators is None:
+            return target
+        check = self._validators.validator(self._client, target.dataset_id, target.schema_ref)
+        return target if check is None else dataclasses.replace(target, check=check)
+
     def process(
         self, messages: Sequence[Incoming], deadline: Deadline, fifo: bool = False
     ) -> tuple[list[Outcome], Stats]:
         stats = Stats(received=len(messages))
         try:
-            target = self.target()
+            target = self.checked_target()
         except AepError as exc:
             logger.warning("cannot resolve the target schema; retrying the batch", extra={"error": str(exc)})
             waiting = [

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 import traceback
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import PurePath
@@ -39,13 +40,15 @@ UNPARSED: Any = object()
 
 @dataclass(frozen=True)
 class Target:
-    """Where bare records go: resolved once per container (the schema may come from the dataset)."""
+    """Where bare records go: resolved once per container (the schema may come from the dataset).
+    ``check``: the dataset schema's validator (:mod:`aep.validation`), None when records go unchecked."""
 
     inlet_id: str
     dataset_id: str
     schema_ref: str
     flow_id: str
     org_id: str
+    check: Callable[[dict[str, Any]], None] | None = field(default=None, compare=False, repr=False)
 
     def envelope(self, entity: dict[str, Any]) -> dict[str, Any]:
         """The streaming message around a bare record."""
@@ -187,6 +190,8 @@ def _prepare(
     else:
         header, payload, entity = {}, {}, data
     entity = check_record(entity, settings.rules, dataset_id=target.dataset_id, now=now)
+    if target.check is not None:  # the schema, on the record as it will travel (RecordRefused)
+        target.check(entity)
     if not header and not payload:
         return _sized(message_id, target.envelope(entity), group, target.encode_bare(entity))
     schema = schema_ref(header, payload, target.schema_ref, target.dataset_id)

@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from aep import AepClient, AepConfigError, Clock, Deadline, SystemClock, shared_client
 from aep.container import PerContainer
+from aep.schema_cache import SchemaValidators
 from aep.tenants import DEFAULT_TENANT, Tenant, TenantRegistry
 from aep.tenants.clients import ClientCache
 from stream_ingest.dead_letters import DeadLetters, OverflowStore
@@ -62,6 +63,7 @@ def build_runtime(
     :func:`aep.shared_client`, when the ``AEP_*`` variables name a credentials secret)."""
     env = dict(os.environ) if environ is None else environ
     settings = StreamSettings.from_env(env)
+    validators = SchemaValidators.from_env(env)
     registry = registry or TenantRegistry.from_env(env)
     if client is None and registry.default is not None:
         client = shared_client()
@@ -79,7 +81,7 @@ def build_runtime(
         overflow = OverflowStore(settings.dlq_overflow_bucket, s3_client)
     dead_letters = DeadLetters(settings.dlq_url, sqs_client, overflow=overflow)
     clock = clock or (client.clock if client is not None else SystemClock())
-    router = TenantRouter(registry, clients, settings, dead_letters, clock=clock)
+    router = TenantRouter(registry, clients, settings, dead_letters, clock=clock, validators=validators)
     return Runtime(client, settings, router)
 
 

@@ -47,6 +47,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from aep import AepClient, AepConfigError, AepError, Clock, Deadline, strict_json
+from aep.schema_cache import SchemaValidators
 from aep.tenants import DEFAULT_TENANT, Tenant, TenantLookupError, TenantRegistry
 from aep.tenants.clients import ClientCache
 from aep.tenants.model import TENANT_ID_PATTERN
@@ -181,6 +182,7 @@ class TenantRouter:
     ``registry``: the tenants (its default is the ``AEP_*`` configuration). ``clients``: the tenants'
     clients. ``settings``: the function's ``STREAM_*`` settings, which each tenant overrides with its
     ``streaming`` targets. ``fair``: the per-tenant circuit breakers (on when the registry has a table).
+    ``validators``: the container's schema cache, shared by the lanes (None: no schema validation).
     """
 
     def __init__(
@@ -193,8 +195,10 @@ class TenantRouter:
         clock: Clock,
         fair: bool | None = None,
         breaker: Callable[[Clock], CircuitBreaker] = CircuitBreaker,
+        validators: SchemaValidators | None = None,
     ) -> None:
         self.registry = registry
+        self.validators = validators
         self.clients = clients
         self.settings = settings
         self.dead_letters = dead_letters
@@ -219,7 +223,12 @@ class TenantRouter:
                 return lane
         settings = tenant_stream_settings(self.settings, tenant)
         ingestor = StreamIngestor(
-            client, settings, self.dead_letters, tenant=tenant.tenant_id, pacer=self._bucket(tenant)
+            client,
+            settings,
+            self.dead_letters,
+            tenant=tenant.tenant_id,
+            pacer=self._bucket(tenant),
+            validators=self.validators,
         )
         lane = Lane(tenant, client, ingestor)
         with self._lock:
