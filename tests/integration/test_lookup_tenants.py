@@ -12,6 +12,8 @@ import pytest
 from aep import AepClient, AepCredentials, AepSettings, RetryPolicy, SystemClock
 from aep.tenants import TenantRegistry
 from aep.tenants.clients import ClientCache, base_settings
+from profile_lookup.offload import Offload
+from profile_lookup.service import CONTROL_WORKERS
 from tests.integration.conftest import BRAND_B_CALLERS, emulator_client
 from tests.support.apigw import IVR_SESSION, lookup_event, profile_event
 from tests.support.fakes import FakeClock
@@ -40,6 +42,7 @@ class Gated:
     def __init__(self, client: Any, method: str, gate: threading.Event) -> None:
         self._client, self._method, self.gate = client, method, gate
         self.calls = 0
+        self.finished = 0  # calls past the gate (set, or 10 s passed)
 
     def __getattr__(self, name: str) -> Any:
         found = getattr(self._client, name)
@@ -49,6 +52,7 @@ class Gated:
         def gated(**kwargs: Any) -> Any:
             self.calls += 1
             self.gate.wait(10)
+            self.finished += 1
             return found(**kwargs)
 
         return gated
@@ -101,7 +105,10 @@ def brands(two_orgs, aws):
         *,
         dynamodb: Gated | None = None,
         secrets_client: Gated | None = None,
+        registry_clock: FakeClock | None = None,
     ) -> LookupFunction:
+        """The function as the container builds it: the registry refreshes in the background through the
+        runtime's pool of registry and secret reads."""
         url = two_orgs.url
         clients = ClientCache(
             base_settings({"AEP_IMS_URL": url, "AEP_PLATFORM_URL": url, "AEP_STREAMING_URL": url}),
@@ -115,12 +122,13 @@ def brands(two_orgs, aws):
             "AEP_TOKEN_SECRET_ID": "aep/token",
             **(extra or {}),
         }
-        if dynamodb is None:
-            registry = TenantRegistry.from_env(env)
-        else:
-            registry = TenantRegistry.from_env(env, dynamodb_client=lambda: dynamodb)
+        control = Offload(CONTROL_WORKERS)
+        options: dict[str, Any] = {"background": control.submit, "clock": registry_clock or SystemClock()}
+        if dynamodb is not None:
+            options["dynamodb_client"] = lambda: dynamodb
+        registry = TenantRegistry.from_env(env, **options)
         return LookupFunction(
-            lookup_runtime_for(default, FakeClock(), env, registry=registry, clients=clients)
+            lookup_runtime_for(default, FakeClock(), env, registry=registry, clients=clients, control=control)
         )
 
     return build
@@ -273,3 +281,67 @@ def test_a_tenant_the_registry_holds_is_authorized_without_the_pool(lookup):
     lookup(profile_event("Phone", B_PHONE, tenant="brand-b", principal=B_SESSION))  # a cache hit
 
     assert lookup.rt.service.offload.runs == runs  # registry, client and profile all from memory
+
+
+def test_a_client_build_that_hangs_holds_no_other_tenant(brands):
+    gate = threading.Event()
+    secrets = Gated(boto3.client("secretsmanager"), "get_secret_value", gate)
+    lookup = brands({"LOOKUP_DEADLINE_SECONDS": "0.3"}, secrets_client=secrets)
+    assert lookup(profile_event("Phone", A_PHONE, principal=IVR_SESSION))[0] == 200  # the default tenant
+
+    assert lookup(profile_event("Phone", B_PHONE, tenant="brand-b", principal=B_SESSION))[0] == 504
+    # while brand-b's credentials secret read still hangs (its build holds brand-b's lock only):
+    hit = lookup(profile_event("Phone", A_PHONE, principal=IVR_SESSION))
+    miss = lookup(
+        profile_event("Phone", A_PHONE, principal=IVR_SESSION, headers={"Cache-Control": "no-cache"})
+    )
+
+    assert (secrets.calls, secrets.finished) == (1, 0)  # answered while brand-b's read still hangs
+    assert (hit[0], hit[1]["cached"], miss[0], miss[1]["cached"]) == (200, True, 200, False)
+    gate.set()
+
+
+def test_registry_reads_that_hang_are_one_per_tenant_and_leave_aep_calls_their_threads(brands, two_orgs):
+    gate = threading.Event()
+    dynamodb = Gated(boto3.client("dynamodb"), "batch_get_item", gate)
+    lookup = brands({"LOOKUP_DEADLINE_SECONDS": "0.3"}, dynamodb=dynamodb)
+    assert lookup(profile_event("Phone", A_PHONE, principal=IVR_SESSION))[0] == 200
+
+    answers = [
+        lookup(profile_event("Phone", B_PHONE, tenant="brand-b", principal=B_SESSION))[0] for _ in range(12)
+    ]
+    healthy = lookup(
+        profile_event("Phone", A_PHONE, principal=IVR_SESSION, headers={"Cache-Control": "no-cache"})
+    )
+
+    assert answers == [504] * 12
+    assert dynamodb.calls == 1  # one read for the twelve requests
+    assert (healthy[0], healthy[1]["cached"]) == (200, False)  # AEP asked while the registry hangs
+    assert dynamodb.finished == 0
+    gate.set()
+    wait_until(lambda: lookup.rt.access.holds("brand-b"))
+    status, body = lookup(profile_event("Phone", B_PHONE, tenant="brand-b", principal=B_SESSION))
+    assert (status, body["attributes"]["person"]["name"]["firstName"]) == (200, "caller B1")
+
+
+def test_a_registry_entry_past_its_ttl_is_served_while_it_is_read_again(brands):
+    gate = threading.Event()
+    gate.set()
+    dynamodb = Gated(boto3.client("dynamodb"), "batch_get_item", gate)
+    clock = FakeClock()
+    lookup = brands({"LOOKUP_DEADLINE_SECONDS": "0.3"}, dynamodb=dynamodb, registry_clock=clock)
+    event = profile_event("Phone", B_PHONE, tenant="brand-b", principal=B_SESSION)
+    assert lookup(event)[0] == 200
+    assert dynamodb.calls == 1
+
+    gate.clear()  # DynamoDB hangs from now on
+    clock.advance(61)  # the registry's entry is past its 60 s
+    first, second = lookup(event), lookup(event)
+
+    assert (first[0], first[1]["cached"], second[0]) == (200, True, 200)  # the entry read before answers
+    wait_until(lambda: dynamodb.calls == 2)  # read again, in the background
+    assert lookup(event)[0] == 200
+    gate.set()
+    wait_until(lambda: not lookup.rt.access.registry._refreshing)
+    assert lookup(event)[0] == 200
+    assert dynamodb.calls == 2  # once for the three requests past the ttl; fresh again after it

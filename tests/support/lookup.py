@@ -11,6 +11,7 @@ from aep.tenants import Tenant, TenantRegistry, default_tenant
 from aep.tenants.clients import ClientCache, base_settings
 from aep_emulator import Emulator
 from profile_lookup import runtime as lookup_runtime
+from profile_lookup.offload import Offload
 from profile_lookup.runtime import Runtime, build_runtime
 from tests.integration.conftest import CALL_EVENTS, CALLERS, EVENTS_FLOW, EVENTS_INLET, envelope
 from tests.support.apigw import IVR_ROLE
@@ -30,12 +31,13 @@ def lookup_runtime_for(
     env: Mapping[str, str] | None = None,
     registry: TenantRegistry | None = None,
     clients: ClientCache | None = None,
+    control: Offload | None = None,
 ) -> Runtime:
     """The function's runtime with ``client`` as the default tenant's (no secret read, no boto3)."""
     environ = {**ENV, **(env or {})}
     registry = registry or TenantRegistry(None, default_tenant(environ))
     clients = clients or ClientCache(base_settings(environ), default=lambda: client)
-    return build_runtime(environ, registry=registry, clients=clients, clock=clock)
+    return build_runtime(environ, registry=registry, clients=clients, clock=clock, control=control)
 
 
 class LookupFunction:

@@ -27,11 +27,12 @@ from pydantic import BaseModel
 from aep import strict_json
 from aep.client import AepClient
 from aep.errors import AepError
-from aep.tenants import DEFAULT_TENANT, Tenant
+from aep.tenants import DEFAULT_TENANT, Tenant, TenantLookupError
 from aep.tenants.callers import CallerNotAllowedError
 from aep.tenants.model import TENANT_ID_PATTERN
 from aep.timing import Deadline
-from profile_lookup.errors import ApiError, bad_request, from_aep
+from profile_lookup.errors import ApiError, bad_request, deadline_passed, from_aep
+from profile_lookup.flight import FlightTimeoutError
 from profile_lookup.identities import Identity, InvalidIdentityError, from_path, parse_identity
 from profile_lookup.runtime import Runtime, runtime
 from profile_lookup.service import Query as Read
@@ -427,7 +428,7 @@ def _client(scope: Scope) -> AepClient:
         if rt.clients.holds(tenant):
             client = rt.client(tenant)
         else:  # the first build reads the tenant's credentials secret: bounded by the deadline
-            client = rt.service.offload.run(lambda: rt.client(tenant), scope.deadline)
+            client = rt.service.control.run(lambda: rt.client(tenant), scope.deadline)
     except AepError as exc:
         raise from_aep(exc) from None
     client.transport.on_attempt = record_attempt
@@ -460,10 +461,9 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
             rt = runtime()
             deadline = rt.service.deadline()
             named = _tenant_named(event)
-            if not isinstance(named, str) or not _TENANT_ID.fullmatch(named) or rt.access.holds(named):
-                tenant = _authorize(rt, event)  # from memory, or a 403 for a name no tenant can have
-            else:  # a registry read (DynamoDB): bounded by the deadline
-                tenant = rt.service.offload.run(lambda: _authorize(rt, event), deadline)
+            if isinstance(named, str) and _TENANT_ID.fullmatch(named) and not rt.access.holds(named):
+                _read_tenant(rt, named, deadline)  # a registry read (DynamoDB): bounded by the deadline
+            tenant = _authorize(rt, event)  # from memory now, or a 403 for a name no tenant can have
         except ApiError as error:
             return proxy_error(event, error)
         except AepError as exc:
@@ -485,6 +485,30 @@ def _tenant_named(event: dict[str, Any]) -> Any:
         parameters = event.get("pathParameters")
         return parameters.get("tenant") if isinstance(parameters, dict) else None
     return DEFAULT_TENANT
+
+
+def _read_tenant(rt: Runtime, name: str, deadline: Deadline) -> None:
+    """Read tenant ``name`` into the registry's cache off the request thread, one read per name however
+    many requests ask (single flight), waited for at most until the deadline. Raises ApiError: 504 past it,
+    503 when the registry cannot be read; an unknown, disabled or invalid tenant is cached like any read,
+    and :func:`_authorize` answers it."""
+
+    def read() -> None:
+        try:
+            rt.access.registry.get(name)
+        except TenantLookupError:
+            raise
+        except AepError:
+            pass
+
+    try:
+        rt.service.tenant_reads.run(
+            name, read, timeout=max(0.0, deadline.remaining()), submit=rt.service.control.submit
+        )
+    except FlightTimeoutError:
+        raise deadline_passed() from None
+    except TenantLookupError as exc:
+        raise from_aep(exc) from None
 
 
 def _authorize(rt: Runtime, event: dict[str, Any]) -> Tenant:

@@ -6,8 +6,9 @@ Built on the first request (never at import: the cold start pays only for import
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from aep.client import AepClient
 from aep.container import PerContainer
@@ -15,11 +16,15 @@ from aep.record_rules import RecordRules
 from aep.tenants import Tenant, TenantRegistry
 from aep.tenants.clients import ClientCache
 from aep.timing import Clock, SystemClock
+from profile_lookup.offload import Offload
 from profile_lookup.rules import identity_rules
-from profile_lookup.service import LookupService
+from profile_lookup.service import CONTROL_WORKERS, LookupService
 from profile_lookup.settings import LookupSettings
 from profile_lookup.tenancy import DefaultTenantAccess
 
+#: boto3 timeouts of the registry and secret reads (:func:`bounded_client`).
+CONNECT_TIMEOUT_SECONDS = 1.0
+READ_TIMEOUT_SECONDS = 2.0
 #: Tenants' rules kept at once (a few per deployment; cleared when a flood of versions passes this).
 MAX_RULES = 256
 
@@ -54,15 +59,40 @@ def build_runtime(
     registry: TenantRegistry | None = None,
     clients: ClientCache | None = None,
     clock: Clock | None = None,
+    control: Offload | None = None,
 ) -> Runtime:
-    """Raises AepConfigError naming a missing or bad variable."""
+    """Raises AepConfigError naming a missing or bad variable. ``control``: the pool of registry and secret
+    reads (the registry given here refreshes in the background through it when built with it)."""
     env = os.environ if environ is None else environ
     settings = LookupSettings.from_env(env)
-    registry = registry or TenantRegistry.from_env(env)
+    control = control or Offload(CONTROL_WORKERS)
+    registry = registry or TenantRegistry.from_env(
+        env, dynamodb_client=bounded_client("dynamodb"), background=control.submit
+    )
     access = DefaultTenantAccess(registry, settings.default_tenant_principals)
-    clients = clients or ClientCache.from_env(env)
-    service = LookupService(settings, clock or SystemClock())
+    clients = clients or ClientCache.from_env(env, secrets_client=bounded_client("secretsmanager"))
+    service = LookupService(settings, clock or SystemClock(), control)
     return Runtime(settings, access, clients, service)
+
+
+def bounded_client(service: str) -> Callable[[], Any]:
+    """A factory of a boto3 client whose calls end within seconds (boto3's defaults wait 60 s to connect and
+    60 s to read, with retries): the registry and secret reads a lookup may wait on, and that otherwise hold
+    a pool thread for minutes when DynamoDB or Secrets Manager hang."""
+
+    def make() -> Any:
+        import boto3  # noqa: PLC0415 - lazily: only when a registry tenant or a secret is read
+        from botocore.config import Config  # noqa: PLC0415
+
+        config = Config(
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            read_timeout=READ_TIMEOUT_SECONDS,
+            retries={"max_attempts": 2, "mode": "standard"},
+        )
+        factory: Any = boto3.client  # a name known only at run time: boto3-stubs types each literal
+        return factory(service, config=config)
+
+    return make
 
 
 _runtime: PerContainer[Runtime] = PerContainer()

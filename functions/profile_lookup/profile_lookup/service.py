@@ -45,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 #: AEP calls of one multi-identity lookup in flight at once.
 MAX_PARALLEL_CALLS = 4
+#: Threads reading the tenant registry and tenants' credentials secrets (a few tenants' first requests).
+CONTROL_WORKERS = 4
 
 CacheKey = tuple[str, int, str, str, tuple[str, ...], str | None]
 
@@ -89,13 +91,17 @@ class Query:
 
 
 class LookupService:
-    def __init__(self, settings: LookupSettings, clock: Clock) -> None:
+    def __init__(self, settings: LookupSettings, clock: Clock, control: Offload | None = None) -> None:
         self.settings = settings
         self.clock = clock
         self.cache: TtlCache[_Entry] = TtlCache(settings.cache_size, clock)
         self.flight: SingleFlight[_Entry] = SingleFlight()
         self.tokens = TokenGate()
-        self.offload = Offload()
+        self.offload = Offload()  # AEP calls
+        # Reads of the registry and the credentials secrets, on a pool of their own: a hanging DynamoDB or
+        # Secrets Manager never takes the threads AEP calls need (profile_lookup.offload).
+        self.control = control or Offload(CONTROL_WORKERS)
+        self.tenant_reads: SingleFlight[None] = SingleFlight()  # one registry read per tenant at a time
 
     def deadline(self) -> Deadline:
         return Deadline.after(self.settings.deadline_seconds, self.clock)

@@ -139,6 +139,7 @@ class ClientCache:
         self._factory = factory
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.Lock()
+        self._building: dict[str, threading.Lock] = {}  # one build at a time per tenant
         self._uncounted: dict[str, int] = {}  # IMS calls of clients dropped before they were counted
         self.builds = 0  # registry tenants' clients built (first use, eviction, version change)
 
@@ -148,12 +149,16 @@ class ClientCache:
         return cls(base_settings(env), size=cache_size(env), **kwargs)
 
     def _secrets_client(self) -> Any:
-        if self._secrets is None:
-            self._secrets = self._secrets_factory()
-        return self._secrets
+        with self._lock:
+            if self._secrets is None:
+                self._secrets = self._secrets_factory()
+            return self._secrets
 
     def get(self, tenant: Tenant) -> AepClient:
         """The tenant's client, built when missing, evicted or out of date.
+
+        A build (the credentials secret read) holds only its own tenant's build lock: other tenants' clients
+        are answered meanwhile, and callers of the same tenant wait for that one build.
 
         Raises AepConfigError when its credentials secret cannot be read or parsed, or its settings are
         invalid, and :class:`TenantOrgMismatchError` when the secret names another org.
@@ -163,19 +168,36 @@ class ClientCache:
             with self._lock:
                 self._default_client = client
             return client
+        name = tenant.tenant_id
         with self._lock:
-            entry = self._entries.get(tenant.tenant_id)
-            if entry is not None and entry.version == tenant.version:
-                self._entries.move_to_end(tenant.tenant_id)
-                return entry.client
+            held = self._held(tenant)
+            if held is not None:
+                return held
+            building = self._building.setdefault(name, threading.Lock())
+        with building:
+            with self._lock:
+                held = self._held(tenant)  # built by the caller this one waited for
+                if held is not None:
+                    return held
             client = self._build(tenant)
-            if entry is not None:
-                self._drop(tenant.tenant_id, entry)
-            self._entries[tenant.tenant_id] = _Entry(tenant.version, client)
-            while len(self._entries) > self.size:
-                name, oldest = self._entries.popitem(last=False)
-                self._drop(name, oldest)
-            return client
+            with self._lock:
+                self.builds += 1
+                entry = self._entries.pop(name, None)
+                if entry is not None:
+                    self._drop(name, entry)
+                self._entries[name] = _Entry(tenant.version, client)
+                while len(self._entries) > self.size:
+                    evicted, oldest = self._entries.popitem(last=False)
+                    self._drop(evicted, oldest)
+                return client
+
+    def _held(self, tenant: Tenant) -> AepClient | None:
+        """The tenant's client of this version, if built (call with the lock held)."""
+        entry = self._entries.get(tenant.tenant_id)
+        if entry is None or entry.version != tenant.version:
+            return None
+        self._entries.move_to_end(tenant.tenant_id)
+        return entry.client
 
     def holds(self, tenant: Tenant) -> bool:
         """Whether :meth:`get` answers ``tenant`` with a client already built (no secret to read). Never
@@ -193,7 +215,6 @@ class ClientCache:
                 f"tenant {tenant.tenant_id!r}: credentials secret {tenant.credentials_secret_id!r} names "
                 "another org than the tenant's org_id; its records wait in their queue until one is fixed"
             )
-        self.builds += 1
         return self._factory(settings, credentials, self._secrets_client)
 
     def _drop(self, name: str, entry: _Entry) -> None:

@@ -13,6 +13,10 @@ the name fails as a transient :class:`TenantLookupError` (records go back to the
 the registry being down is not the record's fault). An item that cannot be used (an unknown attribute, a
 value of the wrong type) is an :class:`InvalidTenantError`: a fault of that tenant's configuration, never
 hidden behind an older cached version of the item, and transient for its records.
+
+With ``background`` (a function that runs work off the caller's thread; the lookup API gives its pool), a
+name cached past its ``ttl`` is answered from the cache at once and read again in the background, one read
+per name at a time (stale while revalidating): a registry that hangs then costs a caller nothing it had.
 """
 
 from __future__ import annotations
@@ -103,6 +107,7 @@ class TenantRegistry:
         clock: Clock | None = None,
         ttl: float = DEFAULT_TTL_SECONDS,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        background: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         if cache_size < 1:
             raise ValueError("cache_size must be at least 1")
@@ -115,6 +120,8 @@ class TenantRegistry:
         self._ttl = ttl
         self._cache: OrderedDict[str, tuple[_Entry, float]] = OrderedDict()
         self._lock = threading.Lock()
+        self._background = background
+        self._refreshing: set[str] = set()  # names read again in the background right now
         self.reads = 0  # table calls made (for tests)
 
     @classmethod
@@ -139,29 +146,57 @@ class TenantRegistry:
         wanted = list(dict.fromkeys(names))
         entries: dict[str, _Entry | TenantLookupError] = {}
         missing: list[str] = []
+        stale: list[str] = []
         now = self._clock.monotonic()
         with self._lock:
             for name in wanted:
                 cached = self._cache.get(name)
                 if name == DEFAULT_TENANT or self.table_name is None:
                     entries[name] = self.default if name == DEFAULT_TENANT else None
-                elif cached is not None and now - cached[1] < self._ttl:
+                elif cached is not None and (now - cached[1] < self._ttl or self._background is not None):
                     self._cache.move_to_end(name)
                     entries[name] = cached[0]
+                    if now - cached[1] >= self._ttl and name not in self._refreshing:
+                        self._refreshing.add(name)
+                        stale.append(name)
                 else:
                     missing.append(name)
+        for name in stale:
+            self._refresh_later(name)
         for start in range(0, len(missing), BATCH_KEYS):
             entries.update(self._read(missing[start : start + BATCH_KEYS], now))
         return {name: _verdict(name, entries[name]) for name in wanted}
 
     def holds(self, tenant_id: str | None) -> bool:
-        """Whether :meth:`get` answers ``tenant_id`` without reading the table (the default tenant, no table,
-        or a read younger than the ttl). Never blocks on a read in progress."""
+        """Whether :meth:`get` answers ``tenant_id`` without reading the table on the caller's thread (the
+        default tenant, no table, a read younger than the ttl, or with ``background`` any cached read).
+        Never blocks on a read in progress."""
         name = tenant_id or DEFAULT_TENANT
         if name == DEFAULT_TENANT or self.table_name is None:
             return True
         cached = self._cache.get(name)  # a dict read: safe without the lock, which a read may hold
-        return cached is not None and self._clock.monotonic() - cached[1] < self._ttl
+        if cached is None:
+            return False
+        return self._background is not None or self._clock.monotonic() - cached[1] < self._ttl
+
+    def _refresh_later(self, name: str) -> None:
+        """Read ``name`` again through ``background``; the cache keeps answering the old read meanwhile."""
+
+        def refresh() -> None:
+            try:
+                self._read([name], self._clock.monotonic())
+            finally:
+                with self._lock:
+                    self._refreshing.discard(name)
+
+        try:
+            if self._background is not None:
+                self._background(refresh)
+                return
+        except Exception:  # noqa: S110 - the runner refused the work (shutting down): a later resolve asks again
+            pass
+        with self._lock:
+            self._refreshing.discard(name)
 
     def cached(self) -> list[str]:
         """The names held in the cache, least recently used first."""
