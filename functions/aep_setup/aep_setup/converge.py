@@ -39,6 +39,8 @@ ATTRIBUTES = (
     "Status",
 )
 PENDING = "pending: no credential in the credentials secret yet"
+#: Not an attribute: the run's report lines (``+`` / ``~`` / ``!``), logged by the handler, never sent.
+REPORT_KEY = "_report"
 
 
 def _boto3_client(service: str) -> Any:
@@ -134,4 +136,5 @@ def converge(
         "Changes": str(len(report.changes)),
         "Drift": str(len(report.drift)),
         "Status": "converged" if not report.drift else f"converged with {len(report.drift)} drift(s)",
+        REPORT_KEY: report.text(),
     }

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from aws_lambda_powertools import Logger
 
 from aep.errors import AepError
-from aep_setup.converge import converge
+from aep_setup.converge import REPORT_KEY, converge
 from aep_setup.response import Responder
 
 logger = Logger(service="aep-setup")
@@ -99,7 +99,7 @@ def handle(
             answer.send("FAILED", reason_of(error))
             return
         data = outcome["data"]
-        logger.info("setup done", extra={"status": data.get("Status"), "changes": data.get("Changes")})
+        logger.info("setup done", extra={"status": data.get("Status"), "report": data.pop(REPORT_KEY, "")})
         answer.send("SUCCESS", str(data.get("Status", "done")), data)
     except Exception as exc:
         logger.exception("custom resource request failed")
