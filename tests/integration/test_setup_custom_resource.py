@@ -276,7 +276,7 @@ def test_a_setup_that_cannot_finish_in_time_is_answered_failed_before_the_deadli
     cfn: CloudFormation, stack: None, admin: Admin
 ) -> None:
     # Given AEP answers its first call only after a long while, and little time is left
-    admin.faults({"path": "/schemaregistry/stats$", "kind": "latency", "latency_ms": 1500, "first": 1})
+    admin.faults({"path": "/schemaregistry/stats$", "kind": "latency", "latency_ms": 4000, "first": 1})
     finished = threading.Event()
 
     def tracked(properties: Mapping[str, Any]) -> dict[str, str]:
