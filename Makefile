@@ -57,10 +57,12 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# Every function's handler is a module named app: the batch function's is checked in a run of its own.
+# Every function's handler is a module named app: the batch function's and the setup resource's are checked
+# in runs of their own.
 typecheck: install
 	$(BIN)/mypy
 	$(BIN)/mypy functions/batch_ingest/app.py
+	$(BIN)/mypy functions/aep_setup/app.py
 
 test: lint typecheck
 	$(BIN)/pytest -n 2

@@ -198,6 +198,7 @@ def test_every_resource_built_by_makefile_has_its_build_target(template):
         "StreamFifoIngestFunction",
         "BatchIngestFunction",
         "BatchFollowFunction",
+        "AepSetupFunction",
         "ProfileLookupFunction",
     }
     for name, uri in built.items():

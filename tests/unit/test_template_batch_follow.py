@@ -51,7 +51,9 @@ def test_its_variables_are_the_settings_it_reads_and_they_parse(template):
     )
     assert variables["BATCH_LEDGER_TABLE"] == {"Ref": "BatchLedgerTable"}
     assert variables["BATCH_DROP_BUCKET"] == {"Ref": "BatchDropBucket"}
-    assert variables["STREAM_DATASET_ID"] == {"Ref": "StreamDatasetId"}
+    assert variables["STREAM_DATASET_ID"] == {
+        "Fn::If": ["UseAepSetup", {"Fn::GetAtt": ["AepSetup", "DatasetId"]}, {"Ref": "StreamDatasetId"}]
+    }
     assert not set(own) & set(AEP_ENVIRONMENT)  # the AEP_* ones come from Globals, as for every function
 
 

@@ -18,7 +18,13 @@ def template():
 
 
 def required_parameters(template) -> list[str]:
-    return [name for name, p in template["Parameters"].items() if "Default" not in p]
+    """The parameters without a default, and those a rule requires (the streaming ids, unless SetupAEP)."""
+    ruled = [
+        assertion["Assert"]["Fn::Not"][0]["Fn::Equals"][0]["Ref"]
+        for rule in template.get("Rules", {}).values()
+        for assertion in rule["Assertions"]
+    ]
+    return [name for name, p in template["Parameters"].items() if "Default" not in p or name in ruled]
 
 
 def doc_section(name: str, title: str) -> str:

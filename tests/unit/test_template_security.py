@@ -31,8 +31,15 @@ def as_list(value: Any) -> list[Any]:
 
 
 def role_statements(role: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
+    """Every statement, both branches of a conditional one (``Fn::If``) included."""
+    statements = [
         s for policy in role["Properties"].get("Policies", []) for s in policy["PolicyDocument"]["Statement"]
+    ]
+    return [
+        branch
+        for s in statements
+        for branch in (s["Fn::If"][1:] if set(s) == {"Fn::If"} else [s])
+        if branch != {"Ref": "AWS::NoValue"}
     ]
 
 
@@ -60,6 +67,7 @@ def test_the_functions_run_with_roles_of_our_own_and_no_managed_policy(translate
         "BatchIngestRole",
         "BatchFollowRole",
         "ProfileLookupRole",
+        "AepSetupRole",
     }
     for role in roles(translated).values():
         assert role["Properties"].get("ManagedPolicyArns", []) == []
@@ -389,37 +397,34 @@ def test_url_parameters_refuse_anything_but_an_https_host(template, parameter, v
     [
         (
             "StreamInletId",
-            ["667b41cf2dbf3509927da1ebf7e93c20afa727cc8d8373e51da18b62e1b985ec"],
+            ["", "667b41cf2dbf3509927da1ebf7e93c20afa727cc8d8373e51da18b62e1b985ec"],
             [
                 "667b41cf2dbf3509927da1ebf7e93c20afa727cc8d8373e51da18b62e1b985e",
                 "667b41cf2dbf3509927da1ebf7e93c20afa727cc8d8373e51da18b62e1b985ec0",
                 "667B41CF2DBF3509927DA1EBF7E93C20AFA727CC8D8373E51DA18B62E1B985EC",
                 "667b41cf2dbf3509927da1ebf7e93c20afa727cc8d8373e51da18b62e1b985eg",
                 "https://dcs.adobedc.net/collection/667b41cf2dbf3509927da1ebf7e93c20afa727cc8d8373e51da18b62e1b985ec",
-                "",
             ],
         ),
         (
             "StreamDatasetId",
-            ["5da9452f7de80400007jc52a", "62a31e96ba86e52a2f729a8d", "65f0c0a1e4b0c1d2e3f40002"],
+            ["", "5da9452f7de80400007jc52a", "62a31e96ba86e52a2f729a8d", "65f0c0a1e4b0c1d2e3f40002"],
             [
                 "5da9452f7de80400007jc52",
                 "5da9452f7de80400007jc52a0",
                 "5da9452f7de8-400007jc52a",
-                "",
                 " " * 24,
             ],
         ),
         (
             "StreamFlowId",
-            ["69f188b6-af07-4587-8061-e94d34637b41", "d8a6f005-0000-4000-8000-00000000c411"],
+            ["", "69f188b6-af07-4587-8061-e94d34637b41", "d8a6f005-0000-4000-8000-00000000c411"],
             [
                 "69f188b6af074587806le94d34637b41",
                 "69f188b6-af07-4587-8061-e94d34637b4",
                 "69f188b6-af07-4587-8061-e94d34637b41a",
                 "69F188B6-AF07-4587-8061-E94D34637B41",
                 "{69f188b6-af07-4587-8061-e94d34637b41}",
-                "",
             ],
         ),
         (
@@ -440,6 +445,7 @@ def test_url_parameters_refuse_anything_but_an_https_host(template, parameter, v
     ],
 )
 def test_id_parameters_follow_their_documented_formats(template, parameter, good, bad):
+    # An empty streaming id passes its pattern: the HandSetStreamingTargets rule refuses it unless SetupAEP.
     for value in good:
         assert allowed(template, parameter, value), value
     for value in bad:
@@ -447,9 +453,14 @@ def test_id_parameters_follow_their_documented_formats(template, parameter, good
 
 
 def test_ids_without_a_default_must_be_given(template):
+    # Every parameter has a default; the streaming ids' is empty, which the rule refuses unless the
+    # AepSetup custom resource gives them (SetupAEP=true, tests/unit/test_template_setup.py).
     parameters = template["Parameters"]
+    rule = template["Rules"]["HandSetStreamingTargets"]
 
-    assert {name for name, p in parameters.items() if "Default" not in p} == {
+    assert {name for name, p in parameters.items() if "Default" not in p} == set()
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "SetupAEP"}, "false"]}
+    assert {a["Assert"]["Fn::Not"][0]["Fn::Equals"][0]["Ref"] for a in rule["Assertions"]} == {
         "StreamInletId",
         "StreamDatasetId",
         "StreamFlowId",

@@ -65,8 +65,9 @@ def test_retain_policies_survive_translation(translated):
 
 
 def test_switching_fifo_on_or_off_changes_no_resource_that_exists_either_way(template):
-    without = specialise(template, {"UseFifo": False, "HasAlarmEmail": False}, {"StreamUseFifo": "false"})
-    with_fifo = specialise(template, {"UseFifo": True, "HasAlarmEmail": False}, {"StreamUseFifo": "true"})
+    others = {"HasAlarmEmail": False, "UseAepSetup": False, "HasSetupS3Uri": False, "HasSetupStream": False}
+    without = specialise(template, {"UseFifo": False, **others}, {"StreamUseFifo": "false"})
+    with_fifo = specialise(template, {"UseFifo": True, **others}, {"StreamUseFifo": "true"})
 
     assert set(STANDARD_PAIR) <= set(without)
     assert set(without) < set(with_fifo)
@@ -185,10 +186,17 @@ def test_functions_are_told_the_overflow_bucket_and_the_allowed_namespaces(templ
         variables = template["Resources"][name]["Properties"]["Environment"]["Variables"]
         assert variables["STREAM_DLQ_OVERFLOW_BUCKET"] == {"Ref": "DeadLetterOverflowBucket"}
         assert variables["STREAM_ALLOWED_NAMESPACES"] == {"Ref": "AllowedNamespaces"}
-        assert variables["STREAM_FLOW_ID"] == {"Ref": "StreamFlowId"}
+        assert variables["STREAM_FLOW_ID"] == {
+            "Fn::If": ["UseAepSetup", {"Fn::GetAtt": ["AepSetup", "FlowId"]}, {"Ref": "StreamFlowId"}]
+        }
     assert template["Parameters"]["AllowedNamespaces"]["Default"] == ""
     assert template["Parameters"]["AllowedNamespaces"]["Type"] == "String"
 
 
 def test_flow_id_is_required(template):
-    assert "Default" not in template["Parameters"]["StreamFlowId"]
+    # Without the AepSetup custom resource, by the rule (an empty flow id is refused)
+    rule = template["Rules"]["HandSetStreamingTargets"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "SetupAEP"}, "false"]}
+    assert {"Fn::Not": [{"Fn::Equals": [{"Ref": "StreamFlowId"}, ""]}]} in [
+        a["Assert"] for a in rule["Assertions"]
+    ]

@@ -38,7 +38,14 @@ def roles(translated: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def statements(role: dict[str, Any]) -> list[dict[str, Any]]:
-    return [s for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    """Every statement, both branches of a conditional one (``Fn::If``) included."""
+    found = [s for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    return [
+        branch
+        for s in found
+        for branch in (s["Fn::If"][1:] if set(s) == {"Fn::If"} else [s])
+        if branch != {"Ref": "AWS::NoValue"}
+    ]
 
 
 def secret_tags(kind: str) -> dict[str, str]:
@@ -102,6 +109,7 @@ def test_every_function_is_told_the_registry(translated):
         "BatchIngestFunction",
         "BatchFollowFunction",
         "ProfileLookupFunction",
+        "AepSetupFunction",  # told by Globals, never granted a read (test_template_setup)
     }
     for function in functions.values():
         assert function["Properties"]["Environment"]["Variables"][TABLE_VARIABLE] == {"Ref": "TenantsTable"}
@@ -113,7 +121,7 @@ def test_dynamodb_is_batch_get_item_on_the_registry_only(translated):
     # writes its own ledger and idempotency tables (test_batch_template).
     own_tables = [{"Fn::GetAtt": [t, "Arn"]} for t in ("BatchLedgerTable", "BatchIdempotencyTable")]
     for name, role in roles(translated).items():
-        if name == "BatchFollowRole":
+        if name in ("BatchFollowRole", "AepSetupRole"):  # AepSetupRole: none (test_template_setup)
             continue
         dynamodb = [
             s
@@ -255,7 +263,12 @@ def test_the_stacks_own_secrets_are_tagged_as_the_default_tenants(translated, na
     # These tags grant the functions nothing they did not have: read both, write the token only, whether
     # a statement names the secret or the account's secrets by tag.
     as_tagged = {STACK_TAG: STACK, TENANT_TAG: "default", KIND_TAG: kind}
-    for role in roles(translated).values():
+    for role_name, role in roles(translated).items():
+        if role_name == "AepSetupRole":  # the stack's credential, by name, and nothing else
+            assert grants(role, "secretsmanager:GetSecretValue", name, as_tagged) is (kind == "credentials")
+            assert not grants(role, "secretsmanager:GetSecretValue", OTHER_SECRET, as_tagged)
+            assert not grants(role, "secretsmanager:PutSecretValue", name, as_tagged)
+            continue
         for target in (name, OTHER_SECRET):
             assert grants(role, "secretsmanager:GetSecretValue", target, as_tagged)
             assert grants(role, "secretsmanager:PutSecretValue", target, as_tagged) is (kind == "token")

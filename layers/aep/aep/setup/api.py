@@ -1,12 +1,20 @@
 """The setup calls: Schema Registry, identity namespaces, Catalog datasets and Flow Service (HTTP API
 streaming), over the layer's :class:`~aep.http.Transport`. Shapes follow aep-api.md section 10 and the
-OpenAPI specs; every method raises the :class:`~aep.errors.AepError` of a failed call."""
+OpenAPI specs; every method raises the :class:`~aep.errors.AepError` of a failed call.
+
+Catalog and Flow Service answer a repeated POST with a second resource, not a conflict. So a create
+whose answer was lost (the connection cut, a timeout, a 5xx: the server may have made it) is not simply
+sent again: before the retry, the ``find`` given with the create looks the resource up by its keys, and
+when it is there its id is adopted instead (``adopted`` lists them).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from aep.errors import AepError
 from aep.http import Transport, json_of
 
 REGISTRY = "/data/foundation/schemaregistry"
@@ -23,13 +31,32 @@ JSON = {"Content-Type": "application/json"}
 SCHEMA_CONTENT_TYPE = "application/vnd.adobe.xed-full+json;version=1"
 
 
+#: Looks a resource up by its keys: its id, or None when it is not there.
+Finder = Callable[[], str | None]
+
+
+class _Found(Exception):
+    """Raised between two attempts of a create: the earlier attempt did make the resource."""
+
+    def __init__(self, resource_id: str) -> None:
+        super().__init__(resource_id)
+        self.resource_id = resource_id
+
+
+def _maybe_made(error: AepError) -> bool:
+    """Whether the failed attempt may have been carried out: no answer, or a server error."""
+    return error.status is None or error.status >= 500
+
+
 class SetupApi:
-    """Reads and writes what setup converges; ``writes`` counts the write calls made."""
+    """Reads and writes what setup converges; ``writes`` counts the write calls made, ``adopted`` the
+    resources a create found made by an attempt whose answer was lost (``kind id``)."""
 
     def __init__(self, transport: Transport, platform_url: str) -> None:
         self._t = transport
         self._base = platform_url.rstrip("/")
         self.writes = 0
+        self.adopted: list[str] = []
 
     def _get(self, path: str, context: str, params: Any = None, accept: str | None = None) -> Any:
         headers = {"Accept": accept} if accept else None
@@ -44,6 +71,31 @@ class SetupApi:
             method, self._base + path, json=body, headers={"Content-Type": content_type}, context=context
         )
         return json_of(response, context) if response.content else None
+
+    def _create(self, path: str, body: Any, context: str, kind: str, find: Finder | None) -> Any:
+        """POST ``body``; before a retry after an attempt that may have been carried out, ``find`` is
+        asked first. Returns the answer's JSON, or a :class:`_Found` with the id of the resource found."""
+        self.writes += 1
+
+        def look_first(error: AepError) -> None:
+            if find is not None and _maybe_made(error):
+                found = find()
+                if found is not None:
+                    raise _Found(found)
+
+        try:
+            response = self._t.request(
+                "POST",
+                self._base + path,
+                json=body,
+                headers=JSON,
+                context=context,
+                before_retry=look_first,
+            )
+        except _Found as found:
+            self.adopted.append(f"{kind} {found.resource_id}")
+            return found
+        return json_of(response, context)
 
     # -- Schema Registry ----------------------------------------------------------------------------
     def tenant_id(self) -> str:
@@ -112,9 +164,12 @@ class SetupApi:
                 return found
             start += len(entries)
 
-    def create_dataset(self, body: dict[str, Any]) -> str:
-        """``POST /dataSets``: the new dataset's id (``@/dataSets/`` stripped)."""
-        answer = self._write("POST", f"{CATALOG}/dataSets", body, "create dataset")
+    def create_dataset(self, body: dict[str, Any], find: Finder | None = None) -> str:
+        """``POST /dataSets``: the new dataset's id (``@/dataSets/`` stripped), or the one ``find`` found
+        after an attempt whose answer was lost."""
+        answer = self._create(f"{CATALOG}/dataSets", body, "create dataset", "dataset", find)
+        if isinstance(answer, _Found):
+            return answer.resource_id
         return str(answer[0]).removeprefix("@/dataSets/")
 
     def patch_dataset(self, dataset_id: str, operations: list[dict[str, Any]]) -> None:
@@ -139,5 +194,10 @@ class SetupApi:
     def flow_item(self, kind: str, item_id: str) -> dict[str, Any]:
         return dict(self._get(f"{FLOW}/{kind}/{quote(item_id, safe='')}", f"lookup {kind}")["items"][0])
 
-    def create_flow_item(self, kind: str, body: dict[str, Any]) -> str:
-        return str(self._write("POST", f"{FLOW}/{kind}", body, f"create {kind}")["id"])
+    def create_flow_item(self, kind: str, body: dict[str, Any], find: Finder | None = None) -> str:
+        """``POST /{kind}``: the new item's id, or the one ``find`` found after an attempt whose answer
+        was lost."""
+        answer = self._create(f"{FLOW}/{kind}", body, f"create {kind}", kind, find)
+        if isinstance(answer, _Found):
+            return answer.resource_id
+        return str(answer["id"])

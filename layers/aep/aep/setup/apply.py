@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from aep.errors import AepError
-from aep.setup.api import DATA_LAKE_SPEC, FLOW_SPEC, HTTP_API_SPEC, SCHEMA_CONTENT_TYPE, SetupApi
+from aep.setup.api import DATA_LAKE_SPEC, FLOW_SPEC, HTTP_API_SPEC, SCHEMA_CONTENT_TYPE, Finder, SetupApi
 from aep.setup.model import DatasetSpec, FieldGroupSpec, SchemaSpec, SetupFile, StreamingSpec
 from aep.setup.plan import Change, Drift, Report, field_diff
 
@@ -43,6 +43,25 @@ class Converger:
         self.schemas: dict[str, dict[str, Any] | None] = {}
         self.blocked: set[str] = set()  # schemas and datasets whose drift stops what depends on them
         self.datasets: dict[str, str | None] = {}
+
+    def _flow_finder(self, kind: str, *filters: str, name: str | None = None) -> Finder:
+        """The first Flow Service item of ``kind`` matching ``filters`` (and named ``name``)."""
+
+        def find() -> str | None:
+            items = self.api.flow_items(kind, *filters)
+            return next((str(i["id"]) for i in items if name is None or i.get("name") == name), None)
+
+        return find
+
+    def _dataset_finder(self, name: str, schema_id: str) -> Finder:
+        """The dataset named ``name`` on ``schema_id`` (the oldest by id when there are several)."""
+
+        def find() -> str | None:
+            found = self.api.datasets_named(name)
+            mine = sorted(k for k, v in found.items() if (v.get("schemaRef") or {}).get("id") == schema_id)
+            return mine[0] if mine else None
+
+        return find
 
     def change(self, action: str, kind: str, name: str, detail: str = "") -> None:
         self.report.changes.append(Change("create" if action == "create" else "update", kind, name, detail))
@@ -296,7 +315,9 @@ class Converger:
                 }
                 if wanted_tags:
                     body["tags"] = {t: [_ENABLED] for t in wanted_tags}
-                self.datasets[spec.name] = self.api.create_dataset(body)
+                self.datasets[spec.name] = self.api.create_dataset(
+                    body, self._dataset_finder(spec.name, str(schema["$id"]))
+                )
             return
         dataset_id = mine[0]
         self.datasets[spec.name] = dataset_id
@@ -329,7 +350,8 @@ class Converger:
         schema = self.schemas.get(dataset_spec.schema_)
         dataset_id = self.datasets.get(spec.dataset)
         api = self.api
-        bases = api.flow_items("connections", f"connectionSpec.id=={HTTP_API_SPEC}", f"name=={spec.name}")
+        base_filters = (f"connectionSpec.id=={HTTP_API_SPEC}", f"name=={spec.name}")
+        bases = api.flow_items("connections", *base_filters)
         base = next((b for b in bases if b.get("name") == spec.name), None)
         if base is None:
             self.change("create", "base connection", spec.name, f"authenticated: {spec.authenticated}")
@@ -353,6 +375,7 @@ class Converger:
                         },
                     },
                 },
+                self._flow_finder("connections", *base_filters, name=spec.name),
             )
             base = api.flow_item("connections", base_id)
         params = (base.get("auth") or {}).get("params") or {}
@@ -364,7 +387,8 @@ class Converger:
                 f"authenticationRequired is "
                 f"{bool(params.get('authenticationRequired'))} in AEP, {spec.authenticated} in the file",
             )
-        sources = api.flow_items("sourceConnections", f"baseConnectionId=={base['id']}")
+        source_filter = f"baseConnectionId=={base['id']}"
+        sources = api.flow_items("sourceConnections", source_filter)
         source_id = str(sources[0]["id"]) if sources else None
         if source_id is None:
             self.change("create", "source connection", spec.name)
@@ -377,12 +401,12 @@ class Converger:
                         "connectionSpec": {"id": HTTP_API_SPEC, "version": "1.0"},
                         "data": {"format": "json"},
                     },
+                    self._flow_finder("sourceConnections", source_filter),
                 )
         target_id: str | None = None
+        target_filters = (f"connectionSpec.id=={DATA_LAKE_SPEC}", f"params.dataSetId=={dataset_id}")
         if dataset_id is not None:
-            targets = api.flow_items(
-                "targetConnections", f"connectionSpec.id=={DATA_LAKE_SPEC}", f"params.dataSetId=={dataset_id}"
-            )
+            targets = api.flow_items("targetConnections", *target_filters)
             target_id = str(targets[0]["id"]) if targets else None
         if target_id is None:
             self.change("create", "target connection", spec.name, f"dataset {spec.dataset!r}")
@@ -398,12 +422,10 @@ class Converger:
                         "params": {"dataSetId": dataset_id},
                         "connectionSpec": {"id": DATA_LAKE_SPEC, "version": "1.0"},
                     },
+                    self._flow_finder("targetConnections", *target_filters),
                 )
-        flows = (
-            api.flow_items("flows", f"sourceConnectionIds[]=={source_id}", f"flowSpec.id=={FLOW_SPEC}")
-            if source_id is not None
-            else []
-        )
+        flow_filters = (f"sourceConnectionIds[]=={source_id}", f"flowSpec.id=={FLOW_SPEC}")
+        flows = api.flow_items("flows", *flow_filters) if source_id is not None else []
         if flows:
             flow = flows[0]
             out["flowId"] = flow["id"]
@@ -425,6 +447,7 @@ class Converger:
                     "sourceConnectionIds": [source_id],
                     "targetConnectionIds": [target_id],
                 },
+                self._flow_finder("flows", *flow_filters),
             )
         return out
 

@@ -76,6 +76,41 @@ class TenantStreaming(BaseModel):
         return self.model_dump(exclude_none=True)
 
 
+class SetupSchema(BaseModel):
+    """A schema setup made or found: its ``$id`` and ``meta:altId``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(min_length=1)
+    alt_id: str = Field(min_length=1)
+
+
+class SetupStream(BaseModel):
+    """An HTTP API streaming connection setup made or found, and the dataset its dataflow writes to."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dataset_id: str = Field(min_length=1)
+    inlet_id: str = Field(min_length=1)
+    inlet_url: str = Field(min_length=1)
+    flow_id: str = Field(min_length=1)
+
+
+class TenantSetup(BaseModel):
+    """What ``python -m aep.setup apply --tenant-id`` last converged in the tenant's org: the Schema
+    Registry tenant id, each schema, dataset and streaming connection of its setup file by title or name,
+    and ``stream``: the connection whose dataset, inlet, flow and schema are the tenant's ``streaming``
+    targets. Written by setup only; the functions do not read it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    aep_tenant: str | None = Field(default=None, min_length=1)
+    schemas: dict[str, SetupSchema] = Field(default_factory=dict)
+    datasets: dict[str, str] = Field(default_factory=dict)
+    streaming: dict[str, SetupStream] = Field(default_factory=dict)
+    stream: str | None = Field(default=None, min_length=1)
+
+
 class Tenant(BaseModel):
     """One brand: its AEP org and sandbox, its two secrets, its targets, and the principals acting for it.
 
@@ -104,6 +139,7 @@ class Tenant(BaseModel):
     rate_ceiling: float | None = Field(
         default=None, ge=RATE_CEILING_MIN, le=RATE_CEILING_MAX, allow_inf_nan=False
     )
+    setup: TenantSetup | None = None  # written by ``python -m aep.setup apply --tenant-id`` only
     version: int = Field(default=1, ge=1)  # bumped by every change: containers rebuild the tenant's client
 
     @field_validator("sandbox_name")
