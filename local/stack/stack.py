@@ -279,6 +279,12 @@ class LocalStack:
         known = ", ".join(f"{s.logical_id} ({s.folder})" for s in self.functions)
         raise KeyError(f"no function {name!r} in the template; it has {known}")
 
+    def pollers_of(self, logical_id: str) -> list[SqsPoller]:
+        return [p for p in self.pollers if p.container.spec.logical_id == logical_id]
+
+    def schedulers_of(self, logical_id: str) -> list[Scheduler]:
+        return [s for s in self.schedulers if s.container.spec.logical_id == logical_id]
+
     def idle(self) -> bool:
         """No poller is gathering or handling a batch right now."""
         return not any(p.busy.is_set() for p in self.pollers)
