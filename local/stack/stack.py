@@ -49,7 +49,7 @@ STACK_NAME = "aep-connector-local"
 class Options:
     """How the stack runs. ``parameters`` override the template's (after setup's); ``schedule_seconds``
     replaces every schedule's rate (None: the template's); ``function_logs`` receives the containers'
-    stdout and stderr (None: this process's); ``api_port`` 0 picks a free port."""
+    stdout and stderr (None: this process's); a port 0 is a free one."""
 
     template: Path = TEMPLATE
     stack_name: str = STACK_NAME
@@ -57,6 +57,9 @@ class Options:
     setup_file: Path = SETUP_FILE
     parameters: Mapping[str, str] = field(default_factory=dict)
     api_port: int = 0
+    aws_port: int = 0
+    aep_port: int = 0
+    triggers: bool = True  # pollers, schedules and the API (make invoke runs without them)
     schedule_seconds: float | None = None
     function_logs: IO[Any] | None = None
     caller_arn: str = IVR_SESSION
@@ -122,12 +125,13 @@ class LocalStack:
         mark = time.perf_counter()
         self._start_containers()
         self._timed("containers", mark)
-        self._start_triggers()
+        if self.options.triggers:
+            self._start_triggers()
         self._timed("start", started)
 
     def _start_servers(self) -> None:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log
-        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.options.aws_port, verbose=False)
         moto.start()
         self._exit.callback(moto.stop)
         self.moto = moto
@@ -135,7 +139,7 @@ class LocalStack:
         self.aws_endpoint = f"http://{host}:{port}"
         # boto3 in this process (resources, pollers) and in every container talks to moto's server.
         os.environ.update(self.aws_environment())
-        emulator = Emulator(load_orgs(*self.options.sandbox_files)).start()
+        emulator = Emulator(load_orgs(*self.options.sandbox_files), port=self.options.aep_port).start()
         self._exit.callback(emulator.stop)
         self.emulator = emulator
         self.say(f"   AWS: moto's server on {self.aws_endpoint}")
