@@ -161,7 +161,9 @@ def drop_files(stack: LocalStack, tenant: str, problems: list[str]) -> list[Outc
     runs = sum(s.counts.invocations for s in follow)
     missing = sum(outcome is None for outcome in outcomes.values())
     if missing:
-        say(f"   follow-up: {runs} scheduled runs, and still {missing} of {len(files)} files without a report")
+        say(
+            f"   follow-up: {runs} scheduled runs, and still {missing} of {len(files)} files without a report"
+        )
     else:
         say(f"   follow-up: {runs} scheduled run(s) until every file had its report under {REPORTS}")
     if not finished:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from demo.cast import CALLERS_IN_STORY, HISTORY_EACH, CALLS_EACH, Caller, dialled, say
+from demo.cast import CALLERS_IN_STORY, CALLS_EACH, HISTORY_EACH, Caller, dialled, say
 
 FIELDS = "person.name.firstName,_acme.tier,_acme.phone"
 
@@ -92,13 +92,16 @@ def look_up(api_url: str, stage: str, problems: list[str]) -> list[Answer]:
         if problem:
             problems.append(problem)
         if n == 0 and answer.status == 200:
-            say("      the unified profile: " + json.dumps(
-                {k: answer.body[k] for k in ("identities", "attributes")}, sort_keys=True
-            ))
+            say(
+                "      the unified profile: "
+                + json.dumps({k: answer.body[k] for k in ("identities", "attributes")}, sort_keys=True)
+            )
             events = get(api_url, profile_path(caller, stage, events=True))
             calls = len(events.body.get("events", [])) if events.status == 200 else None
             say(f"   GET {profile_path(caller, stage, events=True)}")
             say(f"      {events.status} in {events.latency_ms:.1f} ms: {calls} past calls")
             if calls != HISTORY_EACH + CALLS_EACH:
-                problems.append(f"{caller.label} has {calls} past calls, expected {HISTORY_EACH + CALLS_EACH}")
+                problems.append(
+                    f"{caller.label} has {calls} past calls, expected {HISTORY_EACH + CALLS_EACH}"
+                )
     return answers

@@ -23,8 +23,12 @@ DEMO_PARAMETERS = {"BatchBatchingWindowSeconds": "1", "LogLevel": "WARNING"}
 FOLLOW_EVERY_SECONDS = 1.0
 STEPS = {
     "start": "0. The stack: moto's server, the AEP emulator (an empty sandbox), setup, template.yaml",
-    "files": "1. Caller profiles and call history as files (S3 -> SQS -> batch function -> follow-up -> report)",
-    "stream": "2. Live call events through the SQS queue (poller -> streaming function -> AEP, rejects -> DLQ)",
+    "files": (
+        "1. Caller profiles and call history as files (S3 -> SQS -> batch function -> follow-up -> report)"
+    ),
+    "stream": (
+        "2. Live call events through the SQS queue (poller -> streaming function -> AEP, rejects -> DLQ)"
+    ),
     "lookup": "3. A caller rings again: the IVR asks the lookup API over HTTP (API Gateway's REST event)",
 }
 
@@ -60,7 +64,8 @@ def summary(tally: Tally) -> list[str]:
         f"   records in: {read} from {len(tally.files)} files, {tally.sent} messages on the queue",
         f"   batches: {', '.join(batches) or 'none'}",
         f"   events streamed: {tally.streamed}",
-        f"   rejects: {refused_files} file refused, {rows} row refused, {tally.dead_letters} message dead-lettered",
+        f"   rejects: {refused_files} file refused, {rows} row refused, "
+        f"{tally.dead_letters} message dead-lettered",
         f"   batch records: read {read}, sent {sent}, refused {rows}",
         f"   lookup latency over HTTP: {latency}",
     ]
@@ -103,12 +108,13 @@ def main(function_logs: io.TextIOBase | None = None) -> int:
                 f"   IMS token requests: {len(stack.emulator.state.tokens)}; "
                 f"AEP requests served: {stack.emulator.state.counters['requests']}"
             )
-            errors = [e for p in [*stack.pollers, *stack.schedulers] for e in p.counts.errors]
+            errors = [e for p in stack.pollers for e in p.counts.errors]
+            errors += [e for s in stack.schedulers for e in s.counts.errors]
             problems += [f"a function failed: {e}" for e in errors]
     except KeyboardInterrupt:
         say("demo interrupted: everything it started is stopped")
         return 130
-    except Exception as exc:  # noqa: BLE001 - the demo says why it could not run, then exits non-zero
+    except Exception as exc:
         problems.append(f"{type(exc).__name__}: {exc}")
     say(f"   stopped; {time.perf_counter() - started:.1f} s in all")
     if problems:

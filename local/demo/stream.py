@@ -19,7 +19,9 @@ def drain(sqs: Any, queue_url: str) -> list[dict[str, str]]:
     """Every dead letter of the queue (read and deleted, as an operator handles them): its attributes."""
     found: list[dict[str, str]] = []
     while True:
-        answer = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+        answer = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+        )
         messages = answer.get("Messages", [])
         if not messages:
             return found
@@ -38,7 +40,7 @@ def in_queue(sqs: Any, queue_url: str) -> int:
 def stream_calls(stack: LocalStack, tenant: str, problems: list[str]) -> tuple[int, int, int]:
     """Step 2. Returns the records sent, the events AEP accepted and the records dead-lettered."""
     assert stack.emulator is not None
-    sqs = boto3.client("sqs")
+    sqs: Any = boto3.client("sqs")
     queue = str(stack.output("StreamQueueUrl"))
     dlq = str(stack.output("StreamDeadLetterQueueUrl"))
     dataset = stack.parameters["StreamDatasetId"]

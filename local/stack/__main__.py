@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             while not stop.wait(0.5):
                 pass
             say("stopping: the API, the pollers and timers, the functions, the emulator, moto's server")
-    except Exception as exc:  # noqa: BLE001 - one line saying why it could not start
+    except Exception as exc:
         print(f"local stack failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         return 1
     say("stopped")

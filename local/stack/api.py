@@ -49,7 +49,11 @@ def compile_path(path: str) -> re.Pattern[str]:
 def _error(status: int, code: str, message: str) -> dict[str, Any]:
     """The template's gateway-response shape."""
     error = {"status": status, "code": code, "message": message, "requestId": str(uuid.uuid4())}
-    return {"statusCode": status, "headers": {"Content-Type": "application/json"}, "body": json.dumps({"error": error})}
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps({"error": error}),
+    }
 
 
 class ApiServer(ThreadingHTTPServer):
@@ -89,7 +93,9 @@ class ApiServer(ThreadingHTTPServer):
                     return endpoint, candidate, found.groupdict()
         return None
 
-    def answer(self, method: str, target: str, headers: list[tuple[str, str]], body: bytes, ip: str) -> dict[str, Any]:
+    def answer(
+        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes, ip: str
+    ) -> dict[str, Any]:
         self.requests += 1
         path = urlsplit(target).path
         matched = self.match(method, path)
@@ -123,7 +129,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: ApiServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         log.info("api: " + format, *args)
 
     def _serve(self) -> None:
@@ -139,9 +145,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, response: dict[str, Any]) -> None:
         raw = response.get("body") or ""
-        payload = (
-            base64.b64decode(raw) if response.get("isBase64Encoded") else str(raw).encode()
-        )
+        payload = base64.b64decode(raw) if response.get("isBase64Encoded") else str(raw).encode()
         self.send_response(int(response["statusCode"]))
         sent = set()
         for key, values in (response.get("multiValueHeaders") or {}).items():
@@ -157,4 +161,4 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve  # noqa: N815 - http.server's names
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve

@@ -49,7 +49,7 @@ class SqsPoller(threading.Thread):
         self.stopping = stopping
         self.counts = Counts()
         self.busy = threading.Event()  # set while a batch is being gathered or handled
-        self._sqs = boto3.client("sqs")
+        self._sqs: Any = boto3.client("sqs")
 
     def _receive(self, limit: int, wait: int) -> list[dict[str, Any]]:
         answer = self._sqs.receive_message(
@@ -106,7 +106,7 @@ class SqsPoller(threading.Thread):
                 batch = self.gather()
                 if batch and not self.stopping.is_set():  # else they come back after the timeout
                     self.handle(batch)
-            except Exception as exc:  # noqa: BLE001 - a poller outlives one bad receive
+            except Exception as exc:
                 if not self.stopping.is_set():
                     self.counts.errors.append(f"{self.name}: {exc}")
                     log.warning("%s: %s", self.name, exc)

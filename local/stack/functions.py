@@ -108,4 +108,6 @@ def _add_event(template: Template, spec: FunctionSpec, event: dict[str, Any]) ->
         spec.schedules.append(rate_seconds(str(template.resolve(props["Schedule"]))))
     elif kind == "Api":
         api = props.get("RestApiId", {}).get("Ref", "ServerlessRestApi")
-        spec.routes.append(Route(str(props["Method"]).upper(), str(props["Path"]), api, _stage(template, api)))
+        spec.routes.append(
+            Route(str(props["Method"]).upper(), str(props["Path"]), api, _stage(template, api))
+        )

@@ -4,6 +4,7 @@ container is. A handler's error comes back as :class:`InvocationError`, as Lambd
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -146,10 +147,8 @@ class Container:
     def stop(self, timeout: float = 5.0) -> None:
         """Closes its input (the worker's loop ends) and waits; kills it if it does not end in time."""
         if self._requests is not None:
-            try:
+            with contextlib.suppress(BrokenPipeError):
                 self._requests.close()
-            except BrokenPipeError:
-                pass
             self._requests = None
         if self._process is not None:
             try:

@@ -19,7 +19,7 @@ from stack.template import ACCOUNT, REGION, Template, TemplateError
 QUEUE = "AWS::SQS::Queue"
 BUCKET = "AWS::S3::Bucket"
 TABLE = "AWS::DynamoDB::Table"
-SECRET = "AWS::SecretsManager::Secret"
+SECRET = "AWS::SecretsManager::Secret"  # noqa: S105 - a resource type
 KEY = "AWS::KMS::Key"
 ALIAS = "AWS::KMS::Alias"
 TOPIC = "AWS::SNS::Topic"
@@ -133,13 +133,16 @@ class Resources:
                     "maxReceiveCount": int(policy["maxReceiveCount"]),
                 }
             )
-        boto3.client("sqs").create_queue(QueueName=name, Attributes=attributes)
+        sqs: Any = boto3.client("sqs")
+        sqs.create_queue(QueueName=name, Attributes=attributes)
         arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
-        return Created(QUEUE, name, queue_url(name), {"Arn": arn, "QueueName": name, "QueueUrl": queue_url(name)})
+        return Created(
+            QUEUE, name, queue_url(name), {"Arn": arn, "QueueName": name, "QueueUrl": queue_url(name)}
+        )
 
     def _bucket(self, logical_id: str, p: dict[str, Any]) -> Created:
         name = str(p.get("BucketName") or f"{self.stack_name}-{logical_id}".lower())[:63]
-        s3 = boto3.client("s3")
+        s3: Any = boto3.client("s3")
         s3.create_bucket(Bucket=name)
         versioning = p.get("VersioningConfiguration", {}).get("Status")
         if versioning:

@@ -38,7 +38,8 @@ from stack.dispatch import Scheduler, SqsPoller
 from stack.functions import FunctionSpec, function_specs
 from stack.lambdas import Container, lambda_environment
 from stack.resources import CREATED_TYPES, Resources
-from stack.template import REGION, ROOT, TEMPLATE, Template, load as load_template
+from stack.template import REGION, ROOT, TEMPLATE, Template
+from stack.template import load as load_template
 
 EMPTY_SANDBOX = ROOT / "local" / "aep_emulator" / "sandbox.empty.json"
 SETUP_FILE = ROOT / "setup" / "callcenter.yaml"
@@ -152,7 +153,7 @@ class LocalStack:
             "AWS_DEFAULT_REGION": REGION,
             "AWS_REGION": REGION,
             "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",  # noqa: S105 - moto's, not a secret
+            "AWS_SECRET_ACCESS_KEY": "local",
             "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
         }
 
@@ -232,7 +233,9 @@ class LocalStack:
             self.containers[spec.logical_id] = container
         for spec in self.functions:  # started together: their imports (cold starts) overlap
             init = self.containers[spec.logical_id].wait_ready()
-            self.say(f"   function {spec.logical_id} ({spec.code_dir}{spec.handler}): ready, init {init:.0f} ms")
+            self.say(
+                f"   function {spec.logical_id} ({spec.code_dir}{spec.handler}): ready, init {init:.0f} ms"
+            )
 
     def _start_triggers(self) -> None:
         endpoints: list[Endpoint] = []
@@ -276,7 +279,7 @@ class LocalStack:
         return str(self.template.ref(logical_id))
 
     def container(self, name: str) -> Container:
-        """A function's container by logical id (``StreamIngestFunction``) or code folder (``stream_ingest``)."""
+        """A function's container by logical id (``StreamIngestFunction``) or folder (``stream_ingest``)."""
         for spec in self.functions:
             if name in (spec.logical_id, spec.folder):
                 return self.containers[spec.logical_id]

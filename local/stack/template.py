@@ -145,7 +145,7 @@ class Template:
             raise TemplateError(f"GetAtt {logical_id}.{attribute}: no such resource in this stack")
         return self._physical(logical_id, attribute)
 
-    def resolve(self, value: Any) -> Any:  # noqa: PLR0911 - one branch per intrinsic function
+    def resolve(self, value: Any) -> Any:
         """``value`` with every intrinsic function evaluated; AWS::NoValue entries left out."""
         if isinstance(value, list):
             items = [self.resolve(v) for v in value]
@@ -153,7 +153,7 @@ class Template:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return self.ref(arg)
             if key == "Fn::GetAtt":
@@ -166,7 +166,7 @@ class Template:
         resolved = {k: self.resolve(v) for k, v in value.items()}
         return {k: v for k, v in resolved.items() if v is not NO_VALUE}
 
-    def _function(self, name: str, arg: Any) -> Any:  # noqa: PLR0911 - one branch per function
+    def _function(self, name: str, arg: Any) -> Any:
         if name == "If":
             condition, then, otherwise = arg
             return self.resolve(then if self.condition(condition) else otherwise)

@@ -64,7 +64,7 @@ def serve(code_dir: str, handler_name: str, requests: Any, answers: Any) -> None
         )
         try:
             answer: dict[str, Any] = {"result": handler(request["event"], context)}
-        except Exception as exc:  # noqa: BLE001 - Lambda reports any error of the handler to its caller
+        except Exception as exc:
             answer = {
                 "error": {
                     "errorType": type(exc).__name__,

@@ -144,8 +144,14 @@ def test_the_aws_resources_are_the_templates(demo):
         "BatchFollowFunction",
         "ProfileLookupFunction",
     }
-    assert "      SQS aep-connector-local-BatchQueue -> BatchIngestFunction: batches of up to 100, window 1 s" in step
-    assert "      SQS aep-connector-local-StreamQueue -> StreamIngestFunction: batches of up to 100, window 1 s" in step
+    assert (
+        "      SQS aep-connector-local-BatchQueue -> BatchIngestFunction: batches of up to 100, window 1 s"
+        in step
+    )
+    assert (
+        "      SQS aep-connector-local-StreamQueue -> StreamIngestFunction: batches of up to 100, window 1 s"
+        in step
+    )
 
 
 def test_files_dropped_in_the_bucket_end_in_reports_with_batches_and_reasons(demo):
@@ -196,7 +202,7 @@ def test_demo_output_holds_no_log_lines_and_its_functions_logged_no_warning(demo
     lines = [line for line in demo.stdout.splitlines() if line.strip()]
 
     assert demo.returncode == 0, demo.stdout + demo.stderr
-    assert [line for line in lines if line.lstrip().startswith("{\"")] == []
+    assert [line for line in lines if line.lstrip().startswith('{"')] == []
     assert demo.stderr == ""
 
 
