@@ -26,7 +26,7 @@ def stack(**parameters: str) -> tuple[Template, Resources]:
 
 
 def test_every_queue_bucket_table_and_secret_of_the_template_is_created(aws):
-    template, resources = stack()
+    _, resources = stack()
     kinds = {made.type for made in resources.created.values()}
     queues = boto3.client("sqs").list_queues()["QueueUrls"]
 
