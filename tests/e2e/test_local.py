@@ -4,6 +4,7 @@ API), then stop it with SIGINT and check that it ended cleanly, containers inclu
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import http.client
 import io
@@ -66,8 +67,8 @@ def _until(done: Callable[[], Any], timeout: float) -> Any:
         time.sleep(0.2)
 
 
-@pytest.fixture(scope="module")
-def local() -> Iterator[Running]:
+@contextlib.contextmanager
+def started() -> Iterator[Running]:
     command = [
         sys.executable,
         "-m",
@@ -127,14 +128,14 @@ def _get(url: str, path: str) -> tuple[int, dict[str, Any]]:
         connection.close()
 
 
-def test_it_says_where_each_endpoint_is_and_what_to_type(local):
+def says_where_each_endpoint_is_and_what_to_type(local: Running) -> None:
     assert set(local.endpoints) == {"AWS (moto)", "lookup API", "drop bucket", "stream queue", "dead letters"}
     assert local.endpoints["lookup API"].endswith("/v1")
     assert any(line.strip().startswith("aws --endpoint-url http://127.0.0.1:") for line in local.lines)
     assert any(line.strip().startswith("curl 'http://127.0.0.1:") for line in local.lines)
 
 
-def test_a_dropped_file_is_ingested_and_reported_and_the_profile_is_served_over_http(local):
+def ingests_a_dropped_file_and_serves_the_profile_over_http(local: Running) -> None:
     # Given a caller export dropped in the bucket, as the partner's CRM does
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
@@ -170,7 +171,7 @@ def test_a_dropped_file_is_ingested_and_reported_and_the_profile_is_served_over_
     assert body["identities"] == [{"namespace": "Phone", "id": CALLER}]
 
 
-def test_a_message_on_the_queue_is_streamed_and_a_broken_one_is_dead_lettered(local):
+def streams_a_message_and_dead_letters_a_broken_one(local: Running) -> None:
     sqs = local.client("sqs")
     event = {
         "timestamp": "2026-11-30T10:00:00Z",
@@ -208,7 +209,7 @@ def test_a_message_on_the_queue_is_streamed_and_a_broken_one_is_dead_lettered(lo
     assert [e["attributes"]["_acme"]["call"]["durationSeconds"] for e in events] == [61]
 
 
-def test_a_caller_the_function_does_not_admit_gets_a_403(local):
+def refuses_a_caller_the_function_does_not_admit(local: Running) -> None:
     where = urlsplit(local.endpoints["lookup API"])
     connection = http.client.HTTPConnection(where.hostname or "", where.port, timeout=30)
     try:
@@ -226,8 +227,7 @@ def test_a_caller_the_function_does_not_admit_gets_a_403(local):
     assert body["error"]["code"] == "forbidden"
 
 
-def test_sigint_stops_the_stack_cleanly_containers_included(local):
-    # Runs last in this module (pytest keeps file order): the fixture's process is stopped here.
+def stops_cleanly_on_sigint(local: Running) -> None:
     containers = children(local.process.pid)
     assert len(containers) >= 4  # a process per function
 
@@ -250,3 +250,13 @@ def _alive(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_make_local_serves_the_stack_until_sigint_then_stops_everything_it_started():
+    # One test, in this order: the stack's process is shared by the steps and stopped by the last one.
+    with started() as local:
+        says_where_each_endpoint_is_and_what_to_type(local)
+        ingests_a_dropped_file_and_serves_the_profile_over_http(local)
+        streams_a_message_and_dead_letters_a_broken_one(local)
+        refuses_a_caller_the_function_does_not_admit(local)
+        stops_cleanly_on_sigint(local)
