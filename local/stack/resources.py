@@ -81,6 +81,9 @@ class Resources:
             "AWS::Logs::LogGroup": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}",
         }
         arn = arns.get(kind, f"arn:aws:local:{REGION}:{ACCOUNT}:{logical_id}")
+        if attribute not in (None, "Arn"):
+            # e.g. a custom resource's Data: only its provider, run by CloudFormation, could say it
+            raise TemplateError(f"GetAtt {logical_id}.{attribute}: {kind} is not emulated locally")
         return arn if attribute == "Arn" else name
 
     def create_all(self, template: Template) -> list[str]:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 
 import boto3
+import pytest
 
 from stack.functions import function_specs
 from stack.resources import Resources, queue_url
-from stack.template import Template, load
+from stack.template import Template, TemplateError, load
 
 STORY = {
     "StreamInletId": "a" * 64,
@@ -122,3 +123,20 @@ def test_each_function_gets_the_globals_and_its_own_variables_resolved_to_the_cr
         ("GET", "/profiles/{namespace}/{id}", "v1"),
         ("POST", "/profiles/lookup", "v1"),
     }
+
+
+def test_a_resource_not_created_locally_gives_its_name_and_arn_but_no_other_attribute(aws):
+    template, _ = stack()
+    body = {**template.body, "Resources": {**template.resources, "Setup": {"Type": "Custom::AepSetup"}}}
+    resources = Resources("demo")
+    custom = Template(body, template.parameters, stack_name="demo", physical=resources.physical)
+    resources.template = custom
+
+    assert custom.resolve({"Fn::GetAtt": ["StreamIngestRole", "Arn"]}) == (
+        "arn:aws:iam::123456789012:role/demo-StreamIngestRole"
+    )
+    assert custom.resolve({"Ref": "Setup"}) == "demo-Setup"
+    with pytest.raises(
+        TemplateError, match=r"GetAtt Setup\.InletId: Custom::AepSetup is not emulated locally"
+    ):
+        custom.resolve({"Fn::GetAtt": ["Setup", "InletId"]})
