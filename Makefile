@@ -11,7 +11,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_REQUEST_CHECKSUM_CALCULATION := when_required
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install test lint typecheck demo emulator setup build validate bench bench-batch aepp-check scan deploy clean distclean mutate FORCE
+.PHONY: help install test lint typecheck demo local invoke emulator setup build validate bench bench-batch aepp-check scan deploy clean distclean mutate FORCE
 
 # Every virtualenv here needs Python 3.11+. $(call require_python,PY) expands to nothing when PY is fine and
 # otherwise stops make with one line saying why (.ci/python-ok), before anything is created or installed.
@@ -24,7 +24,9 @@ VENV_STALE := $(shell sh .ci/python-ok $(BIN)/python venv >/dev/null || echo FOR
 
 help:
 	@echo "make test      install .venv, run ruff, mypy and the whole pytest suite"
-	@echo "make demo      the offline demo: files through the batch functions, call events through the streaming function, lookups through the API handler, two brands"
+	@echo "make demo      the offline end-to-end run: moto's server, the AEP emulator (empty sandbox + setup), the template's resources and functions, the call-center story"
+	@echo "make local     the same stack until Ctrl-C: S3 and SQS delivered to the functions, the lookup API on :3000 (docs/local.md)"
+	@echo "make invoke    FUNCTION=stream_ingest EVENT=events/sqs-xdm-message.json: one sample event through a handler, offline"
 	@echo "make setup     converge setup/callcenter.yaml (SETUP_FILE=...) on AEP when AEP_PLATFORM_URL is set, else on an in-process emulator, twice"
 	@echo "make emulator  start the local AEP emulator (AEP_EMULATOR_PORT, default 8787)"
 	@echo "make build     sam build offline (layer for python3.13 arm64), then check the built layer"
@@ -69,6 +71,23 @@ test: lint typecheck
 
 demo: install
 	PYTHONPATH=layers/aep:local $(BIN)/python -m demo
+
+# The whole stack on this machine until Ctrl-C (docs/local.md). The follow-up runs every
+# LOCAL_SCHEDULE_SECONDS instead of the template's rate; PARAMETERS="Name=Value ..." override the template's.
+LOCAL_API_PORT ?= 3000
+LOCAL_AWS_PORT ?= 4566
+LOCAL_AEP_PORT ?= 8787
+LOCAL_SCHEDULE_SECONDS ?= 10
+local: install
+	PYTHONPATH=layers/aep:local $(BIN)/python -m stack --api-port $(LOCAL_API_PORT) --aws-port $(LOCAL_AWS_PORT) \
+		--aep-port $(LOCAL_AEP_PORT) --schedule-seconds $(LOCAL_SCHEDULE_SECONDS) \
+		$(foreach p,$(PARAMETERS),--parameter $(p))
+
+# One sample event through one function offline: make invoke FUNCTION=stream_ingest EVENT=events/sqs-xdm-message.json
+invoke: install
+	@if [ -z "$(FUNCTION)" ] || [ -z "$(EVENT)" ]; then \
+	  echo "usage: make invoke FUNCTION=<logical id or folder, e.g. stream_ingest> EVENT=events/<file>.json"; exit 2; fi
+	PYTHONPATH=layers/aep:local $(BIN)/python -m stack.invoke $(FUNCTION) $(EVENT)
 
 # With AEP_PLATFORM_URL (and AEP_IMS_URL, the credential: docs/setup.md) it applies to that sandbox once;
 # without, to a fresh in-process emulator twice (the second run reports no change).

@@ -1,6 +1,6 @@
-"""Step 1: caller profiles and call history as files dropped in the bucket, through the batch function and
-its follow-up, both invoked as Lambda would (an S3 notification in an SQS event; an EventBridge schedule),
-each configured by its environment as deployed. Every file ends with its report under ``_reports/``."""
+"""Step 1: caller profiles and call history as files dropped in the stack's drop bucket. S3 notifies the
+batch queue (the bucket's notification configuration, from the template), the queue's poller invokes the
+batch function, the follow-up runs on its schedule; every file ends with its report under ``_reports/``."""
 
 from __future__ import annotations
 
@@ -8,56 +8,18 @@ import csv
 import gzip
 import io
 import json
-import tempfile
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
-from types import ModuleType
 from typing import Any
-from urllib.parse import quote_plus
 
 import boto3
 
-from demo.cast import (
-    CALL_EVENTS,
-    CALLERS,
-    CALLERS_IN_STORY,
-    HISTORY_EACH,
-    HOME_REGION,
-    call_events,
-    dialled,
-    say,
-)
-from demo.lambdas import DemoContext, environment
-from demo.resources import create_drop_bucket, create_queue, create_table, template_resources
+from demo.cast import CALLERS_IN_STORY, HISTORY_EACH, call_events, dialled, say, wait_for
+from stack import LocalStack
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
-DROP_BUCKET = "aep-connector-demo-drop"
-LEDGER = "aep-connector-demo-batch-ledger"
-IDEMPOTENCY = "aep-connector-demo-batch-idempotency"
-BATCH_QUEUE = "aep-connector-demo-batch"
 REPORTS = "_reports/"
-#: How many scheduled runs of the follow-up the story waits for (the emulator answers ``staging`` a poll
-#: or so before a batch's final state, as AEP does): more means a batch never became final.
-FOLLOW_RUNS = 10
-
-# The routes of the deployment (BatchRoutes): the CRM's caller export through a CSV mapping, the IVR's
-# call history as NDJSON. Both written by a call center in HOME_REGION.
-CALLER_MAPPING = {
-    "record_class": "profile",
-    "columns": {"first_name": "person.name.firstName", "tier": "_acme.tier"},
-    "identities": [{"column": "phone", "namespace": "Phone", "primary": True}],
-}
-ROUTES = [
-    {
-        "prefix": "callers/",
-        "dataset_id": CALLERS,
-        "record_class": "profile",
-        "default_phone_region": HOME_REGION,
-        "mapping": CALLER_MAPPING,
-    },
-    {"prefix": "calls/", "dataset_id": CALL_EVENTS, "default_phone_region": HOME_REGION},
-]
+#: How long the story waits for every file's report (the batch window, AEP's processing and a few
+#: scheduled runs of the follow-up take a few seconds here).
+REPORT_TIMEOUT_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -89,7 +51,7 @@ class Outcome:
 
 def callers_csv() -> bytes:
     """The CRM's export: phones as the call center writes them; one row's phone is not a number."""
-    rows = [(dialled(c.phone, HOME_REGION), c.label, c.tier) for c in CALLERS_IN_STORY]
+    rows = [(dialled(c.phone), c.label, c.tier) for c in CALLERS_IN_STORY]
     rows.insert(1, ("ask at reception", "caller 4", "bronze"))
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
@@ -98,12 +60,10 @@ def callers_csv() -> bytes:
     return text.getvalue().encode()
 
 
-def call_history() -> bytes:
+def call_history(tenant: str) -> bytes:
     """Yesterday's calls of each caller, as the IVR exports them: NDJSON, gzipped."""
     events = [
-        e
-        for c in CALLERS_IN_STORY
-        for e in call_events(dialled(c.phone, HOME_REGION), HISTORY_EACH, days_ago=1)
+        e for c in CALLERS_IN_STORY for e in call_events(dialled(c.phone), HISTORY_EACH, tenant, days_ago=1)
     ]
     return gzip.compress("".join(json.dumps(e) + "\n" for e in events).encode())
 
@@ -113,13 +73,13 @@ def legacy_export() -> bytes:
     return "phone,first_name,tier\n(415) 555-0199,caller 5,privilège\n".encode("latin-1")
 
 
-def drops() -> list[Drop]:
+def drops(tenant: str) -> list[Drop]:
     people = len(CALLERS_IN_STORY)
     return [
         Drop("callers/2026-11-29.csv", callers_csv(), "partial", people + 1, people, 1, refused_lines=(3,)),
         Drop(
             "calls/2026-11-28.ndjson.gz",
-            call_history(),
+            call_history(tenant),
             "success",
             people * HISTORY_EACH,
             people * HISTORY_EACH,
@@ -129,52 +89,18 @@ def drops() -> list[Drop]:
     ]
 
 
-def s3_notification(key: str, size: int, etag: str, version: str | None) -> dict[str, Any]:
-    """The record S3 sends for a new object (the key URL-encoded), from the sample event's shape."""
-    sample = json.loads((EVENTS / "s3-notification-in-sqs.json").read_text())["Records"][0]
-    record: dict[str, Any] = json.loads(sample["body"])["Records"][0]
-    record["eventTime"] = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    record["s3"]["bucket"]["name"] = DROP_BUCKET
-    record["s3"]["bucket"]["arn"] = f"arn:aws:s3:::{DROP_BUCKET}"
-    record["s3"]["object"] = {"key": quote_plus(key, safe="/"), "size": size, "eTag": etag}
-    if version:
-        record["s3"]["object"]["versionId"] = version
-    record["s3"]["object"]["sequencer"] = "0055AED6DCD90281E5"
-    return record
-
-
-def sqs_of_notifications(notifications: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
-    """The SQS event of the batch queue: one message per notification, each wrapped as S3 does."""
-    sample = json.loads((EVENTS / "s3-notification-in-sqs.json").read_text())["Records"][0]
-    records = []
-    for n, notification in enumerate(notifications):
-        record = dict(sample)
-        record["messageId"] = f"demo-drop-{n:04d}"
-        record["eventSourceARN"] = queue_arn
-        record["body"] = json.dumps({"Records": [notification]})
-        records.append(record)
-    return {"Records": records}
-
-
-def schedule_event() -> dict[str, Any]:
-    """EventBridge's scheduled event, as the follow-up's rule sends it."""
-    event: dict[str, Any] = json.loads((EVENTS / "eventbridge-schedule.json").read_text())
-    event["time"] = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    return event
-
-
-def read_report(key: str) -> Outcome | None:
+def read_report(bucket: str, key: str) -> Outcome | None:
     """The file's report, or None while it has none; its refusal lines when it names them."""
     s3 = boto3.client("s3")
     try:
-        body = s3.get_object(Bucket=DROP_BUCKET, Key=f"{REPORTS}{key}.report.json")["Body"].read()
+        body = s3.get_object(Bucket=bucket, Key=f"{REPORTS}{key}.report.json")["Body"].read()
     except s3.exceptions.NoSuchKey:
         return None
-    report = json.loads(body)
+    report = json.loads(body)  # written once the file's batch is final (or the file refused)
     records = report["records"]
     refusals = []
     if report.get("refusals"):
-        text = s3.get_object(Bucket=DROP_BUCKET, Key=report["refusals"])["Body"].read().decode()
+        text = s3.get_object(Bucket=bucket, Key=report["refusals"])["Body"].read().decode()
         refusals = [json.loads(line) for line in text.splitlines()]
     return Outcome(
         key=key,
@@ -208,90 +134,44 @@ def told(outcome: Outcome) -> list[str]:
     return lines
 
 
-def ingest_environment(queue_url: str, spool: str) -> dict[str, str]:
-    """The batch function's variables, as the template sets them (BATCH_SPOOL_DIR: Lambda's /tmp)."""
-    return {
-        "POWERTOOLS_SERVICE_NAME": "batch-ingest",
-        "BATCH_ROUTES": json.dumps(ROUTES),
-        "BATCH_REPORTS_PREFIX": REPORTS,
-        "BATCH_SUCCESS_PREFIX": "_ingested/",
-        "BATCH_LEDGER_TABLE": LEDGER,
-        "BATCH_IDEMPOTENCY_TABLE": IDEMPOTENCY,
-        "BATCH_QUEUE_URL": queue_url,
-        "BATCH_SPOOL_DIR": spool,
-    }
-
-
-def follow_environment() -> dict[str, str]:
-    """The follow-up's variables, as the template sets them."""
-    return {
-        "POWERTOOLS_SERVICE_NAME": "batch-follow",
-        "BATCH_LEDGER_TABLE": LEDGER,
-        "BATCH_DROP_BUCKET": DROP_BUCKET,
-        "BATCH_REPORTS_PREFIX": REPORTS,
-        "BATCH_ON_SUCCESS": "tag",
-        "BATCH_SUCCESS_PREFIX": "_ingested/",
-        "BATCH_STUCK_AFTER_MINUTES": "120",
-        "STREAM_DATASET_ID": CALL_EVENTS,
-    }
-
-
-def drop_files(ingest: ModuleType, follow: ModuleType, problems: list[str]) -> list[Outcome]:
-    """Step 1: the resources, the files dropped, one SQS event to the batch function, the follow-up's
-    scheduled runs until every file has its report. Returns the reports' outcomes, in drop order."""
-    resources = template_resources()
-    create_drop_bucket(DROP_BUCKET)
-    create_table(LEDGER, "BatchLedgerTable", resources)
-    create_table(IDEMPOTENCY, "BatchIdempotencyTable", resources)
-    queue_url = create_queue(BATCH_QUEUE)
-    say(f"   on moto: drop bucket {DROP_BUCKET} (versioned), queue {BATCH_QUEUE},")
-    say("   the ledger and idempotency tables (their keys and index read from template.yaml)")
-    say("   routes: callers/ -> profiles through a CSV mapping (phone -> Phone identity, first_name, tier);")
-    say("   calls/ -> call events; phone numbers as a US call center writes them")
-    files = drops()
+def drop_files(stack: LocalStack, tenant: str, problems: list[str]) -> list[Outcome]:
+    """Step 1: the files dropped; then the story waits for every file's report. Returns the reports'
+    outcomes, in drop order."""
+    bucket = str(stack.output("BatchDropBucketName"))
+    files = drops(tenant)
     s3 = boto3.client("s3")
-    notifications = []
     for drop in files:
-        put = s3.put_object(Bucket=DROP_BUCKET, Key=drop.key, Body=drop.body)
-        notifications.append(
-            s3_notification(drop.key, len(drop.body), put["ETag"].strip('"'), put.get("VersionId"))
-        )
-        say(f"   dropped s3://{DROP_BUCKET}/{drop.key} ({len(drop.body)} bytes)")
-
-    queue_arn = f"arn:aws:sqs:us-east-1:123456789012:{BATCH_QUEUE}"
-    with (
-        tempfile.TemporaryDirectory(prefix="demo-spool-") as spool,
-        environment(ingest_environment(queue_url, spool)),
-    ):
-        response = ingest.lambda_handler(
-            sqs_of_notifications(notifications, queue_arn),
-            DemoContext("batch-ingest", timeout_seconds=900, memory_limit_in_mb=1024),
-        )
-    retry = len(response["batchItemFailures"])
-    say(f"   batch function: one SQS event of {len(notifications)} S3 notifications, {retry} to retry")
-    if retry:
-        problems.append(f"the batch function sent {retry} notifications back to retry")
-
+        s3.put_object(Bucket=bucket, Key=drop.key, Body=drop.body)
+        say(f"   dropped s3://{bucket}/{drop.key} ({len(drop.body)} bytes)")
     outcomes: dict[str, Outcome | None] = {}
-    runs = 0
-    with environment(follow_environment()):
-        while runs < FOLLOW_RUNS:
-            runs += 1
-            follow.lambda_handler(schedule_event(), DemoContext("batch-follow", timeout_seconds=300))
-            outcomes = {drop.key: read_report(drop.key) for drop in files}
-            if all(outcomes.values()):
-                break
-    missing = sum(outcome is None for outcome in outcomes.values())
-    ran = f"{runs} scheduled run{'s' if runs > 1 else ''}"
-    if missing:
-        say(f"   follow-up: {ran}, and still {missing} of {len(files)} files without a report")
-    else:
-        say(f"   follow-up: {ran} until every file had its report under {REPORTS}")
 
+    def reported() -> bool:
+        outcomes.update({d.key: read_report(bucket, d.key) for d in files if outcomes.get(d.key) is None})
+        return all(outcomes.values())
+
+    finished = wait_for(reported, REPORT_TIMEOUT_SECONDS, interval=0.2)
+    ingest = stack.pollers_of("BatchIngestFunction")
+    follow = stack.schedulers_of("BatchFollowFunction")
+    notifications = sum(p.counts.records for p in ingest)
+    invocations = sum(p.counts.invocations for p in ingest)
+    say(
+        f"   batch function: {invocations} invocation(s) by the batch queue's poller, {notifications} "
+        "messages (S3's notifications: the files', its test event's, the reports')"
+    )
+    runs = sum(s.counts.invocations for s in follow)
+    missing = sum(outcome is None for outcome in outcomes.values())
+    if missing:
+        say(
+            f"   follow-up: {runs} scheduled runs, and still {missing} of {len(files)} files without a report"
+        )
+    else:
+        say(f"   follow-up: {runs} scheduled run(s) until every file had its report under {REPORTS}")
+    if not finished:
+        problems.append(f"{missing} file(s) without a final report after {REPORT_TIMEOUT_SECONDS:g} s")
     found = []
     for drop in files:
         outcome = outcomes.get(drop.key)
-        problems.extend(file_problems(drop, outcome, runs))
+        problems.extend(file_problems(drop, outcome))
         if outcome is not None:
             found.append(outcome)
             for line in told(outcome):
@@ -299,10 +179,10 @@ def drop_files(ingest: ModuleType, follow: ModuleType, problems: list[str]) -> l
     return found
 
 
-def file_problems(drop: Drop, outcome: Outcome | None, runs: int) -> list[str]:
+def file_problems(drop: Drop, outcome: Outcome | None) -> list[str]:
     """What the file's report says that the story does not expect (nothing: the file ended as it should)."""
     if outcome is None:
-        return [f"{drop.key} has no report after {runs} follow-up runs"]
+        return [f"{drop.key} has no final report"]
     problems = []
     got = (outcome.status, outcome.read, outcome.sent, outcome.refused)
     expected = (drop.status, drop.read, drop.sent, drop.refused)

@@ -1,88 +1,50 @@
-"""Step 3: the IVR asks the lookup API for the caller's unified profile, the function's handler invoked
-with the REST event API Gateway sends (an IAM-signed caller in its request context), as Lambda would."""
+"""Step 3: the IVR asks the lookup API, over HTTP, for the caller's unified profile: the stack serves the
+template's API routes on a local port in API Gateway's REST event format (an IAM caller the function
+admits), the caller's number dialled in national format."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-from demo.cast import CALLERS_IN_STORY, HOME_REGION, Caller, dialled, say
-from demo.lambdas import DemoContext, environment
+from demo.cast import CALLERS_IN_STORY, CALLS_EACH, HISTORY_EACH, Caller, dialled, say
 
-IVR_ROLE = "arn:aws:iam::123456789012:role/aep-connector-demo-ivr-backend"
-IVR_SESSION = "arn:aws:sts::123456789012:assumed-role/aep-connector-demo-ivr-backend/call-1"
-FIELDS = "person.name.firstName,_acme.tier"
-STAGE = "v1"
+FIELDS = "person.name.firstName,_acme.tier,_acme.phone"
 
 
 @dataclass(frozen=True)
 class Answer:
-    """What the handler answered, and how long it took (milliseconds, the handler's own time)."""
+    """What the API answered, and how long the HTTP request took (milliseconds, the client's view)."""
 
     status: int
     body: dict[str, Any]
     latency_ms: float
 
 
-def lookup_environment() -> dict[str, str]:
-    """The lookup function's variables, as the template sets them from its parameters' defaults; the
-    IVR's role may read the default tenant (LookupDefaultTenantPrincipals)."""
-    return {
-        "POWERTOOLS_SERVICE_NAME": "profile-lookup",
-        "LOOKUP_DEADLINE_SECONDS": "1.5",
-        "LOOKUP_CACHE_TTL_SECONDS": "60",
-        "LOOKUP_DEFAULT_FIELDS": "",
-        "LOOKUP_ALLOWED_NAMESPACES": "Phone,Email,ECID,CRMID",
-        "LOOKUP_DEFAULT_PHONE_REGION": HOME_REGION,
-        "LOOKUP_DEFAULT_TENANT_PRINCIPALS": IVR_ROLE,
-    }
+def get(api_url: str, path: str) -> Answer:
+    """One GET over a fresh connection, as an IVR backend's request would be."""
+    where = urlsplit(api_url)
+    connection = http.client.HTTPConnection(where.hostname or "127.0.0.1", where.port, timeout=30)
+    try:
+        started = time.perf_counter()
+        connection.request("GET", path, headers={"Accept": "application/json"})
+        response = connection.getresponse()
+        raw = response.read()
+        latency_ms = (time.perf_counter() - started) * 1000
+    finally:
+        connection.close()
+    return Answer(response.status, json.loads(raw) if raw else {}, latency_ms)
 
 
-def profile_request(namespace: str, value: str, query: dict[str, str], n: int) -> dict[str, Any]:
-    """``GET /profiles/{namespace}/{id}`` as API Gateway (REST, proxy integration) hands it to the
-    function: the id percent-encoded by the caller, the signed caller's ARN in the request context."""
-    path = f"/profiles/{namespace}/{quote(value, safe='')}"
-    resource = "/profiles/{namespace}/{id}"
-    headers = {"Host": "abc123.execute-api.us-east-1.amazonaws.com", "Accept": "application/json"}
-    return {
-        "resource": resource,
-        "path": path,
-        "httpMethod": "GET",
-        "headers": headers,
-        "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": query or None,
-        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} or None,
-        "pathParameters": {"namespace": namespace, "id": value},
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": resource,
-            "httpMethod": "GET",
-            "path": f"/{STAGE}{path}",
-            "stage": STAGE,
-            "requestId": f"demo-lookup-{n:04d}",
-            "accountId": "123456789012",
-            "apiId": "abc123",
-            "identity": {"userArn": IVR_SESSION, "caller": None, "apiKeyId": None, "sourceIp": "192.0.2.10"},
-        },
-        "body": None,
-        "isBase64Encoded": False,
-    }
-
-
-def request_line(event: dict[str, Any]) -> str:
-    query = "&".join(f"{k}={v}" for k, v in (event["queryStringParameters"] or {}).items())
-    return f"GET /{STAGE}{event['path']}" + (f"?{query}" if query else "")
-
-
-def invoke(function: ModuleType, event: dict[str, Any]) -> Answer:
-    started = time.perf_counter()
-    response = function.lambda_handler(event, DemoContext("profile-lookup", timeout_seconds=28))
-    latency_ms = (time.perf_counter() - started) * 1000
-    return Answer(int(response["statusCode"]), json.loads(response["body"]), latency_ms)
+def profile_path(caller: Caller, stage: str, *, events: bool = False) -> str:
+    written = quote(dialled(caller.phone), safe="")
+    if events:
+        return f"/{stage}/profiles/Phone/{written}/events?limit=20"
+    return f"/{stage}/profiles/Phone/{written}?fields={FIELDS}"
 
 
 def described(answer: Answer) -> str:
@@ -113,21 +75,33 @@ def answer_problem(caller: Caller, answer: Answer, *, cached: bool) -> str | Non
     return None
 
 
-def look_up(function: ModuleType, problems: list[str]) -> list[Answer]:
-    """Each caller as the IVR dialled it, then the first again (from the function's cache). Returns the
-    answers, in that order."""
+def look_up(api_url: str, stage: str, problems: list[str]) -> list[Answer]:
+    """Each caller as the IVR dialled it, the first one's unified profile and past calls printed, then
+    the first again (from the function's cache). Returns the profile answers, in that order."""
     answers: list[Answer] = []
     asked: list[tuple[Caller, bool]] = [(c, False) for c in CALLERS_IN_STORY] + [(CALLERS_IN_STORY[0], True)]
-    with environment(lookup_environment()):
-        for n, (caller, again) in enumerate(asked):
-            event = profile_request("Phone", dialled(caller.phone, HOME_REGION), {"fields": FIELDS}, n)
-            answer = invoke(function, event)
-            answers.append(answer)
-            if again:
-                say("   the same caller rings again moments later:")
-            say(f"   {request_line(event)}")
-            say(f"      {described(answer)}")
-            problem = answer_problem(caller, answer, cached=again)
-            if problem:
-                problems.append(problem)
+    for n, (caller, again) in enumerate(asked):
+        path = profile_path(caller, stage)
+        answer = get(api_url, path)
+        answers.append(answer)
+        if again:
+            say("   the same caller rings again moments later:")
+        say(f"   GET {path}")
+        say(f"      {described(answer)}")
+        problem = answer_problem(caller, answer, cached=again)
+        if problem:
+            problems.append(problem)
+        if n == 0 and answer.status == 200:
+            say(
+                "      the unified profile: "
+                + json.dumps({k: answer.body[k] for k in ("identities", "attributes")}, sort_keys=True)
+            )
+            events = get(api_url, profile_path(caller, stage, events=True))
+            calls = len(events.body.get("events", [])) if events.status == 200 else None
+            say(f"   GET {profile_path(caller, stage, events=True)}")
+            say(f"      {events.status} in {events.latency_ms:.1f} ms: {calls} past calls")
+            if calls != HISTORY_EACH + CALLS_EACH:
+                problems.append(
+                    f"{caller.label} has {calls} past calls, expected {HISTORY_EACH + CALLS_EACH}"
+                )
     return answers

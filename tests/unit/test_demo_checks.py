@@ -39,11 +39,11 @@ def profile(label: str, tier: str, *, cached: bool, status: int = 200) -> Answer
 
 
 def test_a_report_as_expected_is_no_problem():
-    assert file_problems(CSV, outcome(), runs=2) == []
+    assert file_problems(CSV, outcome()) == []
 
 
 def test_a_report_with_other_counts_or_status_is_a_problem_naming_the_file():
-    problems = file_problems(CSV, outcome(status="success", refused=0), runs=2)
+    problems = file_problems(CSV, outcome(status="success", refused=0))
 
     assert len(problems) == 1
     assert problems[0].startswith("callers/a.csv: its report says")
@@ -53,13 +53,13 @@ def test_a_report_with_other_counts_or_status_is_a_problem_naming_the_file():
 def test_a_refused_row_on_another_line_is_a_problem():
     moved = {**ROW, "line": 4}
 
-    assert file_problems(CSV, outcome(refusals=[moved]), runs=2) == [
+    assert file_problems(CSV, outcome(refusals=[moved])) == [
         "callers/a.csv: rows refused at lines [4], expected [3]"
     ]
 
 
-def test_no_report_after_the_runs_is_a_problem():
-    assert file_problems(CSV, None, runs=10) == ["callers/a.csv has no report after 10 follow-up runs"]
+def test_no_report_is_a_problem():
+    assert file_problems(CSV, None) == ["callers/a.csv has no final report"]
 
 
 def test_a_refused_file_needs_its_reason():
@@ -69,8 +69,8 @@ def test_a_refused_file_needs_its_reason():
     )
     with_reason = Outcome(**{**vars(without), "reason": "the file is not UTF-8"})
 
-    assert file_problems(refused, without, runs=1) == ["callers/b.csv: its report's reason is None"]
-    assert file_problems(refused, with_reason, runs=1) == []
+    assert file_problems(refused, without) == ["callers/b.csv: its report's reason is None"]
+    assert file_problems(refused, with_reason) == []
 
 
 def test_a_file_is_told_with_its_batch_counts_and_each_refused_row_once_named():
@@ -95,12 +95,13 @@ def test_a_lookup_answer_must_greet_the_caller_from_the_cache_only_when_expected
     ) == (f"the lookup API answered {caller.label} with 404 not-found in 2.5 ms")
 
 
-def test_the_summary_counts_files_batches_records_events_and_latencies():
+def test_the_summary_counts_records_batches_events_rejects_and_latencies():
     refused = outcome(key="b.csv", batch_id=None, status="refused", read=0, sent=0, refused=0, refusals=[])
     tally = Tally(
         files=[outcome(), outcome(key="c.ndjson", batch_id="01EMU2", status="success", refused=0), refused],
-        streamed=19,
-        dead_letters=2,
+        sent=13,
+        streamed=12,
+        dead_letters=1,
         lookups=[
             Answer(200, {"cached": False}, 30.0),
             Answer(200, {"cached": False}, 4.25),
@@ -111,12 +112,20 @@ def test_the_summary_counts_files_batches_records_events_and_latencies():
 
     assert summary(tally) == [
         "Summary:",
-        "   files in: 3; batch 01EMU0000000000000000000001: partial, batch 01EMU2: success; 1 file refused",
+        "   records in: 8 from 3 files, 13 messages on the queue",
+        "   batches: batch 01EMU0000000000000000000001: partial, batch 01EMU2: success",
+        "   events streamed: 12",
+        "   rejects: 1 file refused, 1 row refused, 1 message dead-lettered",
         "   batch records: read 8, sent 6, refused 1",
-        "   events streamed: 19; rejects: 2 dead-lettered",
-        "   lookup latency (the handler's): 30.0 ms the first (builds its runtime), 4.2-7.0 ms from AEP, "
+        "   lookup latency over HTTP: 30.0 ms the first (builds its runtime), 4.2-7.0 ms from AEP, "
         "0.5 ms from the cache",
     ]
+
+
+def test_the_summary_says_when_there_are_too_few_lookups_to_tell_latencies():
+    tally = Tally(lookups=[Answer(200, {"cached": False}, 30.0), Answer(404, {}, 3.0)])
+
+    assert summary(tally)[-1] == "   lookup latency over HTTP: too few answers to tell"
 
 
 def test_the_batch_tables_have_the_templates_keys_and_index(aws):
