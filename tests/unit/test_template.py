@@ -209,3 +209,23 @@ def test_every_resource_built_by_makefile_has_its_build_target(template):
             check=False,
         )
         assert planned.returncode == 0, (name, planned.stderr)
+
+
+def test_every_function_that_sends_records_checks_them_against_the_schema_the_deployment_chose(translated):
+    functions = {
+        name: r["Properties"]
+        for name, r in translated["Resources"].items()
+        if r["Type"] == "AWS::Lambda::Function"
+        and r["Properties"]["Handler"] == "app.lambda_handler"
+        and (
+            "STREAM_INLET_ID" in r["Properties"]["Environment"]["Variables"]
+            or "BATCH_ROUTES" in r["Properties"]["Environment"]["Variables"]
+        )
+    }
+
+    assert {"StreamIngestFunction", "BatchIngestFunction"} <= set(functions)
+    for name, properties in functions.items():
+        assert properties["Environment"]["Variables"]["AEP_SCHEMA_VALIDATION"] == {
+            "Ref": "SchemaValidation"
+        }, name
+    assert translated["Parameters"]["SchemaValidation"]["Default"] == "required"
