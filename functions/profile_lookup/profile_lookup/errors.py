@@ -73,5 +73,12 @@ def from_aep(exc: AepError, deadline: Deadline | None = None) -> ApiError:
             422, "identity-graph-too-large", "AEP cannot merge a graph linking more than 50 identities"
         )
     if isinstance(exc, AepAuthError):
+        if exc.status is None or exc.status >= 500 or exc.status == 429:  # IMS down or busy, not a refusal
+            return ApiError(
+                502,
+                "ims-unavailable",
+                "Adobe IMS cannot issue a token now",
+                retry_after=exc.retry_after or 1.0,
+            )
         return ApiError(502, "aep-auth", "AEP refused this deployment's credentials")
     return ApiError(502, "aep-failure", f"AEP failed the lookup (HTTP {exc.status or 'no answer'})")
