@@ -92,7 +92,8 @@ _ANSWERS: dict[int, str] = {
     422: "AEP cannot merge this identity's graph (more than 50 linked identities).",
     429: "AEP throttles beyond our retries, or the gateway throttles the caller: see Retry-After.",
     500: "The deployment's configuration is unusable (configuration), or the function failed (internal).",
-    502: "AEP failed, or refused the deployment's credentials.",
+    502: "AEP failed (aep-failure), refused the deployment's credentials (aep-auth), or IMS cannot issue a "
+    "token now (ims-unavailable: see Retry-After).",
     503: "The tenant registry cannot be read (registry-unavailable): see Retry-After.",
     504: "The deadline (LOOKUP_DEADLINE_SECONDS) passed.",
 }
@@ -117,7 +118,7 @@ def _responses(model: type[BaseModel], text: str, *, many: bool = False) -> dict
             "description": answers[status],
             "content": {"application/json": {"model": ErrorBody}},
         }
-        if status in (429, 503):
+        if status in (429, 503) or (status == 502 and not many):
             answer["headers"] = _RETRY_AFTER
         responses[status] = answer
     return responses
