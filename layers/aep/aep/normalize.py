@@ -112,13 +112,15 @@ def _plan(code: int) -> _CountryPlan:
     if plan is None:
         region = COUNTRY_CODE_TO_REGION_CODE[code][0]  # the main region, as parse and the length test use
         metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, region)
-        general = metadata.general_desc if metadata is not None else None
-        assert general is not None  # every code of the table has metadata and a general description
-        prefix = metadata.national_prefix_for_parsing
-        plan = _CountryPlan(
-            lengths=frozenset(general.possible_length) - frozenset(general.possible_length_local_only),
-            national_prefix=re.compile(prefix) if prefix else None,
-        )
+        if metadata is None or metadata.general_desc is None:  # not seen: then never the fast path
+            plan = _CountryPlan(lengths=frozenset(), national_prefix=None)
+        else:
+            general = metadata.general_desc
+            prefix = metadata.national_prefix_for_parsing
+            plan = _CountryPlan(
+                lengths=frozenset(general.possible_length) - frozenset(general.possible_length_local_only),
+                national_prefix=re.compile(prefix) if prefix else None,
+            )
         _PLANS[code] = plan
     return plan
 
