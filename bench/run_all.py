@@ -1,10 +1,10 @@
 """``make bench``: every scenario in turn, progress shown, results in bench/results/ (untracked) and a
-markdown table in bench/results/summary.md. About 10 minutes on a 2-core machine.
+markdown table in bench/results/summary.md. About 8 minutes on a 2-core machine shared with other work.
 
 Steps (each a child process; its own figures in bench/results/<name>.json): preparation CPU, streaming
 against the sink beside aepp / one request per record / the ceiling, the deployed shape, the token cache
 under 50 workers, the emulator's request rate and the streaming function on the emulator, the lookup,
-the batch function (``BENCH_BATCH_SIZES``, default 10MB,100MB here; ``make bench-batch`` runs 1GB too).
+the batch function (``BENCH_BATCH_SIZES``, default 10MB,100MB,1GB, as ``make bench-batch``).
 ``BENCH_ONLY=prep,stream`` runs some steps (the summary then shows what earlier runs left).
 """
 
@@ -20,17 +20,18 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PYTHONPATH = ["layers/aep", "local", "functions/stream_ingest", "functions/profile_lookup", "."]
 
-SIZES = "10MB,100MB"
+SIZES = "10MB,100MB,1GB"
 #: (name, script, extra environment, seconds it takes on this machine, roughly)
 STEPS: list[tuple[str, str, dict[str, str], int]] = [
-    ("prep", "prep_bench.py", {}, 40),
-    ("stream", "stream_peers.py", {}, 90),
-    ("deployed", "deployed_bench.py", {}, 120),
+    ("prep", "prep_bench.py", {}, 10),
+    ("stream", "stream_peers.py", {"BENCH_REPEATS": "5"}, 40),
+    ("stream_8", "stream_peers.py", {"BENCH_IN_FLIGHT": "8", "BENCH_REPEATS": "5"}, 40),
+    ("deployed", "deployed_bench.py", {}, 60),
     ("token", "token_bench.py", {}, 15),
-    ("emulator", "emulator_rate.py", {}, 20),
-    ("stream_emulator", "stream_bench.py", {"BENCH_REPEATS": "3"}, 40),
-    ("lookup", "lookup_bench.py", {"BENCH_ROUNDS": "300", "BENCH_IMPORTS": "5"}, 60),
-    ("batch", "batch_bench.py", {"BENCH_BATCH_SIZES": os.environ.get("BENCH_BATCH_SIZES", SIZES)}, 150),
+    ("emulator", "emulator_rate.py", {}, 15),
+    ("stream_emulator", "stream_bench.py", {}, 20),
+    ("lookup", "lookup_bench.py", {}, 30),
+    ("batch", "batch_bench.py", {"BENCH_BATCH_SIZES": os.environ.get("BENCH_BATCH_SIZES", SIZES)}, 240),
 ]
 
 

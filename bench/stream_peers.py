@@ -34,6 +34,8 @@ from bench.report import publish
 RECORDS = int(os.environ.get("BENCH_RECORDS", "10000"))
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 SINGLE_SAMPLE = int(os.environ.get("BENCH_SINGLE_SAMPLE", "20"))
+#: Requests in flight in the function and the ceiling (default: the template's STREAM_CONCURRENCY).
+IN_FLIGHT = os.environ.get("BENCH_IN_FLIGHT")
 AEPP_PYTHON = os.environ.get("BENCH_AEPP_PYTHON", str(streamkit.ROOT / ".aepp-venv" / "bin" / "python"))
 
 
@@ -82,7 +84,7 @@ def aepp_run(url: str, bodies_file: Path, per_request: int) -> dict[str, Any]:
 
 def main() -> int:  # noqa: PLR0915 - a benchmark script, step by step
     shape = streamkit.template_settings()
-    in_flight = shape.requests_in_flight
+    in_flight = int(IN_FLIGHT) if IN_FLIGHT else shape.requests_in_flight
     e164 = streamkit.call_events(RECORDS, "e164")
     national = streamkit.call_events(RECORDS, "national")
     with streamkit.sink() as url, streamkit.streaming_function(url, in_flight) as handler:
@@ -142,7 +144,7 @@ def main() -> int:  # noqa: PLR0915 - a benchmark script, step by step
     single_rps = len(one) / single_s
     best_aepp = max(aepp_rps.values())
     publish(
-        "stream_peers",
+        "stream_peers" if not IN_FLIGHT else f"stream_peers_{in_flight}",
         {
             "records": RECORDS,
             "sink_latency_ms": 150,
