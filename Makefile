@@ -29,7 +29,7 @@ help:
 	@echo "make emulator  start the local AEP emulator (AEP_EMULATOR_PORT, default 8787)"
 	@echo "make build     sam build offline (layer for python3.13 arm64), then check the built layer"
 	@echo "make validate  cfn-lint and sam validate --lint"
-	@echo "make bench     every benchmark in bench/ (~10 min): results in bench/results/, table in bench/results/summary.md"
+	@echo "make bench     every benchmark in bench/ (~5 min): results in bench/results/, table in bench/results/summary.md"
 	@echo "make bench-batch  the batch benchmark alone (~10 min; BENCH_BATCH_SIZES=10MB for a quick run)"
 	@echo "make scan      bandit on the shipped code, checkov on the template"
 	@echo "make deploy    sam deploy (uses samconfig.toml; needs AWS credentials)"
@@ -99,7 +99,7 @@ $(AEPP_VENV)/bin/python:
 	$(AEPP_VENV)/bin/python -m pip install -q requests==2.34.2 deprecation==2.1.0 tenacity==9.2.1 \
 		pathlib2==2.3.7.post1 pandas==3.1.1 rich==15.0.0
 
-# Every scenario in turn (about 10 minutes on 2 cores), progress shown; results in bench/results/
+# Every scenario in turn (about 5 minutes on 2 cores), progress shown; results in bench/results/
 # (untracked) and the table in bench/results/summary.md. BENCH_ONLY=prep,stream,... runs some steps.
 bench: install $(AEPP_VENV)/bin/python
 	PYTHONPATH=. $(BIN)/python bench/run_all.py

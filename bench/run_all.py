@@ -1,5 +1,5 @@
 """``make bench``: every scenario in turn, progress shown, results in bench/results/ (untracked) and a
-markdown table in bench/results/summary.md. About 8 minutes on a 2-core machine shared with other work.
+markdown table in bench/results/summary.md. About 5 minutes on a 2-core machine shared with other work.
 
 Steps (each a child process; its own figures in bench/results/<name>.json): preparation CPU, streaming
 against the sink beside aepp / one request per record / the ceiling, the deployed shape, the token cache
@@ -24,14 +24,14 @@ SIZES = "10MB,100MB,1GB"
 #: (name, script, extra environment, seconds it takes on this machine, roughly)
 STEPS: list[tuple[str, str, dict[str, str], int]] = [
     ("prep", "prep_bench.py", {}, 10),
-    ("stream", "stream_peers.py", {"BENCH_REPEATS": "5"}, 40),
-    ("stream_8", "stream_peers.py", {"BENCH_IN_FLIGHT": "8", "BENCH_REPEATS": "5"}, 40),
-    ("deployed", "deployed_bench.py", {}, 60),
+    ("stream", "stream_peers.py", {"BENCH_REPEATS": "5"}, 30),
+    ("stream_8", "stream_peers.py", {"BENCH_IN_FLIGHT": "8", "BENCH_REPEATS": "5"}, 30),
+    ("deployed", "deployed_bench.py", {}, 50),
     ("token", "token_bench.py", {}, 15),
     ("emulator", "emulator_rate.py", {}, 15),
     ("stream_emulator", "stream_bench.py", {}, 20),
-    ("lookup", "lookup_bench.py", {}, 30),
-    ("batch", "batch_bench.py", {"BENCH_BATCH_SIZES": os.environ.get("BENCH_BATCH_SIZES", SIZES)}, 240),
+    ("lookup", "lookup_bench.py", {}, 15),
+    ("batch", "batch_bench.py", {"BENCH_BATCH_SIZES": os.environ.get("BENCH_BATCH_SIZES", SIZES)}, 150),
 ]
 
 

@@ -8,8 +8,9 @@ benchmarks' records never hold that key themselves) and the 207 for a count is b
 against it measures the client, not the server (the emulator validates every message, on the same cores).
 
 ``GET /_sink/counters`` answers the counts (requests by route, messages, body bytes, and each streaming
-request's arrival time since the sink started) as JSON; ``POST /_sink/reset`` zeroes them. Run it in its
-own process: ``python bench/stream_sink.py PORT [LATENCY_MS]``; it prints ``ready PORT``.
+request's arrival on the system's monotonic clock, to line up with a client's ``time.monotonic()``) as
+JSON; ``POST /_sink/reset`` zeroes them. Run it in its own process:
+``python bench/stream_sink.py PORT [LATENCY_MS]``; it prints ``ready PORT``.
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ TOKEN = json.dumps({"access_token": "sink-token", "token_type": "bearer", "expir
 class Counters:
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.started = time.monotonic()
         self.reset()
 
     def reset(self) -> None:
