@@ -172,3 +172,25 @@ def test_the_wire_encoder_refuses_what_json_dumps_refuses():
             encode({"x": bad})
     with pytest.raises(UnicodeEncodeError):
         encode({"x": "\ud800"})
+
+
+def unavailable(*args: Any) -> Any:
+    raise TypeError("c_make_encoder() takes other arguments")
+
+
+def differing(*args: Any) -> Any:
+    return lambda value, level: ["not", "json"]
+
+
+@pytest.mark.parametrize("make", [None, unavailable, differing])
+def test_without_a_usable_c_encoder_the_encoder_object_writes_the_same_text(monkeypatch, make):
+    monkeypatch.setattr(strict_json, "_C_MAKE_ENCODER", make)
+    value = {"z": [1, 2.5, "é"], "a": None}
+
+    wire = strict_json.compact_encoder(allow_nan=False)
+    canonical = strict_json.compact_encoder(sort_keys=True)
+
+    assert wire(value) == '{"z":[1,2.5,"é"],"a":null}'
+    assert canonical(value) == '{"a":null,"z":[1,2.5,"é"]}'
+    with pytest.raises(ValueError, match="Out of range float"):
+        wire({"x": float("nan")})

@@ -70,6 +70,10 @@ def loads(text: str | bytes) -> Any:
     return _DECODER.decode(text)
 
 
+#: CPython's C encoder factory (None elsewhere).
+_C_MAKE_ENCODER: Callable[..., Any] | None = getattr(_json_encoder, "c_make_encoder", None)
+
+
 def compact_encoder(*, sort_keys: bool = False, allow_nan: bool = True) -> Callable[[Any], str]:
     """``lambda value: json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=sort_keys,
     allow_nan=allow_nan)``, the same text, made once: ``json.dumps`` builds an encoder at every call (about
@@ -82,15 +86,18 @@ def compact_encoder(*, sort_keys: bool = False, allow_nan: bool = True) -> Calla
     reference = json.JSONEncoder(
         separators=(",", ":"), ensure_ascii=False, sort_keys=sort_keys, allow_nan=allow_nan
     )
-    make = getattr(_json_encoder, "c_make_encoder", None)
+    make = _C_MAKE_ENCODER
     if make is None:  # another Python: the encoder object, still made once
         return reference.encode
-    c_encode = make(
-        None, reference.default, _json_encoder.encode_basestring, None, ":", ",", sort_keys, False, allow_nan
-    )
+    basestring = _json_encoder.encode_basestring
+    try:
+        c_encode = make(None, reference.default, basestring, None, ":", ",", sort_keys, False, allow_nan)
 
-    def encode(value: Any) -> str:
-        return "".join(c_encode(value, 0))
+        def encode(value: Any) -> str:
+            return "".join(c_encode(value, 0))
 
-    sample = {"b": [1, 2.5, -0.0, 1e300, True, None, 'é\u2028"\\\n'], "a": {"z": {}, "y": []}, "": 10**30}
-    return encode if encode(sample) == reference.encode(sample) else reference.encode
+        sample = {"b": [1, 2.5, -0.0, 1e300, True, None, 'é\u2028"\\\n'], "a": {"z": {}, "y": []}, "": 10**30}
+        same = encode(sample) == reference.encode(sample)
+    except (TypeError, ValueError):  # a Python whose C encoder differs: the encoder object
+        return reference.encode
+    return encode if same else reference.encode
