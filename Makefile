@@ -31,7 +31,7 @@ help:
 	@echo "make emulator  start the local AEP emulator (AEP_EMULATOR_PORT, default 8787)"
 	@echo "make build     sam build offline (layer for python3.13 arm64), then check the built layer"
 	@echo "make validate  cfn-lint and sam validate --lint"
-	@echo "make bench     run the benchmarks in bench/"
+	@echo "make bench     every benchmark in bench/ (~5 min): results in bench/results/, table in bench/results/summary.md"
 	@echo "make bench-batch  the batch benchmark alone (~10 min; BENCH_BATCH_SIZES=10MB for a quick run)"
 	@echo "make scan      bandit on the shipped code, checkov on the template"
 	@echo "make deploy    sam deploy (uses samconfig.toml; needs AWS credentials)"
@@ -116,13 +116,6 @@ validate: $(SAM) install
 	$(BIN)/cfn-lint template.yaml
 	$(SAM) validate --lint --region $(REGION)
 
-BENCH_PATH := PYTHONPATH=layers/aep:local:functions/stream_ingest:functions/profile_lookup:.
-bench: install bench-batch
-	$(BENCH_PATH) $(BIN)/python bench/emulator_rate.py
-	$(BENCH_PATH) $(BIN)/python bench/stream_bench.py
-	$(BENCH_PATH) $(BIN)/python bench/lookup_bench.py
-	$(BENCH_PATH) $(BIN)/python bench/validate_bench.py
-
 AEPP_VENV := .aepp-venv
 $(AEPP_VENV)/bin/python:
 	@echo "Installing aepp 0.6.0 into $(AEPP_VENV) for the side-by-side benchmarks (first use only)..."
@@ -130,6 +123,11 @@ $(AEPP_VENV)/bin/python:
 	$(AEPP_VENV)/bin/python -m pip install -q --no-deps aepp==0.6.0
 	$(AEPP_VENV)/bin/python -m pip install -q requests==2.34.2 deprecation==2.1.0 tenacity==9.2.1 \
 		pathlib2==2.3.7.post1 pandas==3.1.1 rich==15.0.0
+
+# Every scenario in turn (about 5 minutes on 2 cores), progress shown; results in bench/results/
+# (untracked) and the table in bench/results/summary.md. BENCH_ONLY=prep,stream,... runs some steps.
+bench: install $(AEPP_VENV)/bin/python
+	PYTHONPATH=. $(BIN)/python bench/run_all.py
 
 aepp-check: install $(AEPP_VENV)/bin/python
 	PYTHONPATH=layers/aep:local:. $(BIN)/python bench/aepp_check.py $(AEPP_VENV)/bin/python

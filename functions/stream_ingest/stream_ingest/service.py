@@ -17,7 +17,7 @@ from aep.schema_cache import SchemaValidators
 from aep.tenants import DEFAULT_TENANT, Tenant, TenantRegistry
 from aep.tenants.clients import ClientCache
 from stream_ingest.dead_letters import DeadLetters, OverflowStore
-from stream_ingest.ingest import Incoming, Stats, TenantStats
+from stream_ingest.ingest import Incoming, Stats, TenantStats, paused_gc
 from stream_ingest.settings import StreamSettings
 from stream_ingest.tenancy import ATTRIBUTE, TenantRouter
 
@@ -139,6 +139,15 @@ def handle(
     deadline = Deadline.from_lambda_context(
         context.get_remaining_time_in_millis, rt.router.clock, rt.settings.deadline_safety_seconds
     )
+    # The collector stays paused until the batch's objects are gone (see paused_gc): resumed earlier,
+    # its first pass scans every record still alive (measured: 60-100 ms on 10,000 records).
+    with paused_gc():
+        return _handle(incoming, deadline, fifo, rt, metrics)
+
+
+def _handle(
+    incoming: list[Incoming], deadline: Deadline, fifo: bool, rt: Runtime, metrics: Metrics
+) -> dict[str, Any]:
     outcomes, stats = rt.router.process(incoming, deadline, fifo=fifo)
     for outcome in outcomes:
         if outcome.kind == "accepted":

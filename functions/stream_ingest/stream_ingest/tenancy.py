@@ -296,11 +296,11 @@ class TenantRouter:
             else:
                 names[mid] = name
                 run = runs.setdefault(name, _Run(tenant, []))
-                run.messages.append(dataclasses.replace(message, data=found.data))
+                run.messages.append(message.parsed(found.data))
         stats = Stats(received=len(messages))
         for run in self._run_all(list(runs.values()), deadline, fifo):
             for outcome in run.outcomes:
-                outcomes[outcome.message_id] = dataclasses.replace(outcome, tenant=run.name)
+                outcomes[outcome.message_id] = outcome.of_tenant(run.name)
             stats.request_ms.extend(run.stats.request_ms)
             stats.splits += run.stats.splits
             stats.overflowed += run.stats.overflowed

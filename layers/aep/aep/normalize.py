@@ -15,10 +15,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Set
+from dataclasses import dataclass
 from functools import lru_cache
 
 import phonenumbers
-from phonenumbers import NumberParseException, ValidationResult
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, NumberParseException, PhoneMetadata, ValidationResult
 
 PHONE_NAMESPACES = frozenset({"phone", "phone_e.164", "phone_e164"})
 EMAIL_NAMESPACES = frozenset({"email"})
@@ -72,6 +73,8 @@ def _e164(value: str, default_region: str) -> str:
     text = value.strip()
     if not text:
         raise IdentityError("phone number is empty")
+    if is_canonical_e164(text):
+        return text  # what libphonenumber would answer, without asking it (an IVR's caller id usually is)
     if not _PHONE_TEXT.fullmatch(text):
         raise IdentityError("phone number has characters other than digits, spaces and + ( ) - . /")
     if text.startswith("00"):
@@ -87,6 +90,64 @@ def _e164(value: str, default_region: str) -> str:
     if not _E164.fullmatch(formatted):
         raise IdentityError("phone number has more than 15 digits (the E.164 maximum)")
     return formatted
+
+
+@dataclass(frozen=True)
+class _CountryPlan:
+    """What libphonenumber's parse of ``+<code><national>`` depends on, for one country calling code."""
+
+    lengths: frozenset[int]  # national lengths it calls possible (not "local only")
+    national_prefix: re.Pattern[str] | None  # what it would strip as a national prefix
+
+
+_PLANS: dict[int, _CountryPlan] = {}
+#: Country calling codes have 1 to 3 digits and no code is the prefix of another (ITU-T E.164).
+_CODE_LENGTHS = (1, 2, 3)
+#: libphonenumber refuses a national number shorter than this (its _MIN_LENGTH_FOR_NSN).
+_MIN_NATIONAL = 2
+
+
+def _plan(code: int) -> _CountryPlan:
+    plan = _PLANS.get(code)
+    if plan is None:
+        region = COUNTRY_CODE_TO_REGION_CODE[code][0]  # the main region, as parse and the length test use
+        metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, region)
+        if metadata is None or metadata.general_desc is None:  # not seen: then never the fast path
+            plan = _CountryPlan(lengths=frozenset(), national_prefix=None)
+        else:
+            general = metadata.general_desc
+            prefix = metadata.national_prefix_for_parsing
+            plan = _CountryPlan(
+                lengths=frozenset(general.possible_length) - frozenset(general.possible_length_local_only),
+                national_prefix=re.compile(prefix) if prefix else None,
+            )
+        _PLANS[code] = plan
+    return plan
+
+
+def is_canonical_e164(text: str) -> bool:
+    """Whether ``text`` is a number libphonenumber would give back unchanged, decided without parsing it.
+
+    True only for ``+`` and digits (E.164's shape) whose country code libphonenumber knows, whose national
+    part has a length it calls possible for that country (a full number, not a local one), and does not
+    start with what it strips as a national prefix. Parsing such a text, libphonenumber takes the same
+    country code (the first 1-3 digits that are one: codes are prefix-free), strips nothing, keeps leading
+    zeros, finds the number possible, and formats ``+`` code national: the text itself. Anything else
+    (False) goes through libphonenumber. tests/unit/test_normalize_fast_path.py checks this against
+    libphonenumber for every country code and national length.
+    """
+    if not _E164.fullmatch(text):
+        return False
+    digits = text[1:]
+    for size in _CODE_LENGTHS:
+        code = int(digits[:size])
+        if code in COUNTRY_CODE_TO_REGION_CODE:
+            national = digits[size:]
+            plan = _plan(code)
+            if len(national) < _MIN_NATIONAL or len(national) not in plan.lengths:
+                return False
+            return plan.national_prefix is None or plan.national_prefix.match(national) is None
+    return False
 
 
 def normalize_email(value: str) -> str:

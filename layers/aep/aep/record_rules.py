@@ -17,7 +17,6 @@ identities). :func:`check_record` raises nothing but :class:`RecordRefused`, wha
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from aep.normalize import (
     namespace_label,
     normalize_identity,
 )
+from aep.strict_json import compact_encoder
 
 #: Levels of objects and arrays in a record, the record itself being the first. XDM records are a handful
 #: deep; the limit keeps every later step (validation, encoding) far from Python's recursion limit.
@@ -175,10 +175,14 @@ def clean(value: Any, depth: int = 1) -> Any:
     return value
 
 
+#: The canonical form of a record: ``json.dumps(record, sort_keys=True, separators=(",", ":"),
+#: ensure_ascii=False)``.
+_CANONICAL = compact_encoder(sort_keys=True)
+
+
 def deterministic_id(record: dict[str, Any], dataset_id: str) -> str:
     """A stable ``_id`` from the record's content and its destination: the same record, the same event."""
-    canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(f"{dataset_id}|{canonical}".encode()).hexdigest()
+    return hashlib.sha256(f"{dataset_id}|{_CANONICAL(record)}".encode()).hexdigest()
 
 
 def check_record(entity: Any, rules: RecordRules, *, dataset_id: str, now: datetime) -> dict[str, Any]:
@@ -224,21 +228,90 @@ def field_of(error: ErrorDetails) -> str:
 
 
 def _validate(entity: dict[str, Any], rules: RecordRules, now: datetime) -> None:
-    model = _Event if rules.record_class == "experienceevent" else _Record
+    event = rules.record_class == "experienceevent"
+    checked = plainly_valid(entity, event=event)
+    if checked is None:  # not plain to see: the models decide, and say why when they refuse
+        checked = _validated(entity, event=event)
+    timestamp, has_map = checked
+    if timestamp is not None and timestamp > now + timedelta(seconds=rules.max_clock_skew_seconds):
+        raise RecordRefused("timestamp", "timestamp: is in the future")
+    has_field = bool(rules.identity_field and get_path(entity, rules.identity_field))
+    if not has_map and not has_field:
+        where = f"identityMap or {rules.identity_field}" if rules.identity_field else "identityMap"
+        raise RecordRefused("identityMap", f"the record has no identity ({where})")
+
+
+def _validated(entity: dict[str, Any], *, event: bool) -> tuple[datetime | None, bool]:
+    """(timestamp, whether identityMap is non-empty) of a record the models accept; RecordRefused with the
+    first error's field and message otherwise."""
+    model = _Event if event else _Record
     try:
         parsed = model.model_validate(entity)
     except ValidationError as exc:
         error = exc.errors()[0]  # its loc and msg only: never its input (it may be an identity)
         raise RecordRefused(field_of(error), f"{field_of(error)}: {error['msg']}") from None
-    if isinstance(parsed, _Event) and parsed.timestamp > now + timedelta(
-        seconds=rules.max_clock_skew_seconds
-    ):
-        raise RecordRefused("timestamp", "timestamp: is in the future")
-    has_map = bool(parsed.identity_map)  # cleaned: no empty namespace list is left
-    has_field = bool(rules.identity_field and get_path(entity, rules.identity_field))
-    if not has_map and not has_field:
-        where = f"identityMap or {rules.identity_field}" if rules.identity_field else "identityMap"
-        raise RecordRefused("identityMap", f"the record has no identity ({where})")
+    timestamp = parsed.timestamp if isinstance(parsed, _Event) else None
+    return timestamp, bool(parsed.identity_map)  # cleaned: no empty namespace list is left
+
+
+#: The usual shape of an RFC 3339 timestamp, narrower than :data:`_RFC3339` (ASCII digits, in range hours,
+#: minutes, seconds and offsets, at most microseconds): one that ``datetime.fromisoformat`` reads as
+#: pydantic does. Any other (valid or not) is left to pydantic.
+_PLAIN_TIMESTAMP = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+)
+
+
+def _plain_text(value: Any) -> bool:
+    """A non-empty string the models read as one (a lone surrogate is not Unicode to them)."""
+    if not isinstance(value, str) or not value:
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def plainly_valid(record: dict[str, Any], *, event: bool) -> tuple[datetime | None, bool] | None:
+    """What the models would answer for a ``record`` they accept, (timestamp, whether identityMap is
+    non-empty), found without them when the record plainly fits: an ``_id`` that is a non-empty string if
+    any, an ``identityMap`` whose keys are strings and whose values are lists of objects with a non-empty
+    string ``id`` and a boolean ``primary`` if any, and for an event a timestamp of the usual shape. None
+    when that is not plain to see: the models then decide, and give the reason of a refusal.
+    tests/unit/test_record_rules_fast.py holds this to the models' answer.
+    """
+    if "id" in record or "identity_map" in record:
+        return None  # the models also read these names (populate_by_name)
+    if "_id" in record and not _plain_text(record["_id"]):
+        return None
+    identity_map = record.get("identityMap")
+    if identity_map is not None:
+        if not isinstance(identity_map, dict):
+            return None
+        for namespace, entries in identity_map.items():
+            if not _plain_text(namespace) or not isinstance(entries, list):
+                return None
+            for entry in entries:
+                if (
+                    not isinstance(entry, dict)
+                    or not _plain_text(entry.get("id"))
+                    or not isinstance(entry.get("primary", False), bool)
+                ):
+                    return None
+    timestamp = None
+    if event:
+        text = record.get("timestamp")
+        if not isinstance(text, str) or not _PLAIN_TIMESTAMP.fullmatch(text):
+            return None
+        try:
+            timestamp = datetime.fromisoformat(text)
+        except ValueError:  # a day out of range: the models give the reason
+            return None
+    return timestamp, bool(identity_map)
 
 
 def get_path(record: dict[str, Any], path: str) -> Any:

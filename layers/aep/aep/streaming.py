@@ -12,7 +12,6 @@ requests per packed request); what is left untested when the budget is spent is 
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -26,6 +25,7 @@ from aep.errors import AepError, error_class_for
 from aep.http import Transport
 from aep.models import MessageResult, StreamBatchResponse, StreamSingleResponse
 from aep.retry import RETRYABLE_STATUSES
+from aep.strict_json import compact_encoder
 from aep.timing import Deadline
 
 logger = logging.getLogger(__name__)
@@ -52,9 +52,13 @@ Pacer = Callable[[Deadline | None], bool]
 PACED_OUT = "not sent: the tenant's rate ceiling leaves no room for this request before the deadline"
 
 
+_WIRE = compact_encoder(allow_nan=False)
+
+
 def encode(message: Mapping[str, Any]) -> bytes:
-    """Compact UTF-8 JSON, as it will travel."""
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    """Compact UTF-8 JSON, as it will travel (``json.dumps`` with ``separators=(",", ":")``,
+    ``ensure_ascii=False``, ``allow_nan=False``, encoded)."""
+    return _WIRE(message).encode()
 
 
 def pack(
