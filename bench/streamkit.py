@@ -4,6 +4,7 @@ own process, and the streaming function as Lambda runs it (its app.py, its varia
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import requests
@@ -162,10 +164,10 @@ def function_environment(url: str, requests_in_flight: int) -> dict[str, str]:
 def streaming_function(url: str, requests_in_flight: int) -> Iterator[Any]:
     """``functions/stream_ingest/app.py`` as Lambda runs it, on moto (credentials and token secrets, DLQ)
     and the sink; yields its ``lambda_handler``. One per process: the handler's client is per container."""
-    from demo.lambdas import load_function, quiet_functions  # noqa: PLC0415 - after the variables are set
-
     os.environ.update(function_environment(url, requests_in_flight))
-    quiet_functions()
+    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "AepConnectorBench")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     import boto3  # noqa: PLC0415
     from moto import mock_aws  # noqa: PLC0415
 
@@ -181,10 +183,43 @@ def streaming_function(url: str, requests_in_flight: int) -> Iterator[Any]:
         yield app.lambda_handler
 
 
-def context(timeout_seconds: int = 60) -> Any:
-    from demo.lambdas import DemoContext  # noqa: PLC0415
+def load_function(name: str) -> ModuleType:
+    """``functions/<name>/app.py`` as Lambda loads it: its folder on the path (``/var/task``), the module
+    under a name of its own (every function's is ``app``)."""
+    folder = ROOT / "functions" / name
+    if str(folder) not in sys.path:
+        sys.path.append(str(folder))
+    module_name = f"{name}_app"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, folder / "app.py")
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {folder / 'app.py'}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
 
-    return DemoContext(function_name="stream-ingest", timeout_seconds=timeout_seconds)
+
+@dataclass(frozen=True)
+class BenchContext:
+    """Lambda's context object: what the handler and Powertools read of it."""
+
+    function_name: str = "stream-ingest"
+    timeout_seconds: int = 60
+    aws_request_id: str = "bench-invocation"
+    memory_limit_in_mb: int = 512
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.timeout_seconds * 1000
+
+
+def context(timeout_seconds: int = 60) -> Any:
+    return BenchContext(function_name="stream-ingest", timeout_seconds=timeout_seconds)
 
 
 def timed(fn: Any, *args: Any) -> tuple[Any, float]:
