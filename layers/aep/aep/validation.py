@@ -5,9 +5,11 @@ functions, one per field, built once per schema, so checking a record is a walk 
 interpretation of the schema (the choice, measured against fastjsonschema and jsonschema, is in
 docs/benchmarks.md). It checks types (``integer`` is a JSON integer, never a boolean or ``1.0``), required
 fields, ``enum``, ``minLength``/``maxLength`` (code points), ``minimum``/``maximum`` (and their exclusive
-forms), ``pattern`` (searched, as JSON Schema does), array items and their count, the formats ``date-time``
-(RFC 3339 with an offset), ``date``, ``email``, ``uri`` and ``uri-reference`` (others are not checked), and
-fields the schema does not define (closed objects; maps are open: see :mod:`aep.xdm_schema`).
+forms; integers also within their XDM type's range), ``pattern`` (ECMA-262, searched, as JSON Schema
+reads it: :mod:`aep.ecma_regex`; one Python cannot match faithfully is skipped for its field only), array
+items and their count, the formats ``date-time`` (RFC 3339 with an offset), ``date``, ``email``, ``uri`` and
+``uri-reference`` (others are not checked), and fields the schema does not define (closed objects; maps are
+open: see :mod:`aep.xdm_schema`). A refusal for such a field is :class:`UnknownFieldRefused`.
 
 A failure is :class:`~aep.record_rules.RecordRefused` with the field's dotted path (array indexes as
 numbers, ``identityMap.Phone.0.id``) and a reason that never quotes the value: ``_acme.call.direction: must
