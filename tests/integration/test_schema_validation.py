@@ -247,7 +247,7 @@ def test_batch_rows_that_break_the_schema_are_in_the_files_refusals_and_never_up
 
 def with_intent(setup: dict[str, Any]) -> dict[str, Any]:
     """The setup file with ``_acme.call.intent`` added to the field group (an additive change)."""
-    extended = json.loads(json.dumps(setup))
+    extended: dict[str, Any] = json.loads(json.dumps(setup))
     extended["fieldGroups"][0]["fields"]["call"]["properties"]["intent"] = {"type": "string"}
     return extended
 
