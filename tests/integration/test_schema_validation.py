@@ -7,6 +7,7 @@ cannot be fetched sends the records back, unless AEP_SCHEMA_VALIDATION=best_effo
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import boto3
@@ -242,3 +243,111 @@ def test_batch_rows_that_break_the_schema_are_in_the_files_refusals_and_never_up
     assert stored.status == "success"
     assert stored.metrics is not None
     assert stored.metrics.input_record_count == 2
+
+
+def with_intent(setup: dict[str, Any]) -> dict[str, Any]:
+    """The setup file with ``_acme.call.intent`` added to the field group (an additive change)."""
+    extended: dict[str, Any] = json.loads(json.dumps(setup))
+    extended["fieldGroups"][0]["fields"]["call"]["properties"]["intent"] = {"type": "string"}
+    return extended
+
+
+def test_a_field_added_in_aep_while_the_function_holds_the_old_schema_is_not_refused(
+    stream, emulator, admin, inlet
+) -> None:
+    # Given a container that fetched the schema (the recheck bound set to 0 s: "older than the bound")
+    rt = stream.runtime(AEP_SCHEMA_RECHECK_SECONDS="0")
+    assert stream([json.dumps(event(1))], rt) == {"batchItemFailures": []}
+    assert len(schema_gets(admin)) == 1
+    # When setup adds _acme.call.intent in AEP, and records with it arrive (TTL 900 s: not yet expired)
+    apply(setup_api(env_of(emulator), FAST), parse(with_intent(SETUP)))
+    answer = stream(
+        [
+            json.dumps(event(2, call={"direction": "inbound", "intent": "refund"})),
+            json.dumps(event(3, nickname="x")),
+        ],
+        rt,
+    )
+    # Then the record with the new field is sent (the schema was fetched again) and AEP accepts it;
+    # a key AEP's schema does not have either is still refused, with its path
+    assert answer == {"batchItemFailures": []}
+    assert admin.streamed()["accepted"] == {inlet["datasetId"]: 2}
+    assert admin.streamed()["failed"] == []
+    found = letters(stream.dlq)
+    assert set(found) == {"v-3"}
+    assert found["v-3"]["aep.error.field"] == "_acme.nickname"
+    assert len(schema_gets(admin)) >= 2
+
+
+def test_an_unknown_field_goes_back_to_the_queue_when_the_schema_cannot_be_fetched_again(
+    stream, emulator, admin, inlet
+) -> None:
+    # Given a container holding the schema, then a field added in AEP and a Schema Registry answering 503
+    rt = stream.runtime(AEP_SCHEMA_RECHECK_SECONDS="0")
+    assert stream([json.dumps(event(1))], rt) == {"batchItemFailures": []}
+    apply(setup_api(env_of(emulator), FAST), parse(with_intent(SETUP)))
+    admin.faults({"path": "^/data/foundation/schemaregistry", "status": 503})
+    # When a record with the new field arrives with a valid one
+    answer = stream(
+        [json.dumps(event(2, call={"direction": "inbound", "intent": "refund"})), json.dumps(event(3))], rt
+    )
+    # Then the record with the new field goes back to the queue (not the DLQ), the valid one is sent
+    assert answer == {"batchItemFailures": [{"itemIdentifier": str(uuid.UUID(int=1))}]}
+    assert letters(stream.dlq) == {}
+    assert admin.streamed()["accepted"] == {inlet["datasetId"]: 2}
+    # When the registry is back, the retried record is sent
+    admin.faults()
+    again = stream([json.dumps(event(2, call={"direction": "inbound", "intent": "refund"}))], rt)
+    assert again == {"batchItemFailures": []}
+    assert admin.streamed()["accepted"] == {inlet["datasetId"]: 3}
+
+
+def batch_runtime(emulator, tmp_path, dataset_id: str, **env: str) -> Any:
+    queue_url = create_resources()
+    environ = {
+        "BATCH_ROUTES": json.dumps([{"prefix": "calls/", "dataset_id": dataset_id}]),
+        "BATCH_LEDGER_TABLE": LEDGER,
+        "BATCH_IDEMPOTENCY_TABLE": IDEMPOTENCY,
+        "BATCH_QUEUE_URL": queue_url,
+        "BATCH_SPOOL_DIR": str(tmp_path),
+        **env,
+    }
+    return batch_service.build_runtime(environ, emulator_client(emulator, SystemClock(), FAST))
+
+
+def test_a_file_with_a_field_added_in_aep_is_retried_not_refused_when_the_schema_cannot_be_rechecked(
+    emulator, admin, aws, inlet, tmp_path
+) -> None:
+    # Given a batch container that read a first file against the schema before the field was added
+    rt = batch_runtime(emulator, tmp_path, inlet["datasetId"], AEP_SCHEMA_RECHECK_SECONDS="0")
+    batch_service.set_runtime(rt)
+    handler = load_app("batch_ingest").lambda_handler
+    try:
+        first = handler(sqs_of(put("calls/a.ndjson", (json.dumps(event(1)) + "\n").encode())), context())
+        assert first == {"batchItemFailures": []}
+        apply(setup_api(env_of(emulator), FAST), parse(with_intent(SETUP)))
+        admin.faults({"path": "^/data/foundation/schemaregistry", "status": 503})
+        # When a file with the new field arrives while the registry answers 503
+        row = event(2, call={"direction": "inbound", "intent": "refund"})
+        body = (json.dumps(event(3)) + "\n" + json.dumps(row) + "\n").encode()
+        message = sqs_of(put("calls/b.ndjson", body))
+        retried = handler(message, context())
+        # Then the file is retried (its message back to the queue), none of its rows refused
+        assert len(retried["batchItemFailures"]) == 1
+        assert [i.get("records_refused", 0) for i in file_items("calls/b.ndjson")] in ([], [0])
+        # When the registry is back and the message comes again, Then both rows are uploaded, none refused
+        admin.faults()
+        again = handler(message, context())
+        assert again == {"batchItemFailures": []}
+    finally:
+        batch_service.set_runtime(None)
+    (item,) = file_items("calls/b.ndjson")
+    assert (item["records_read"], item["records_sent"], item["records_refused"]) == (2, 2, 0)
+
+
+def file_items(key: str) -> list[dict[str, Any]]:
+    return [i for pk, i in ledger_items().items() if pk.startswith("file#") and i.get("key") == key]
+
+
+def context() -> FakeLambdaContext:
+    return FakeLambdaContext(remaining_ms=600_000)

@@ -133,3 +133,141 @@ def test_the_settings_come_from_the_environment_and_a_bad_value_is_named() -> No
     assert ValidationSettings.from_env({}).mode == "required"
     with pytest.raises(AepConfigError, match="AEP_SCHEMA_VALIDATION"):
         ValidationSettings.from_env({"AEP_SCHEMA_VALIDATION": "maybe"})
+
+
+# A field added in AEP after the container fetched the schema (setup extends field groups additively).
+NEWER = {
+    "$id": SCHEMA_ID,
+    "type": "object",
+    "properties": {
+        "_acme": {
+            "type": "object",
+            "properties": {"queue": {"type": "string"}, "intent": {"type": "string"}},
+        }
+    },
+}
+WITH_INTENT = {"_acme": {"queue": "billing", "intent": "refund"}}
+
+
+def test_a_field_added_in_aep_is_not_refused_from_a_stale_schema(recorder: Recorder, aep: Any) -> None:
+    # Given a container holding the schema fetched two minutes before the field was added (TTL 900 s)
+    recorder.on("GET", REGISTRY, Reply(200, SCHEMA), Reply(200, NEWER))
+    ticks = Ticks()
+    cache = SchemaValidators(ValidationSettings(ttl_seconds=900), clock=ticks)
+    assert cache.validator(aep, "ds1") is not None
+    ticks.now += 120
+    validator = cache.validator(aep, "ds1")
+    assert validator is not None
+    # When a record with the new field is checked
+    result = validator(WITH_INTENT)
+    # Then the schema was fetched again and the record passes; the newer copy serves the next batches
+    assert result is None
+    assert len(registry_gets(recorder)) == 2
+    assert cache.validator(aep, "ds1") is validator
+    validator(WITH_INTENT)
+    assert len(registry_gets(recorder)) == 2
+
+
+def test_an_unknown_field_is_refused_without_a_fetch_when_the_schema_is_recent(
+    recorder: Recorder, aep: Any
+) -> None:
+    # Given a schema fetched 59 s ago (the recheck bound is 60 s)
+    recorder.on("GET", REGISTRY, Reply(200, SCHEMA), Reply(200, NEWER))
+    ticks = Ticks()
+    cache = SchemaValidators(ValidationSettings(recheck_seconds=60), clock=ticks)
+    validator = cache.validator(aep, "ds1")
+    assert validator is not None
+    ticks.now += 59
+    # When a record names a field it does not have, Then it is refused at once, from the copy in use
+    with pytest.raises(RecordRefused, match=r"^_acme.intent: is not a field of the schema$"):
+        validator(WITH_INTENT)
+    assert len(registry_gets(recorder)) == 1
+
+
+def test_a_field_still_unknown_after_the_recheck_is_refused_and_rechecked_once_per_bound(
+    recorder: Recorder, aep: Any
+) -> None:
+    # Given a schema that really lacks the field, fetched 61 s ago
+    recorder.on("GET", REGISTRY, Reply(200, SCHEMA))
+    ticks = Ticks()
+    cache = SchemaValidators(ValidationSettings(recheck_seconds=60), clock=ticks)
+    validator = cache.validator(aep, "ds1")
+    assert validator is not None
+    ticks.now += 61
+    # When three records with the unknown field arrive within the next minute
+    for _ in range(3):
+        with pytest.raises(RecordRefused, match=r"^_acme.intent: is not a field of the schema$") as caught:
+            validator(WITH_INTENT)
+        assert not isinstance(caught.value, SchemaUnavailableError)
+        ticks.now += 10
+    # Then the schema was fetched again once: the first refusal waited for it, the others did not
+    assert len(registry_gets(recorder)) == 2
+    # and a minute after that fetch, an unknown field makes it fetched once more
+    ticks.now += 31
+    with pytest.raises(RecordRefused):
+        validator(WITH_INTENT)
+    assert len(registry_gets(recorder)) == 3
+
+
+def test_an_unknown_field_is_transient_when_the_newer_schema_cannot_be_fetched(
+    recorder: Recorder, aep: Any
+) -> None:
+    # Given a schema fetched 2 minutes ago and a registry that now answers 503, then the newer schema
+    recorder.on("GET", REGISTRY, Reply(200, SCHEMA), Reply(503, {"title": "down"}), Reply(200, NEWER))
+    ticks = Ticks()
+    cache = SchemaValidators(ValidationSettings(recheck_seconds=60), clock=ticks)
+    validator = cache.validator(aep, "ds1")
+    assert validator is not None
+    ticks.now += 120
+    # When a record with an unknown field is checked, Then it is not refused: retry it later
+    with pytest.raises(SchemaUnavailableError) as caught:
+        validator(WITH_INTENT)
+    assert caught.value.retryable
+    assert not isinstance(caught.value, RecordRefused)
+    # and records without unknown fields are still checked and pass, without a fetch
+    validator({"_acme": {"queue": "billing"}})
+    with pytest.raises(RecordRefused, match=r"^_acme.queue: must be a string$"):
+        validator({"_acme": {"queue": 7}})
+    # and within the bound the failed refresh is not tried again (the same transient answer at once)
+    ticks.now += 59
+    with pytest.raises(SchemaUnavailableError):
+        validator(WITH_INTENT)
+    assert len(registry_gets(recorder)) == 2
+    # When the bound has passed, the refresh is tried again and the record passes
+    ticks.now += 2
+    validator(WITH_INTENT)
+    assert len(registry_gets(recorder)) == 3
+
+
+def test_the_recheck_bound_comes_from_the_environment() -> None:
+    assert ValidationSettings().recheck_seconds == 60
+    assert ValidationSettings.from_env({"AEP_SCHEMA_RECHECK_SECONDS": "5"}).recheck_seconds == 5
+    with pytest.raises(AepConfigError, match="AEP_SCHEMA_RECHECK_SECONDS"):
+        ValidationSettings.from_env({"AEP_SCHEMA_RECHECK_SECONDS": "-1"})
+
+
+def test_an_ecma_only_pattern_does_not_stop_the_whole_dataset(recorder: Recorder, aep: Any) -> None:
+    # Given a schema one of whose patterns Python's re cannot read (an ECMA Unicode property escape)
+    schema = {
+        "$id": SCHEMA_ID,
+        "type": "object",
+        "properties": {
+            "_acme": {
+                "type": "object",
+                "properties": {
+                    "queue": {"type": "string", "pattern": "^[a-z]+$"},
+                    "name": {"type": "string", "pattern": r"^\p{L}+$"},
+                },
+            }
+        },
+    }
+    recorder.on("GET", REGISTRY, Reply(200, schema))
+    # When the dataset's validator is asked for (required mode)
+    validator = SchemaValidators().validator(aep, "ds1")
+    # Then there is one, the other fields are checked, and only that field's pattern is skipped
+    assert validator is not None
+    validator({"_acme": {"queue": "billing", "name": "Zoë"}})
+    with pytest.raises(RecordRefused, match=r"^_acme.queue: must match the pattern \^\[a-z\]\+\$$"):
+        validator({"_acme": {"queue": "Billing"}})
+    with pytest.raises(RecordRefused, match=r"^_acme.name: must be a string$"):
+        validator({"_acme": {"name": 7}})

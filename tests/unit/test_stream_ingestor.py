@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from aep import Deadline
+from aep.schema_cache import SchemaValidators, ValidationSettings
 from stream_ingest.dead_letters import DeadLetter, DeliveryReport
 from stream_ingest.ingest import HELD_BACK, Incoming, StreamIngestor, paused_gc
 from stream_ingest.records import Target
@@ -430,3 +431,94 @@ def test_every_busy_fifo_lane_runs_at_once(build, recorder, later):
 
     assert all(o.kind == "accepted" for o in outcomes)
     assert in_flight[1] == lanes
+
+
+class Ticks:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+REGISTRY = r"/data/foundation/schemaregistry/tenant/schemas/.+"
+# The schema the container fetched before ``_acme.intent`` was added in AEP.
+OLD_SCHEMA = {
+    "$id": SCHEMA,
+    "type": "object",
+    "properties": {
+        "_id": {"type": "string"},
+        "timestamp": {"type": "string", "format": "date-time"},
+        "identityMap": {"type": "object", "meta:xdmType": "map", "additionalProperties": {"type": "array"}},
+        "_acme": {"type": "object", "properties": {"queue": {"type": "string"}}},
+    },
+}
+
+
+def with_acme(event_id: str, **acme: Any) -> str:
+    return json.dumps({**json.loads(body(event_id)), "_acme": acme})
+
+
+@pytest.fixture
+def stale(recorder, secrets, clock):
+    """An ingestor whose schema was fetched 2 minutes ago; the registry now answers 503."""
+    recorder.on("POST", BATCH, answer)
+    recorder.on("POST", "/ims/token/v3", Reply(200, token_reply()))
+    recorder.on("GET", REGISTRY, Reply(200, OLD_SCHEMA), Reply(503, {"title": "down", "status": 503}))
+    ticks = Ticks()
+    validators = SchemaValidators(ValidationSettings(recheck_seconds=60), clock=ticks)
+    settings = StreamSettings(
+        inlet_id="in", dataset_id="ds1", schema_ref=SCHEMA, flow_id="flow-1", dlq_url="https://sqs/dlq"
+    )
+    dead = FakeDeadLetters()
+    client = make_client(recorder.url, secrets, clock, max_attempts=1)
+    ingestor = StreamIngestor(client, settings, dead, validators=validators)  # type: ignore[arg-type]
+    assert ingestor.checked_target().check is not None
+    ticks.now += 120
+    return ingestor, dead
+
+
+def test_an_unknown_field_goes_back_to_the_queue_when_the_newer_schema_cannot_be_fetched(
+    stale, recorder, later
+):
+    ingestor, dead = stale
+    messages = [
+        Incoming("m0", with_acme("e0", queue="billing")),
+        Incoming("m1", with_acme("e1", queue="billing", intent="refund")),
+        Incoming("m2", with_acme("e2", queue=7)),
+    ]
+
+    outcomes, stats = ingestor.process(messages, later)
+
+    # the record with the field the cached schema lacks is retried, not dead-lettered; the others as usual
+    (retried,) = [o for o in outcomes if o.message_id == "m1"]
+    assert retried.kind == "retry"
+    assert retried.reason is not None
+    assert retried.reason.startswith("schema lookup failed: a field is not in the schema of dataset ds1")
+    assert [(o.message_id, o.kind) for o in outcomes] == [
+        ("m0", "accepted"),
+        ("m1", "retry"),
+        ("m2", "dead_lettered"),
+    ]
+    assert [(d.message_id, d.field) for d in dead.sent] == [("m2", "_acme.queue")]
+    assert sent_ids(recorder) == [["e0"]]
+    assert (stats.accepted, stats.rejected, stats.retried) == (1, 1, 1)
+
+
+def test_on_fifo_a_group_waits_behind_its_record_whose_schema_cannot_be_rechecked(stale, recorder, later):
+    ingestor, dead = stale
+    messages = [
+        Incoming("m0", with_acme("g0", intent="refund"), "g"),
+        Incoming("m1", with_acme("h1"), "h"),
+        Incoming("m2", with_acme("g2"), "g"),
+    ]
+
+    outcomes, _ = ingestor.process(messages, later, fifo=True)
+
+    assert [(o.message_id, o.kind, o.reason == HELD_BACK) for o in outcomes] == [
+        ("m0", "retry", False),
+        ("m1", "accepted", False),
+        ("m2", "retry", True),  # never sent ahead of m0
+    ]
+    assert sent_ids(recorder) == [["h1"]]
+    assert dead.sent == []

@@ -199,12 +199,17 @@ class StreamIngestor:
         started = time.perf_counter()
         if fifo:
             prepared: list[Prepared] = []
+            held: set[str | None] = set()  # groups behind a message going back to the queue
             for message in messages:
+                if message.group in held:
+                    continue  # held back: _sort returns it to the queue behind the first one
                 result = self._prepare(message, target)
                 if isinstance(result, Prepared):
                     prepared.append(result)
                 else:
                     rejected.append(result)
+                    if result.retryable:
+                        held.add(message.group)
             sent = self._send_fifo(prepared, deadline, stats)
         else:
             sent = self._prepare_and_send(messages, target, deadline, rejected, stats)
@@ -237,6 +242,10 @@ class StreamIngestor:
             if fifo and message.group in retrying:
                 reason = RESENT if answer is not None and answer.ok else HELD_BACK
                 outcomes[mid] = Outcome(mid, "retry", reason)
+            elif mid in refused and refused[mid].retryable:
+                r = refused[mid]
+                outcomes[mid] = Outcome(mid, "retry", r.reason, r.status)
+                retrying.add(message.group)
             elif mid in refused:
                 r = refused[mid]
                 letters.append(

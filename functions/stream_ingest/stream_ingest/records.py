@@ -23,6 +23,7 @@ from typing import Any
 
 from aep import strict_json
 from aep.record_rules import RecordRefused, check_record
+from aep.schema_cache import SchemaUnavailableError
 from aep.streaming import MAX_REQUEST_BYTES, encode
 from stream_ingest.envelope import CONTENT_TYPE, check_types, schema_ref
 from stream_ingest.settings import StreamSettings
@@ -87,10 +88,14 @@ class Prepared:
 
 @dataclass
 class Rejected:
+    """A message not sent: dead-lettered, or back to its queue when ``retryable`` (nothing was wrong with it
+    that a later delivery cannot settle: its schema could not be fetched)."""
+
     message_id: str
     reason: str
     field: str | None = None
     status: int | None = None
+    retryable: bool = False
 
 
 def unwrap(body: str) -> Any:
@@ -131,6 +136,8 @@ def prepare(
         )
     except RecordRefused as exc:
         return Rejected(message_id, exc.reason, exc.field, exc.status)
+    except SchemaUnavailableError as exc:  # a field the cached schema lacks, and no newer copy to be had
+        return Rejected(message_id, f"schema lookup failed: {exc.message}", None, exc.status, retryable=True)
     except RecursionError:
         return Rejected(message_id, TOO_DEEP)
     except UnicodeEncodeError:

@@ -15,6 +15,14 @@ When the schema cannot be fetched (after the client's retries):
 - ``off`` never fetches and never checks.
 
 A failed first fetch is not repeated for 30 s (each record of those 30 s gets the same answer at once).
+
+A field added in AEP (setup extends field groups additively) is not in a copy fetched before: before a record
+is refused for a key the schema does not define (:class:`~aep.validation.UnknownFieldRefused`), the schema is
+fetched again when the copy in use is older than ``AEP_SCHEMA_RECHECK_SECONDS`` (default 60), at most once
+per dataset per that bound and by one thread at a time, and the record checked again. When that fetch fails,
+the record is not refused: :class:`SchemaUnavailableError` (retryable: the message goes back to its queue,
+the file is retried), as for a schema that cannot be had at all; a failed refresh is not tried again for
+``AEP_SCHEMA_RECHECK_SECONDS`` (records with unknown keys meanwhile get the same answer at once).
 """
 
 from __future__ import annotations
@@ -24,13 +32,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from aep.config import parse_env
 from aep.errors import AepError
-from aep.validation import RecordValidator, compile_schema
+from aep.validation import RecordValidator, UnknownFieldRefused, compile_schema
 from aep.xdm_schema import SchemaRegistryApi
 
 if TYPE_CHECKING:
@@ -39,18 +47,24 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Mode = Literal["required", "best_effort", "off"]
-ENVIRONMENT = {"AEP_SCHEMA_VALIDATION": "mode", "AEP_SCHEMA_TTL_SECONDS": "ttl_seconds"}
+ENVIRONMENT = {
+    "AEP_SCHEMA_VALIDATION": "mode",
+    "AEP_SCHEMA_TTL_SECONDS": "ttl_seconds",
+    "AEP_SCHEMA_RECHECK_SECONDS": "recheck_seconds",
+}
 #: Seconds before a failed fetch is tried again.
 RETRY_SECONDS = 30.0
 
 
 class ValidationSettings(BaseModel):
-    """``AEP_SCHEMA_VALIDATION`` (``required`` | ``best_effort`` | ``off``) and ``AEP_SCHEMA_TTL_SECONDS``."""
+    """``AEP_SCHEMA_VALIDATION`` (``required`` | ``best_effort`` | ``off``), ``AEP_SCHEMA_TTL_SECONDS`` and
+    ``AEP_SCHEMA_RECHECK_SECONDS`` (the age past which an unknown field makes the schema be fetched again)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     mode: Mode = "required"
     ttl_seconds: float = Field(default=900.0, ge=0, le=86_400)
+    recheck_seconds: float = Field(default=60.0, ge=0, le=86_400)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ValidationSettings:
@@ -71,9 +85,41 @@ class _Entry:
     validator: RecordValidator | None  # None: the first fetch failed
     fetched: float
     retry_at: float  # a failed fetch is not tried again before this
+    check: SchemaCheck | None = None  # what the functions call: the validator, rechecked on unknown fields
+    recheck_at: float = 0.0  # a failed recheck (unknown field) is not tried again before this
 
 
 Key = tuple[str, str, str, str, str]
+
+
+class SchemaCheck:
+    """A dataset's validator as the functions call it on each record: raises RecordRefused, or
+    SchemaUnavailableError when a record names a field the cached schema lacks and a newer copy cannot be
+    fetched (see the module)."""
+
+    def __init__(
+        self, cache: SchemaValidators, client: AepClient, key: Key, entry: _Entry, dataset_id: str
+    ) -> None:
+        self._cache, self._client, self._key = cache, client, key
+        self._entry, self._dataset = entry, dataset_id
+
+    @property
+    def schema_ref(self) -> str:
+        validator = self._entry.validator
+        return validator.schema_ref if validator is not None else ""
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        validator = self._entry.validator
+        if validator is None:  # cannot happen: a check is made for an entry with a validator
+            return
+        try:
+            validator(record)
+        except UnknownFieldRefused:
+            if not self._cache._recheck(self._client, self._key, self._entry, validator, self._dataset):
+                raise
+            newer = self._entry.validator
+            assert newer is not None  # a recheck only ever replaces a validator with another
+            newer(record)
 
 
 class SchemaValidators:
@@ -94,7 +140,7 @@ class SchemaValidators:
 
     def validator(
         self, client: AepClient, dataset_id: str, schema_ref: str | None = None
-    ) -> RecordValidator | None:
+    ) -> SchemaCheck | None:
         """The dataset's validator (its schema ``schema_ref``, else the one Catalog names); None when
         records go unchecked (``off``, or ``best_effort`` without a schema). Raises SchemaUnavailableError
         (see the module)."""
@@ -108,8 +154,8 @@ class SchemaValidators:
             schema_ref or "",
         )
         entry = self._entries.get(key)
-        if entry is not None and entry.validator is not None and self._fresh(entry):
-            return entry.validator
+        if entry is not None and entry.check is not None and self._fresh(entry):
+            return entry.check
         with self._key_lock(key):
             entry = self._entries.get(key)  # another thread may have fetched it meanwhile
             now = self._clock()
@@ -119,8 +165,44 @@ class SchemaValidators:
                 validator = self._fetch(client, dataset_id, schema_ref)
             except AepError as exc:
                 return self._failed(key, entry, dataset_id, exc, now)
-            self._entries[key] = _Entry(validator, now, now)
-            return validator
+            entry = _Entry(validator, now, now)
+            entry.check = SchemaCheck(self, client, key, entry, dataset_id)
+            self._entries[key] = entry
+            return entry.check
+
+    def _recheck(
+        self, client: AepClient, key: Key, entry: _Entry, refused_by: RecordValidator, dataset_id: str
+    ) -> bool:
+        """Before a refusal for an unknown field: True when ``entry`` now holds a newer validator than
+        ``refused_by`` (check the record again), False when the one that refused is recent enough (the
+        refusal stands). Raises SchemaUnavailableError when the newer copy cannot be had (see the module)."""
+        with self._key_lock(key):
+            if entry.validator is not refused_by:  # another thread fetched it meanwhile
+                return True
+            now = self._clock()
+            if now - entry.fetched < self.settings.recheck_seconds:
+                return False
+            if now < entry.recheck_at:
+                raise SchemaUnavailableError(
+                    f"a field is not in the schema of dataset {dataset_id} fetched "
+                    f"{now - entry.fetched:.0f} s ago, and a newer copy could not be fetched"
+                )
+            try:
+                validator = self._fetch(client, dataset_id, key[4] or None)
+            except AepError as exc:
+                entry.recheck_at = now + self.settings.recheck_seconds
+                logger.warning(
+                    "schema refresh for an unknown field failed; such records go back to be retried",
+                    extra={"dataset": dataset_id, "error": str(exc)},
+                )
+                age = now - entry.fetched
+                raise SchemaUnavailableError(
+                    f"a field is not in the schema of dataset {dataset_id} fetched {age:.0f} s ago, "
+                    f"and a newer copy could not be fetched: {exc.message}",
+                    status=exc.status,
+                ) from exc
+            entry.validator, entry.fetched, entry.retry_at = validator, now, now
+            return True
 
     def _fresh(self, entry: _Entry) -> bool:
         return entry.validator is not None and self._clock() - entry.fetched < self.settings.ttl_seconds
@@ -129,21 +211,21 @@ class SchemaValidators:
         with self._lock:
             return self._locks.setdefault(key, threading.Lock())
 
-    def _answer(self, entry: _Entry, dataset_id: str) -> RecordValidator | None:
-        if entry.validator is not None or self.settings.mode == "best_effort":
-            return entry.validator
+    def _answer(self, entry: _Entry, dataset_id: str) -> SchemaCheck | None:
+        if entry.check is not None or self.settings.mode == "best_effort":
+            return entry.check
         raise SchemaUnavailableError(
             f"the schema of dataset {dataset_id} could not be fetched (tried every {RETRY_SECONDS:.0f} s)"
         )
 
     def _failed(
         self, key: Key, entry: _Entry | None, dataset_id: str, error: AepError, now: float
-    ) -> RecordValidator | None:
+    ) -> SchemaCheck | None:
         extra = {"dataset": dataset_id, "error": str(error)}
-        if entry is not None and entry.validator is not None:
+        if entry is not None and entry.check is not None:
             logger.warning("schema refresh failed; the schema fetched before stays in use", extra=extra)
             entry.retry_at = now + RETRY_SECONDS
-            return entry.validator
+            return entry.check
         self._entries[key] = _Entry(None, now, now + RETRY_SECONDS)
         if self.settings.mode == "best_effort":
             logger.warning("schema unavailable; records are sent unchecked (best_effort)", extra=extra)

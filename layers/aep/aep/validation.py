@@ -5,9 +5,11 @@ functions, one per field, built once per schema, so checking a record is a walk 
 interpretation of the schema (the choice, measured against fastjsonschema and jsonschema, is in
 docs/benchmarks.md). It checks types (``integer`` is a JSON integer, never a boolean or ``1.0``), required
 fields, ``enum``, ``minLength``/``maxLength`` (code points), ``minimum``/``maximum`` (and their exclusive
-forms), ``pattern`` (searched, as JSON Schema does), array items and their count, the formats ``date-time``
-(RFC 3339 with an offset), ``date``, ``email``, ``uri`` and ``uri-reference`` (others are not checked), and
-fields the schema does not define (closed objects; maps are open: see :mod:`aep.xdm_schema`).
+forms; integers also within their XDM type's range), ``pattern`` (ECMA-262, searched, as JSON Schema
+reads it: :mod:`aep.ecma_regex`; one Python cannot match faithfully is skipped for its field only), array
+items and their count, the formats ``date-time`` (RFC 3339 with an offset), ``date``, ``email``, ``uri`` and
+``uri-reference`` (others are not checked), and fields the schema does not define (closed objects; maps are
+open: see :mod:`aep.xdm_schema`). A refusal for such a field is :class:`UnknownFieldRefused`.
 
 A failure is :class:`~aep.record_rules.RecordRefused` with the field's dotted path (array indexes as
 numbers, ``identityMap.Phone.0.id``) and a reason that never quotes the value: ``_acme.call.direction: must
@@ -19,15 +21,19 @@ Records are checked after :func:`aep.record_rules.check_record`: empties dropped
 
 from __future__ import annotations
 
+import logging
 import operator
 import re
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
+from aep.ecma_regex import MAX_PATTERN_INPUT, PatternError, compile_pattern
 from aep.normalize import is_namespace_code
 from aep.record_rules import RecordRefused
 from aep.xdm_schema import is_map
+
+logger = logging.getLogger(__name__)
 
 Check = Callable[[Any], None]
 
@@ -37,8 +43,15 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s\x00-\x1f\x7f]*")
 _URI_REFERENCE = re.compile(r"[^\s\x00-\x1f\x7f<>\"{}|\\^`]*")
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
+#: The reason of a key the schema does not define (see :class:`UnknownFieldRefused`).
+UNKNOWN_FIELD = "is not a field of the schema"
 #: How an unknown key, or a map key, is shown when it does not look like a field name (it could be data).
 HIDDEN_KEY = "(a key that is not a field name)"
+
+
+class UnknownFieldRefused(RecordRefused):
+    """A refusal for a key the schema does not define: the one a newer copy of the schema may lift (a field
+    added in AEP since the schema was fetched; :mod:`aep.schema_cache` fetches it again before refusing)."""
 
 
 class _Invalid(Exception):
@@ -128,13 +141,30 @@ def _enum(spec: dict[str, Any]) -> tuple[frozenset[Any], str] | None:
     return keyed, f"must be one of {shown}"
 
 
-def _string(spec: dict[str, Any]) -> Check:
+def _pattern(spec: dict[str, Any], where: str) -> re.Pattern[str] | None:
+    """The field's ``pattern`` compiled as ECMA-262 reads it (:mod:`aep.ecma_regex`); None when it has none,
+    or none Python can match faithfully: that field's pattern is then not checked (logged at compile time,
+    once per schema fetch; a pattern is schema, never record data), the rest of the schema still is."""
+    raw = spec.get("pattern")
+    if not isinstance(raw, str):
+        return None
+    try:
+        return compile_pattern(raw)
+    except PatternError as exc:
+        logger.warning(
+            "a schema pattern is not checked by the connector (AEP still checks it)",
+            extra={"field": where or "(root)", "pattern": raw, "why": str(exc)},
+        )
+        return None
+
+
+def _string(spec: dict[str, Any], where: str) -> Check:
     low, high = spec.get("minLength"), spec.get("maxLength")
     low = low if isinstance(low, int) and not isinstance(low, bool) and low > 0 else None
     high = high if isinstance(high, int) and not isinstance(high, bool) else None
     fmt = FORMATS.get(str(spec.get("format", "")))
     raw_pattern = spec.get("pattern")
-    pattern = re.compile(raw_pattern) if isinstance(raw_pattern, str) else None
+    pattern = _pattern(spec, where)
     enum = _enum(spec)
     if low is None and high is None and fmt is None and pattern is None and enum is None:
 
@@ -155,14 +185,38 @@ def _string(spec: dict[str, Any]) -> Check:
             raise _Invalid(f"must be at most {high} characters long")
         if fmt is not None and not fmt[0](value):
             raise _Invalid(fmt[1])
-        if pattern is not None and pattern.search(value) is None:
+        # A string over MAX_PATTERN_INPUT is not matched (backtracking grows with the length: ecma_regex).
+        if pattern is not None and len(value) <= MAX_PATTERN_INPUT and pattern.search(value) is None:
             raise _Invalid(f"must match the pattern {raw_pattern}")
 
     return check
 
 
+#: XDM's integer types, ``meta:xdmType`` -> (minimum, maximum), as Adobe's "XDM field type constraints"
+#: (experienceleague.adobe.com/en/docs/experience-platform/xdm/schema/field-constraints, "Base structure
+#: and examples") writes them: Long +-9007199254740991 (2^53 - 1), Integer -2147483648..2147483648, Short
+#: -32768..32767, Byte -128..128 (the page's figures, kept as they are). The Schema Registry writes a type's
+#: range as ``minimum``/``maximum`` (checked as any bound); these apply on top: the field's own type when
+#: ``meta:xdmType`` names it, else Long, the widest XDM integer: no XDM integer field holds a larger value.
+XDM_INTEGER_RANGES: dict[str, tuple[int, int]] = {
+    "long": (-9_007_199_254_740_991, 9_007_199_254_740_991),
+    "int": (-2_147_483_648, 2_147_483_648),
+    "short": (-32_768, 32_767),
+    "byte": (-128, 128),
+}
+
+
+def _integer_range(spec: dict[str, Any]) -> tuple[int, int, str]:
+    """The XDM range of an integer field: (lowest, highest, reason)."""
+    xdm_type = spec.get("meta:xdmType")
+    kind = xdm_type if isinstance(xdm_type, str) and xdm_type in XDM_INTEGER_RANGES else "long"
+    low, high = XDM_INTEGER_RANGES[kind]
+    return low, high, f"must be between {low} and {high} (XDM {kind})"
+
+
 def _number_check(spec: dict[str, Any], integer: bool) -> Check:
     bounds = _bounds(spec)
+    low, high, outside = _integer_range(spec) if integer else (0, 0, "")
     enum = _enum(spec)
     kind = "an integer" if integer else "a number"
     types = (int,) if integer else (int, float)
@@ -175,6 +229,8 @@ def _number_check(spec: dict[str, Any], integer: bool) -> Check:
         for violated, bound, reason in bounds:
             if violated(value, bound):
                 raise _Invalid(reason)
+        if integer and not low <= value <= high:
+            raise _Invalid(outside)
 
     return check
 
@@ -184,9 +240,9 @@ def _boolean(value: Any) -> None:
         raise _Invalid("must be true or false")
 
 
-def _array(spec: dict[str, Any]) -> Check:
+def _array(spec: dict[str, Any], where: str) -> Check:
     items = spec.get("items")
-    item = compile_field(items) if isinstance(items, dict) else None
+    item = compile_field(items, f"{where}[]") if isinstance(items, dict) else None
     low, high = spec.get("minItems"), spec.get("maxItems")
     low = low if isinstance(low, int) and low > 0 else None
     high = high if isinstance(high, int) else None
@@ -209,10 +265,14 @@ def _array(spec: dict[str, Any]) -> Check:
     return check
 
 
-def _object(spec: dict[str, Any]) -> Check:
+def _object(spec: dict[str, Any], where: str) -> Check:
     raw = spec.get("properties")
-    fields = {name: compile_field(f) for name, f in raw.items() if isinstance(f, dict)} if raw else {}
-    values = compile_field(spec["additionalProperties"]) if is_map(spec) else None
+    fields = (
+        {name: compile_field(f, _join(where, name)) for name, f in raw.items() if isinstance(f, dict)}
+        if raw
+        else {}
+    )
+    values = compile_field(spec["additionalProperties"], _join(where, "*")) if is_map(spec) else None
     closed = bool(raw) and values is None
     required = tuple(name for name in spec.get("required", ()) if isinstance(name, str))
 
@@ -227,7 +287,7 @@ def _object(spec: dict[str, Any]) -> Check:
             if field is None:
                 if values is None:
                     if closed:
-                        raise _Invalid("is not a field of the schema", label(key))
+                        raise _Invalid(UNKNOWN_FIELD, label(key))
                     continue
                 field = values
             try:
@@ -239,11 +299,15 @@ def _object(spec: dict[str, Any]) -> Check:
     return check
 
 
-def compile_field(spec: dict[str, Any]) -> Check:
-    """The checker of one field (or of the whole schema: an object)."""
+def _join(where: str, name: str) -> str:
+    return f"{where}.{name}" if where else name
+
+
+def compile_field(spec: dict[str, Any], where: str = "") -> Check:
+    """The checker of one field (or of the whole schema: an object); ``where``: its dotted path, for logs."""
     kind = spec.get("type")
     if kind == "string":
-        return _string(spec)
+        return _string(spec, where)
     if kind == "integer":
         return _number_check(spec, integer=True)
     if kind == "number":
@@ -251,9 +315,9 @@ def compile_field(spec: dict[str, Any]) -> Check:
     if kind == "boolean":
         return _boolean
     if kind == "array":
-        return _array(spec)
+        return _array(spec, where)
     if kind == "object" or "properties" in spec or is_map(spec):
-        return _object(spec)
+        return _object(spec, where)
     if kind is None:
         return lambda value: None  # no type: nothing is said of the value
     return _fail(f"has a type the connector cannot check ({kind})")
@@ -274,7 +338,8 @@ class RecordValidator:
             if len(parts) > 1 and parts[0] == "identityMap" and not is_namespace_code(parts[1]):
                 parts[1] = HIDDEN_KEY
             field = ".".join(label(p) if not p.isdigit() else p for p in parts) or None
-            raise RecordRefused(field, f"{field}: {problem.reason}" if field else problem.reason) from None
+            refused = UnknownFieldRefused if problem.reason == UNKNOWN_FIELD else RecordRefused
+            raise refused(field, f"{field}: {problem.reason}" if field else problem.reason) from None
 
 
 def compile_schema(schema: dict[str, Any], schema_ref: str = "") -> RecordValidator:
