@@ -19,7 +19,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from aep_emulator.config import Dataset, PrimaryIdentity, SandboxConfig
+from aep_emulator.config import Dataset, FieldSpec, PrimaryIdentity, SandboxConfig
+from aep_emulator.conformance import Channel, SchemaCheck
 
 NS = "https://ns.adobe.com/"
 PROFILE = NS + "xdm/context/profile"
@@ -179,13 +180,15 @@ def rules(properties: dict[str, Any], required: list[str]) -> tuple[dict[str, st
     return fields, leaves, when_parent
 
 
-def _xdm_field(kind: str) -> dict[str, Any]:
-    if kind == "date-time":
+def _xdm_field(field: str | FieldSpec) -> dict[str, Any]:
+    if isinstance(field, FieldSpec):
+        return field.xdm()
+    if field == "date-time":
         return {"type": "string", "format": "date-time"}
-    return {"type": kind}
+    return {"type": field}
 
 
-def _nest(fields: Mapping[str, str], required: list[str]) -> tuple[dict[str, Any], list[str]]:
+def _nest(fields: Mapping[str, str | FieldSpec], required: list[str]) -> tuple[dict[str, Any], list[str]]:
     """Dotted ``fields`` of a sandbox-file dataset as XDM properties; each required path is required at
     every level along it (the file's ``required`` paths are absolute)."""
     root: dict[str, Any] = {"properties": {}}
@@ -216,6 +219,7 @@ class Registry:
         self.descriptors: dict[str, dict[str, Any]] = {}  # @id -> descriptor
         self.generation = 0
         self._views: dict[tuple[str, int, int], Dataset] = {}
+        self._checks: dict[tuple[str, str, int], SchemaCheck] = {}
         self.seed()
 
     # -- identity and lookup --------------------------------------------------------------------------
@@ -340,6 +344,32 @@ class Registry:
         self._views[key] = view
         return view
 
+    def check(self, base: Dataset, channel: Channel) -> SchemaCheck:
+        """The dataset's schema, as :meth:`resolve` serves it now, compiled for ``channel``'s checks."""
+        key = (base.schema_ref, channel, self.generation)
+        cached = self._checks.get(key)
+        if cached is not None:
+            return cached
+        schema = self.resources.get(base.schema_ref)
+        full = self.resolve(schema) if schema is not None else self._unregistered(base)
+        check = SchemaCheck(full, channel)
+        if len(self._checks) > 256:
+            self._checks.clear()
+        self._checks[key] = check
+        return check
+
+    def _unregistered(self, base: Dataset) -> dict[str, Any]:
+        """A dataset whose schema the registry does not hold: its class, identityMap and its own fields."""
+        class_id = PROFILE if base.klass == "profile" else EVENT
+        root: dict[str, Any] = {"properties": {}}
+        own, required = _nest(base.fields, base.required)
+        identity_map: dict[str, Any] = {"properties": {"identityMap": _IDENTITY_MAP_FIELD}}
+        parts: list[dict[str, Any]] = [GLOBALS[class_id], identity_map]
+        for part in parts:
+            _merge(root["properties"], part["properties"], part.get("required", []), root)
+        _merge(root["properties"], own, required, root)
+        return root
+
     # -- the sandbox file -----------------------------------------------------------------------------
     def seed(self) -> None:
         """The sandbox file's datasets as registry resources: per schema, one field group with the fields
@@ -353,7 +383,7 @@ class Registry:
                 continue
             class_id = PROFILE if dataset.klass == "profile" else EVENT
             inherited, _, _ = rules(GLOBALS[class_id]["properties"], [])
-            own = {p: k for p, k in dataset.fields.items() if inherited.get(p) != k}
+            own = {p: f for p, f in dataset.fields.items() if inherited.get(p) != f}
             properties, required = _nest(own, dataset.required)
             slug = dataset.schema_ref.rstrip("/").rsplit("/", 1)[-1]
             group_id = f"{NS}{self.tenant}/mixins/{slug}-fields"
