@@ -113,7 +113,7 @@ def validate(
             )
             empty.append(path)
     for violation in check.violations(record):
-        if any(violation.path == path or violation.path.startswith(path + ".") for path in empty):
+        if violation.path in empty:
             continue  # already reported as null or empty
         problems.append(_row_problem(violation))
     if dataset.klass == "experienceevent":
