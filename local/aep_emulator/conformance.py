@@ -49,7 +49,8 @@ _XdmValidator = validators.extend(  # type: ignore[no-untyped-call] # untyped in
 
 def _format_checker(channel: Channel) -> FormatChecker:
     if channel == "batch":
-        checker = FormatChecker(formats=("date-time", "date"))
+        typed = ("date-time", "date")  # the formats XDM stores as typed columns
+        checker = FormatChecker(formats=[f for f in typed if f in FormatChecker.checkers])
     else:
         checker = FormatChecker()
 
