@@ -73,9 +73,6 @@ class Dataset(Strict):
     profile_enabled: bool = True
     primary_identity: PrimaryIdentity = PrimaryIdentity()
     required: list[str] = Field(default_factory=list)
-    # Required only when their parent object is present (a schema's nested ``required``; filled from the
-    # Schema Registry, never written in a sandbox file).
-    required_when_parent: list[str] = Field(default_factory=list)
     # Dotted path -> its type, or its type with constraints (``FieldSpec``). A dataset served through the
     # registry (``Space.dataset``) holds the types only, as its schema resolves them.
     fields: dict[str, FieldType | FieldSpec] = Field(default_factory=dict)

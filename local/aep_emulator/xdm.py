@@ -2,10 +2,12 @@
 
 Resources are kept as the JSON the registry answers with (``$id``, ``meta:altId``, ``allOf`` ...).
 :meth:`Registry.resolve` merges a schema's class and field groups into one object with ``properties``
-(what ``application/vnd.adobe.xed-full+json; version=1`` returns, and what validators compile), and
-:meth:`Registry.view` turns a dataset's schema into the rules :func:`aep_emulator.records.validate`
-checks. The sandbox file's datasets are seeded as schemas (:meth:`Registry.seed`), so a dataset's rules
-come from the registry whether its schema came from the file or from setup calls.
+(what ``application/vnd.adobe.xed-full+json; version=1`` returns, and what validators compile),
+:meth:`Registry.check` compiles that schema into the checks :func:`aep_emulator.records.validate` runs
+(:mod:`aep_emulator.conformance`), and :meth:`Registry.view` gives a dataset its schema's field types
+(CSV typing), class and primary identity. The sandbox file's datasets are seeded as schemas
+(:meth:`Registry.seed`), so a dataset's rules come from the registry whether its schema came from the file
+or from setup calls.
 
 The global container holds the two classes and two standard field groups (``identitymap`` and a subset
 of Demographic Details: ``person.name``), not Adobe's whole library.
@@ -332,8 +334,8 @@ class Registry:
         if cached is not None:
             return cached
         full = self.resolve(schema)
-        fields, required, when_parent = rules(full["properties"], full.get("required", []))
-        update: dict[str, Any] = {"fields": fields, "required": required, "required_when_parent": when_parent}
+        fields, required, _ = rules(full["properties"], full.get("required", []))
+        update: dict[str, Any] = {"fields": fields, "required": required}
         update["klass"] = KLASS.get(schema.get("meta:class", ""), base.klass)
         identity = self.primary_identity(schema["$id"])
         if identity is not None:
