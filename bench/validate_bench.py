@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import fastjsonschema
-import jsonschema  # type: ignore[import-untyped,unused-ignore]  # typed where types-jsonschema is installed
+import jsonschema
 
 from aep import RetryPolicy
 from aep.setup import apply, load

@@ -256,6 +256,7 @@ def _process(space: Space, batch: Batch) -> None:  # noqa: PLR0915 - one pass ov
     """Parse every file, validate every record, merge good ones into profiles, set the final status."""
     dataset = space.dataset(batch.dataset_id)
     assert dataset is not None
+    check = space.check(dataset, "batch")
     fmt = str(batch.input_format.get("format", "json"))
     multi = bool(batch.input_format.get("isMultiLineJson", False))
     total = failed = size = 0
@@ -299,7 +300,7 @@ def _process(space: Space, batch: Batch) -> None:  # noqa: PLR0915 - one pass ov
             errors["1401"]["recordCount"] += 1
         for row in rows:
             total += 1
-            problems = validate(row, dataset)
+            problems = validate(row, dataset, check)
             if problems:
                 failed += 1
                 conversion.append(

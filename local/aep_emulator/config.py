@@ -44,6 +44,27 @@ class PrimaryIdentity(Strict):
         return self
 
 
+class FieldSpec(Strict):
+    """A sandbox file's field with the constraints of its XDM definition (the short form is its type only):
+    ``{"type": "string", "enum": ["inbound", "outbound"]}``, ``{"type": "string", "format": "email"}``."""
+
+    type: FieldType
+    enum: list[str | int | float] | None = None
+    format: str | None = None
+    pattern: str | None = None
+    minimum: int | float | None = None
+    maximum: int | float | None = None
+    min_length: int | None = Field(default=None, alias="minLength", ge=0)
+    max_length: int | None = Field(default=None, alias="maxLength", ge=0)
+
+    def xdm(self) -> dict[str, Any]:
+        """The field as the Schema Registry holds it."""
+        base: dict[str, Any] = (
+            {"type": "string", "format": "date-time"} if self.type == "date-time" else {"type": self.type}
+        )
+        return {**base, **self.model_dump(by_alias=True, exclude_none=True, exclude={"type"})}
+
+
 class Dataset(Strict):
     id: str
     name: str
@@ -52,10 +73,9 @@ class Dataset(Strict):
     profile_enabled: bool = True
     primary_identity: PrimaryIdentity = PrimaryIdentity()
     required: list[str] = Field(default_factory=list)
-    # Required only when their parent object is present (a schema's nested ``required``; filled from the
-    # Schema Registry, never written in a sandbox file).
-    required_when_parent: list[str] = Field(default_factory=list)
-    fields: dict[str, FieldType] = Field(default_factory=dict)
+    # Dotted path -> its type, or its type with constraints (``FieldSpec``). A dataset served through the
+    # registry (``Space.dataset``) holds the types only, as its schema resolves them.
+    fields: dict[str, FieldType | FieldSpec] = Field(default_factory=dict)
 
 
 class Inlet(Strict):

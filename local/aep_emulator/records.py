@@ -11,14 +11,40 @@ from typing import Any
 
 from aep_emulator import strictjson
 from aep_emulator.config import Dataset
+from aep_emulator.conformance import SchemaCheck, Violation
 
 IDENTITY_MAP = "identityMap"
 
 
 @dataclass
 class RowProblem:
+    """One reason AEP refuses a record: a code (Adobe's INGEST/XDM conventions), the sentence, and for a
+    schema rule its JSON Schema keyword and where (schema location and record pointer, as ``#/...``)."""
+
     code: str
     message: str
+    keyword: str = "validation"
+    schema_location: str = "#"
+    pointer: str = "#"
+
+
+_CODES = {"required": "1555", "additionalProperties": "XDM-1007-400"}
+
+
+def _row_problem(violation: Violation) -> RowProblem:
+    if violation.keyword == "required":
+        message = f"A required field is missing: {violation.path}."
+    elif violation.keyword == "additionalProperties":
+        message = f"Field {violation.path} is not defined by the schema."
+    else:
+        message = f"Field {violation.path} {violation.reason}."
+    return RowProblem(
+        _CODES.get(violation.keyword, "1558"),
+        message,
+        violation.keyword,
+        violation.schema_location,
+        violation.pointer,
+    )
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -51,22 +77,6 @@ def get_path(record: dict[str, Any], path: str) -> Any:
     return node
 
 
-def _type_ok(kind: str, value: Any) -> bool:
-    if kind == "string":
-        return isinstance(value, str)
-    if kind == "integer":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "number":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind == "boolean":
-        return isinstance(value, bool)
-    if kind == "date-time":
-        return parse_time(value) is not None
-    if kind == "array":
-        return isinstance(value, list)
-    return isinstance(value, dict)
-
-
 def identities(record: dict[str, Any], dataset: Dataset) -> list[tuple[str, str, bool]]:
     """(namespace, id, primary) for every identity the record carries."""
     found: list[tuple[str, str, bool]] = []
@@ -85,37 +95,31 @@ def identities(record: dict[str, Any], dataset: Dataset) -> list[tuple[str, str,
     return found
 
 
-def validate(record: Any, dataset: Dataset, now: datetime | None = None) -> list[RowProblem]:
-    """Every problem AEP would report for this record (codes follow Adobe's INGEST/XDM conventions)."""
+def validate(
+    record: Any, dataset: Dataset, check: SchemaCheck, now: datetime | None = None
+) -> list[RowProblem]:
+    """Every problem AEP would report for this record: null or empty values, the rules of its schema
+    (``check``, compiled for the channel), an event's timestamp in the future, and the identities a
+    Profile-enabled dataset needs (codes follow Adobe's INGEST/XDM conventions)."""
     if not isinstance(record, dict):
         return [RowProblem("1401", "Row is corrupted and cannot be read, please fix and resend.")]
     problems: list[RowProblem] = []
     now = now or datetime.now(UTC)
+    empty: list[str] = []
     for path, value in leaves(record):
         if value is None or value in ("", [], {}):
-            problems.append(RowProblem("1555", f"Field {path} is null or empty; omit the field instead."))
-            continue
-        if path == IDENTITY_MAP:
-            continue
-        kind = dataset.fields.get(path)
-        if kind is None:
-            problems.append(RowProblem("XDM-1007-400", f"Field {path} is not defined by the schema."))
-        elif not _type_ok(kind, value):
-            problems.append(RowProblem("1558", f"Field {path} must be of type {kind}."))
-    required = list(dataset.required)
-    if dataset.klass == "experienceevent":
-        required = ["_id", "timestamp", *required]
-    for path in dict.fromkeys(required):
-        if get_path(record, path) in (None, ""):
-            problems.append(RowProblem("1555", f"A required field is missing: {path}."))
-    for path in dataset.required_when_parent:  # nested under an optional object: only when it is there
-        present = isinstance(get_path(record, path.rpartition(".")[0]), dict)
-        if present and get_path(record, path) in (None, ""):
-            problems.append(RowProblem("1555", f"A required field is missing: {path}."))
+            problems.append(
+                RowProblem("1555", f"Field {path} is null or empty; omit the field instead.", "required")
+            )
+            empty.append(path)
+    for violation in check.violations(record):
+        if violation.path in empty:
+            continue  # already reported as null or empty
+        problems.append(_row_problem(violation))
     if dataset.klass == "experienceevent":
         stamp = parse_time(record.get("timestamp"))
         if stamp is not None and stamp > now:
-            problems.append(RowProblem("1558", "Field timestamp is in the future."))
+            problems.append(RowProblem("1558", "Field timestamp is in the future.", "validation"))
     if dataset.profile_enabled:
         ids = identities(record, dataset)
         if not ids:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from aep_emulator.config import Dataset, EmulatorConfig, Inlet, Namespace, SandboxConfig
+from aep_emulator.conformance import Channel, SchemaCheck
 from aep_emulator.faults import Faults
 from aep_emulator.filestore import FileStore
 from aep_emulator.profiles import ProfileStore
@@ -103,6 +104,11 @@ class Space:
             return None
         with self.lock:
             return self.registry.view(base)
+
+    def check(self, dataset: Dataset, channel: Channel) -> SchemaCheck:
+        """The dataset's schema as the registry resolves it now, compiled for ``channel``."""
+        with self.lock:
+            return self.registry.check(dataset, channel)
 
     def new_batch_id(self) -> str:
         return f"01EMU{int(time.time() * 1000):013d}{self.next_id():08d}"

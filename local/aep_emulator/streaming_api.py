@@ -148,9 +148,16 @@ def _message_error(space: Space, inlet: Inlet, message: Any, flow_header: str | 
     return _envelope_error(space, inlet, message, flow_header)
 
 
-# The JSON Schema keyword of each of the emulator's validation codes, for the ``_streamingValidation``
-# entries of a failed batch's records (the keywords AEP's validator reports: aep-api.md 4.3).
-_KEYWORDS = {"1555": "required", "1558": "type", "XDM-1007-400": "additionalProperties"}
+def _violation(problem: RowProblem) -> dict[str, Any]:
+    """One ``_streamingValidation`` entry: where the rule is, where the record breaks it, the JSON Schema
+    keyword and the reason (the shape of AEP's validator: aep-api.md 4.3)."""
+    return {
+        "schemaLocation": problem.schema_location,
+        "pointerToViolation": problem.pointer,
+        "causingExceptions": [],
+        "keyword": problem.keyword,
+        "message": problem.message,
+    }
 
 
 def _failed_line(message: dict[str, Any], problems: list[RowProblem]) -> dict[str, Any]:
@@ -164,13 +171,7 @@ def _failed_line(message: dict[str, Any], problems: list[RowProblem]) -> dict[st
         "body": message["body"],
         "_errors": {
             "_streamingValidation": [
-                {
-                    "schemaLocation": "#",
-                    "pointerToViolation": "#",
-                    "causingExceptions": [],
-                    "keyword": _KEYWORDS.get(p.code, "validation"),
-                    "message": p.message,
-                }
+                _violation(p)
                 for p in problems[:5]  # AEP stops validating a message after five errors
             ]
         },
@@ -185,7 +186,7 @@ def _accept(
     dataset = space.dataset(inlet.dataset_id)
     assert dataset is not None
     entity = message["body"]["xdmEntity"]
-    problems = validate(entity, dataset)
+    problems = validate(entity, dataset, space.check(dataset, "streaming"))
     with space.lock:
         if problems:
             space.streamed_failed.append(
@@ -289,18 +290,9 @@ def single(state: State, request: Request) -> Response:
     if sync:
         dataset = space.dataset(inlet.dataset_id)
         assert dataset is not None
-        problems = validate(entity, dataset)[:5]
+        problems = validate(entity, dataset, space.check(dataset, "streaming"))[:5]
         if problems:
-            causing = [
-                {
-                    "schemaLocation": "#",
-                    "pointerToViolation": "#",
-                    "causingExceptions": [],
-                    "keyword": p.code,
-                    "message": p.message,
-                }
-                for p in problems
-            ]
+            causing = [_violation(p) for p in problems]
             return json_response(
                 400,
                 {

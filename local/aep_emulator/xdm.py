@@ -2,10 +2,12 @@
 
 Resources are kept as the JSON the registry answers with (``$id``, ``meta:altId``, ``allOf`` ...).
 :meth:`Registry.resolve` merges a schema's class and field groups into one object with ``properties``
-(what ``application/vnd.adobe.xed-full+json; version=1`` returns, and what validators compile), and
-:meth:`Registry.view` turns a dataset's schema into the rules :func:`aep_emulator.records.validate`
-checks. The sandbox file's datasets are seeded as schemas (:meth:`Registry.seed`), so a dataset's rules
-come from the registry whether its schema came from the file or from setup calls.
+(what ``application/vnd.adobe.xed-full+json; version=1`` returns, and what validators compile),
+:meth:`Registry.check` compiles that schema into the checks :func:`aep_emulator.records.validate` runs
+(:mod:`aep_emulator.conformance`), and :meth:`Registry.view` gives a dataset its schema's field types
+(CSV typing), class and primary identity. The sandbox file's datasets are seeded as schemas
+(:meth:`Registry.seed`), so a dataset's rules come from the registry whether its schema came from the file
+or from setup calls.
 
 The global container holds the two classes and two standard field groups (``identitymap`` and a subset
 of Demographic Details: ``person.name``), not Adobe's whole library.
@@ -19,7 +21,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from aep_emulator.config import Dataset, PrimaryIdentity, SandboxConfig
+from aep_emulator.config import Dataset, FieldSpec, PrimaryIdentity, SandboxConfig
+from aep_emulator.conformance import Channel, SchemaCheck
 
 NS = "https://ns.adobe.com/"
 PROFILE = NS + "xdm/context/profile"
@@ -179,13 +182,15 @@ def rules(properties: dict[str, Any], required: list[str]) -> tuple[dict[str, st
     return fields, leaves, when_parent
 
 
-def _xdm_field(kind: str) -> dict[str, Any]:
-    if kind == "date-time":
+def _xdm_field(field: str | FieldSpec) -> dict[str, Any]:
+    if isinstance(field, FieldSpec):
+        return field.xdm()
+    if field == "date-time":
         return {"type": "string", "format": "date-time"}
-    return {"type": kind}
+    return {"type": field}
 
 
-def _nest(fields: Mapping[str, str], required: list[str]) -> tuple[dict[str, Any], list[str]]:
+def _nest(fields: Mapping[str, str | FieldSpec], required: list[str]) -> tuple[dict[str, Any], list[str]]:
     """Dotted ``fields`` of a sandbox-file dataset as XDM properties; each required path is required at
     every level along it (the file's ``required`` paths are absolute)."""
     root: dict[str, Any] = {"properties": {}}
@@ -216,6 +221,7 @@ class Registry:
         self.descriptors: dict[str, dict[str, Any]] = {}  # @id -> descriptor
         self.generation = 0
         self._views: dict[tuple[str, int, int], Dataset] = {}
+        self._checks: dict[tuple[str, str, int], SchemaCheck] = {}
         self.seed()
 
     # -- identity and lookup --------------------------------------------------------------------------
@@ -328,8 +334,8 @@ class Registry:
         if cached is not None:
             return cached
         full = self.resolve(schema)
-        fields, required, when_parent = rules(full["properties"], full.get("required", []))
-        update: dict[str, Any] = {"fields": fields, "required": required, "required_when_parent": when_parent}
+        fields, required, _ = rules(full["properties"], full.get("required", []))
+        update: dict[str, Any] = {"fields": fields, "required": required}
         update["klass"] = KLASS.get(schema.get("meta:class", ""), base.klass)
         identity = self.primary_identity(schema["$id"])
         if identity is not None:
@@ -339,6 +345,32 @@ class Registry:
             self._views.clear()
         self._views[key] = view
         return view
+
+    def check(self, base: Dataset, channel: Channel) -> SchemaCheck:
+        """The dataset's schema, as :meth:`resolve` serves it now, compiled for ``channel``'s checks."""
+        key = (base.schema_ref, channel, self.generation)
+        cached = self._checks.get(key)
+        if cached is not None:
+            return cached
+        schema = self.resources.get(base.schema_ref)
+        full = self.resolve(schema) if schema is not None else self._unregistered(base)
+        check = SchemaCheck(full, channel)
+        if len(self._checks) > 256:
+            self._checks.clear()
+        self._checks[key] = check
+        return check
+
+    def _unregistered(self, base: Dataset) -> dict[str, Any]:
+        """A dataset whose schema the registry does not hold: its class, identityMap and its own fields."""
+        class_id = PROFILE if base.klass == "profile" else EVENT
+        root: dict[str, Any] = {"properties": {}}
+        own, required = _nest(base.fields, base.required)
+        identity_map: dict[str, Any] = {"properties": {"identityMap": _IDENTITY_MAP_FIELD}}
+        parts: list[dict[str, Any]] = [GLOBALS[class_id], identity_map]
+        for part in parts:
+            _merge(root["properties"], part["properties"], part.get("required", []), root)
+        _merge(root["properties"], own, required, root)
+        return root
 
     # -- the sandbox file -----------------------------------------------------------------------------
     def seed(self) -> None:
@@ -353,7 +385,7 @@ class Registry:
                 continue
             class_id = PROFILE if dataset.klass == "profile" else EVENT
             inherited, _, _ = rules(GLOBALS[class_id]["properties"], [])
-            own = {p: k for p, k in dataset.fields.items() if inherited.get(p) != k}
+            own = {p: f for p, f in dataset.fields.items() if inherited.get(p) != f}
             properties, required = _nest(own, dataset.required)
             slug = dataset.schema_ref.rstrip("/").rsplit("/", 1)[-1]
             group_id = f"{NS}{self.tenant}/mixins/{slug}-fields"
