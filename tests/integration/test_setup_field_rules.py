@@ -9,12 +9,24 @@ from typing import Any
 
 import pytest
 
-from aep.setup import SetupApi, SetupFile, apply, plan
+from aep.setup import SetupApi, SetupFile, apply, load, plan
+from aep.setup.__main__ import setup_api
+from aep_emulator import Emulator
 from tests.integration.conftest import Admin
-from tests.integration.test_setup_converge import api, edited, example, platform_writes  # noqa: F401
+from tests.integration.test_setup_converge import EXAMPLE, FAST, edited, env_of, platform_writes
 
 CALL = ("fieldGroups", 1, "fields", "call", "properties")
 CALL_GROUP = "Call Center Setup Call"
+
+
+@pytest.fixture
+def example() -> SetupFile:
+    return load(EXAMPLE)
+
+
+@pytest.fixture
+def api(emulator: Emulator) -> SetupApi:
+    return setup_api(env_of(emulator), FAST)
 
 
 def _at(data: dict[str, Any], path: tuple[Any, ...]) -> Any:
@@ -74,7 +86,7 @@ def test_a_changed_rule_of_an_existing_field_is_drift_and_never_written(
     admin: Admin,
     example: SetupFile,
     change: Any,
-    expected: str,  # noqa: F811
+    expected: str,
 ) -> None:
     # Given the example applied
     apply(api, example)
@@ -93,13 +105,13 @@ def test_a_changed_rule_of_an_existing_field_is_drift_and_never_written(
     assert len(platform_writes(admin)) == writes
 
 
-def test_a_retyped_array_item_is_drift(api: SetupApi, example: SetupFile) -> None:  # noqa: F811
+def test_a_retyped_array_item_is_drift(api: SetupApi, example: SetupFile) -> None:
     apply(api, edited(example, _tags("string")))
     report = plan(api, edited(example, _tags("integer")))
     assert [d.detail for d in report.drift] == ["field call.tags[] is string in AEP, integer in the file"]
 
 
-def test_a_changed_rule_of_an_array_item_is_drift(api: SetupApi, example: SetupFile) -> None:  # noqa: F811
+def test_a_changed_rule_of_an_array_item_is_drift(api: SetupApi, example: SetupFile) -> None:
     apply(api, edited(example, _tags("string", maxLength=10)))
     report = plan(api, edited(example, _tags("string", maxLength=20)))
     assert [d.detail for d in report.drift] == ["field call.tags[] has maxLength 10 in AEP, 20 in the file"]
@@ -107,7 +119,7 @@ def test_a_changed_rule_of_an_array_item_is_drift(api: SetupApi, example: SetupF
 
 def test_an_unchanged_file_is_still_no_change_and_a_new_field_still_an_additive_update(
     api: SetupApi,
-    example: SetupFile,  # noqa: F811
+    example: SetupFile,
 ) -> None:
     with_tags = edited(example, _tags("string", maxLength=10))
     apply(api, with_tags)

@@ -93,7 +93,7 @@ def test_yaml_booleans_as_the_enum_of_a_string_field_are_refused_with_the_path(t
     ],
 )
 def test_a_value_of_another_type_than_its_field_is_refused(field: dict[str, Any], problem: str) -> None:
-    with pytest.raises(SetupFileError, match="fieldGroups\\[0\\].fields.f") as refused:
+    with pytest.raises(SetupFileError, match=r"fieldGroups\[0\]\.fields\.f") as refused:
         parse(minimal(field))
     assert problem in str(refused.value)
 
@@ -149,7 +149,7 @@ def test_cloudformation_strings_become_the_fields_type_where_unambiguous() -> No
 def test_cloudformation_strings_that_are_not_of_the_fields_type_are_refused(
     field: dict[str, Any], problem: str
 ) -> None:
-    with pytest.raises(SetupFileError, match="fieldGroups\\[0\\].fields.f") as refused:
+    with pytest.raises(SetupFileError, match=r"fieldGroups\[0\]\.fields\.f") as refused:
         parse(minimal(field), "Setup", from_cloudformation=True)
     assert problem in str(refused.value)
 
@@ -185,6 +185,6 @@ def test_a_primary_identity_nested_in_an_object_or_outside_the_tenant_object_is_
 
 def test_a_primary_identity_on_a_field_that_is_not_a_string_is_refused() -> None:
     with pytest.raises(
-        SetupFileError, match="primaryIdentity.field /_tenant/f is integer; identities are strings"
+        SetupFileError, match=r"primaryIdentity\.field /_tenant/f is integer; identities are strings"
     ):
         parse(minimal({"type": "integer"}, "/_tenant/f"))

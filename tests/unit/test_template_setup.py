@@ -99,7 +99,8 @@ def test_setup_is_off_by_default_and_the_hand_set_targets_are_then_required_by_a
 
 def test_the_inline_setup_file_is_the_call_center_example_as_cloudformation_hands_it_over():
     inline = cached_template()["Resources"]["AepSetup"]["Properties"]["Setup"]
-    assert parse(as_cloudformation_sends(inline), "Setup", from_cloudformation=True) == load(ROOT / "setup" / "callcenter.yaml")
+    parsed = parse(as_cloudformation_sends(inline), "Setup", from_cloudformation=True)
+    assert parsed == load(ROOT / "setup" / "callcenter.yaml")
 
 
 def test_the_setup_function_is_python313_arm64_on_the_layer_built_by_its_makefile(translated):

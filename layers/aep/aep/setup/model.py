@@ -14,7 +14,6 @@ where every scalar arrives as a string, are coerced to the field's type first (:
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -284,7 +283,8 @@ def _identity_field(schema: SchemaSpec, groups: dict[str, FieldGroupSpec]) -> No
     """Refuse a primary identity under ``/_tenant`` that names no field of the schema's field groups
     (apply would create the groups and the schema, then fail at the descriptor). A path outside the
     tenant object names a class or standard field group field, which only AEP knows."""
-    assert schema.primary_identity is not None  # noqa: S101 - the caller checked
+    if schema.primary_identity is None:
+        return
     path = schema.primary_identity.field
     parts = path.strip("/").split("/")
     if parts[0] != TENANT_SEGMENT:
@@ -386,8 +386,10 @@ def cloudformation_values(data: Any) -> Any:
     groups = []
     for group in data["fieldGroups"]:
         if isinstance(group, dict) and isinstance(group.get("fields"), dict):
-            group = {**group, "fields": {n: _field_values(f) for n, f in group["fields"].items()}}
-        groups.append(group)
+            fields = {n: _field_values(f) for n, f in group["fields"].items()}
+            groups.append({**group, "fields": fields})
+        else:
+            groups.append(group)
     return {**data, "fieldGroups": groups}
 
 
