@@ -12,14 +12,14 @@ from typing import Any
 import boto3
 import pytest
 
-from aep.setup import SetupApi
+from aep.setup import SetupApi, load
 from aep.setup.__main__ import setup_api
 from aep_emulator import Emulator
 from aep_setup.converge import ATTRIBUTES, PENDING, converge
 from aep_setup.resource import handle, physical_id
 from aep_setup.response import Responder
 from tests.integration.conftest import Admin
-from tests.integration.test_setup_converge import FAST, env_of, platform_writes
+from tests.integration.test_setup_converge import EXAMPLE, FAST, env_of, platform_writes
 from tests.support.fakes import FakeLambdaContext
 from tests.support.lambdas import load_app
 from tests.support.recorder import Recorder, Reply
@@ -319,7 +319,7 @@ def test_without_a_credential_yet_it_answers_success_pending_and_calls_no_aep(
 def test_the_setup_file_may_be_an_s3_object(cfn: CloudFormation, stack: None, api: SetupApi) -> None:
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket="partner-setup")
-    setup = template_properties()["Setup"]
+    setup = load(EXAMPLE).model_dump(mode="json", by_alias=True, exclude_none=True)  # JSON's own types
     setup["datasets"][1]["name"] = "Calls From S3"
     setup["streaming"][0]["dataset"] = "Calls From S3"
     s3.put_object(Bucket="partner-setup", Key="aep/setup.json", Body=json.dumps(setup).encode())

@@ -2,9 +2,10 @@
 the stack's AEP sandbox to it with the stack's credential, and return the chosen streaming connection's
 ids as the resource's attributes (``!GetAtt AepSetup.DatasetId``...).
 
-Properties (CloudFormation hands every scalar as a string; the setup model reads ``"true"`` and ``"0"``):
-``Setup``, the setup file inline (an object, or its JSON text), or ``SetupS3Uri``, ``s3://bucket/key`` of
-the setup file as JSON (it wins when given); ``Stream``, the streaming connection whose ids are the
+Properties (CloudFormation hands every scalar as a string: the inline object's enum values and bounds are
+coerced to their field's type where unambiguous, the model reads ``"true"``): ``Setup``, the setup file
+inline (an object, or its JSON text), or ``SetupS3Uri``, ``s3://bucket/key`` of the setup file as JSON
+with its own types (it wins when given); ``Stream``, the streaming connection whose ids are the
 attributes (needed when the file has several); any other property (``Revision``, ``SandboxName``) only
 makes CloudFormation send an Update, which runs setup again.
 """
@@ -16,6 +17,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from aep import strict_json
 from aep.errors import AepConfigError
 from aep.setup import SetupFile, apply, parse
 from aep.setup.__main__ import setup_api
@@ -66,13 +68,13 @@ def setup_of(properties: Mapping[str, Any], client: Callable[[str], Any] = _boto
     if isinstance(inline, str):
         return parse(_json(inline, "Setup"), "Setup")
     if isinstance(inline, dict):
-        return parse(inline, "Setup")
+        return parse(inline, "Setup", from_cloudformation=True)  # every scalar a string
     raise SetupFileError("give the setup file as the Setup property (an object or JSON) or SetupS3Uri")
 
 
 def _json(text: str | bytes, source: str) -> Any:
     try:
-        return json.loads(text)
+        return strict_json.loads(text)
     except ValueError as exc:
         raise SetupFileError(f"{source}: not valid JSON ({exc})") from None
 
