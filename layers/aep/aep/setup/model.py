@@ -271,6 +271,11 @@ class SetupFile(_Strict):
             if route.dataset not in datasets:
                 raise ValueError(f"batch {route.prefix!r}: dataset {route.dataset!r} is not in the file")
             schema_class = class_id(schemas[datasets[route.dataset].schema_].class_)
+            if schema_class not in CLASSES.values():
+                raise ValueError(
+                    f"batch {route.prefix!r}: dataset {route.dataset!r}'s schema is neither profile nor "
+                    "experienceevent: the batch function sends only these"
+                )
             if route.record_class is not None and class_id(route.record_class) != schema_class:
                 raise ValueError(
                     f"batch {route.prefix!r}: recordClass {route.record_class} is not the class of "
