@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import fastjsonschema
-import jsonschema  # type: ignore[import-untyped]
+import jsonschema  # type: ignore[import-untyped,unused-ignore]
 
 from aep import RetryPolicy
 from aep.setup import apply, load

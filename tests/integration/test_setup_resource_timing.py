@@ -83,6 +83,10 @@ def test_the_timeout_answer_starts_early_enough_for_the_slowest_answer(cfn: Clou
     context = FakeLambdaContext(remaining_ms=int(DEFAULT_MARGIN_SECONDS * 1000) + 200)
     seen: list[float] = []
 
+    def blocked(properties: Mapping[str, Any]) -> dict[str, str]:
+        release.wait(60)
+        return {}
+
     def put(url: str, body: bytes, timeout: float) -> int:
         seen.append(context.get_remaining_time_in_millis() / 1000.0)
         raise TimeoutError("timed out")
@@ -92,7 +96,7 @@ def test_the_timeout_answer_starts_early_enough_for_the_slowest_answer(cfn: Clou
         handle(
             event,
             context,
-            run=lambda _: release.wait(60) and {},
+            run=blocked,
             responder=Responder(event, physical_id(event), sender=put, sleep=lambda _: None),
             runs=SetupRuns(),
         )
