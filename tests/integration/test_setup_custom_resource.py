@@ -12,14 +12,14 @@ from typing import Any
 import boto3
 import pytest
 
-from aep.setup import SetupApi
+from aep.setup import SetupApi, load
 from aep.setup.__main__ import setup_api
 from aep_emulator import Emulator
 from aep_setup.converge import ATTRIBUTES, PENDING, converge
 from aep_setup.resource import handle, physical_id
 from aep_setup.response import Responder
 from tests.integration.conftest import Admin
-from tests.integration.test_setup_converge import FAST, env_of, platform_writes
+from tests.integration.test_setup_converge import EXAMPLE, FAST, env_of, platform_writes
 from tests.support.fakes import FakeLambdaContext
 from tests.support.lambdas import load_app
 from tests.support.recorder import Recorder, Reply
@@ -169,6 +169,43 @@ def test_create_converges_aep_and_answers_success_once_with_the_ids(
     assert data["Changes"] == "15"
     assert data["Status"] == answer["Reason"] == "converged"
     assert len(platform_writes(admin)) == 15
+    # and the settings that follow: the stream's identity, the batch routes with the datasets' ids
+    tenant = api.tenant_id()
+    assert (data["IdentityField"], data["IdentityNamespace"]) == (f"_{tenant}.phone", "Phone")
+    routes = json.loads(data["BatchRoutes"])
+    (callers,) = api.datasets_named("Call Center Setup Callers")
+    assert [(r["prefix"], r["dataset_id"], r["record_class"]) for r in routes] == [
+        ("callers/", callers, "profile"),
+        ("calls/", data["DatasetId"], "experienceevent"),
+    ]
+    assert routes[0]["mapping"]["columns"]["tier"] == f"_{tenant}.tier"
+    assert {r["default_phone_region"] for r in routes} == {"US"}
+
+
+def test_without_a_batch_section_or_identity_the_hand_set_settings_are_the_attributes(
+    cfn: CloudFormation, stack: None
+) -> None:
+    # Given a setup file without batch routes whose streamed schema has no primary identity
+    properties = template_properties()
+    setup = properties["Setup"]
+    del setup["batch"]
+    events = next(s for s in setup["schemas"] if s["title"] == EVENTS)
+    del events["primaryIdentity"]
+    events["profile"] = "false"
+    next(d for d in setup["datasets"] if d["name"] == EVENTS).update(profile="false")
+    hand_set = {"BatchRoutes": '[{"prefix": "x/", "dataset_id": "' + "a" * 24 + '"}]'}
+    hand_set |= {"IdentityField": "person.email", "IdentityNamespace": "Email", "DefaultPhoneRegion": "FR"}
+    event = cfn.request("Create", {**properties, **hand_set})
+    invoke(event)
+    answer = cfn.answer(event)
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    data = answer["Data"]
+    # Then the hand-set parameters the template passes along are the attributes
+    assert (data["BatchRoutes"], data["IdentityField"], data["IdentityNamespace"]) == (
+        hand_set["BatchRoutes"],
+        "person.email",
+        "Email",
+    )
 
 
 def test_update_keeps_the_physical_id_writes_nothing_and_answers_the_same_ids(
@@ -312,16 +349,22 @@ def test_without_a_credential_yet_it_answers_success_pending_and_calls_no_aep(
     invoke(event)
     answer = cfn.answer(event)
     assert answer["Status"] == "SUCCESS"
-    assert answer["Data"] == {**dict.fromkeys(ATTRIBUTES, ""), "Stream": INLET, "Status": PENDING}
+    assert answer["Data"] == {
+        **dict.fromkeys(ATTRIBUTES, ""),
+        "BatchRoutes": "[]",  # the BatchRoutes parameter's default: a batch function that starts
+        "Stream": INLET,
+        "Status": PENDING,
+    }
     assert admin.requests() == []
 
 
 def test_the_setup_file_may_be_an_s3_object(cfn: CloudFormation, stack: None, api: SetupApi) -> None:
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket="partner-setup")
-    setup = template_properties()["Setup"]
+    setup = load(EXAMPLE).model_dump(mode="json", by_alias=True, exclude_none=True)  # JSON's own types
     setup["datasets"][1]["name"] = "Calls From S3"
     setup["streaming"][0]["dataset"] = "Calls From S3"
+    setup["batch"][1]["dataset"] = "Calls From S3"
     s3.put_object(Bucket="partner-setup", Key="aep/setup.json", Body=json.dumps(setup).encode())
     event = cfn.request(
         "Create", {**template_properties(), "SetupS3Uri": "s3://partner-setup/aep/setup.json"}

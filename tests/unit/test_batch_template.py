@@ -91,7 +91,10 @@ def test_the_function_is_told_its_tables_queue_routes_and_reports_prefix(templat
     assert variables["BATCH_LEDGER_TABLE"] == {"Ref": "BatchLedgerTable"}
     assert variables["BATCH_IDEMPOTENCY_TABLE"] == {"Ref": "BatchIdempotencyTable"}
     assert variables["BATCH_QUEUE_URL"] == {"Ref": "BatchQueue"}
-    assert variables["BATCH_ROUTES"] == {"Ref": "BatchRoutes"}
+    # the hand-set routes, or with SetupAEP=true setup's (docs/setup.md, The functions' settings)
+    assert variables["BATCH_ROUTES"] == {
+        "Fn::If": ["UseAepSetup", {"Fn::GetAtt": ["AepSetup", "BatchRoutes"]}, {"Ref": "BatchRoutes"}]
+    }
     assert function["Timeout"] == 900  # Lambda's longest; longer files continue from a checkpoint
     assert "Runtime" not in function  # python3.13 arm64 from Globals
     assert function["EphemeralStorage"]["Size"] >= 1024

@@ -17,6 +17,13 @@ SETTINGS = {  # variable -> (the custom resource's attribute, the hand-set param
     "STREAM_SCHEMA_REF": ("SchemaRef", "StreamSchemaRef"),
     "STREAM_FLOW_ID": ("FlowId", "StreamFlowId"),
     "STREAM_INLET_AUTHENTICATED": ("InletAuthenticated", "StreamInletAuthenticated"),
+    "STREAM_IDENTITY_FIELD": ("IdentityField", "StreamIdentityField"),
+    "STREAM_IDENTITY_NAMESPACE": ("IdentityNamespace", "StreamIdentityNamespace"),
+}
+#: Other functions' settings fed by the custom resource: function -> variable -> (attribute, parameter)
+OTHER_SETTINGS = {
+    "BatchIngestFunction": {"BATCH_ROUTES": ("BatchRoutes", "BatchRoutes")},
+    "ProfileLookupFunction": {"LOOKUP_IDENTITY_NAMESPACE": ("IdentityNamespace", "StreamIdentityNamespace")},
 }
 STREAM_FUNCTIONS = ("StreamIngestFunction", "StreamFifoIngestFunction")
 SETUP_RESOURCES = {"AepSetup", "AepSetupFunction", "AepSetupRole", "AepSetupLogGroup"}
@@ -62,6 +69,21 @@ def test_with_setup_on_the_functions_take_their_targets_from_the_custom_resource
             assert env[variable] == {"Fn::GetAtt": ["AepSetup", attribute]}, (function, variable)
     follow = variables(resources, "BatchFollowFunction")
     assert follow["STREAM_DATASET_ID"] == {"Fn::GetAtt": ["AepSetup", "DatasetId"]}
+    for function, settings in OTHER_SETTINGS.items():
+        env = variables(resources, function)
+        for variable, (attribute, _) in settings.items():
+            assert env[variable] == {"Fn::GetAtt": ["AepSetup", attribute]}, (function, variable)
+
+
+def test_the_custom_resource_gets_the_hand_set_settings_it_falls_back_to(translated):
+    resources = specialise(translated, conditions(setup=True), {})
+    properties = resources["AepSetup"]["Properties"]
+    assert {k: properties[k] for k in ("BatchRoutes", "IdentityField", "IdentityNamespace")} == {
+        "BatchRoutes": {"Ref": "BatchRoutes"},
+        "IdentityField": {"Ref": "StreamIdentityField"},
+        "IdentityNamespace": {"Ref": "StreamIdentityNamespace"},
+    }
+    assert properties["DefaultPhoneRegion"] == {"Ref": "DefaultPhoneRegion"}
 
 
 def test_with_setup_off_the_functions_take_the_parameters_and_nothing_of_setup_is_deployed(translated):
@@ -72,6 +94,10 @@ def test_with_setup_off_the_functions_take_the_parameters_and_nothing_of_setup_i
         for variable, (_, parameter) in SETTINGS.items():
             assert env[variable] == {"Ref": parameter}, (function, variable)
     assert variables(resources, "BatchFollowFunction")["STREAM_DATASET_ID"] == {"Ref": "StreamDatasetId"}
+    for function, settings in OTHER_SETTINGS.items():
+        env = variables(resources, function)
+        for variable, (_, parameter) in settings.items():
+            assert env[variable] == {"Ref": parameter}, (function, variable)
     outputs = translated["Outputs"]
     assert {name for name, o in outputs.items() if o.get("Condition") == "UseAepSetup"} == {
         "AepSetupFunctionName",
@@ -99,7 +125,8 @@ def test_setup_is_off_by_default_and_the_hand_set_targets_are_then_required_by_a
 
 def test_the_inline_setup_file_is_the_call_center_example_as_cloudformation_hands_it_over():
     inline = cached_template()["Resources"]["AepSetup"]["Properties"]["Setup"]
-    assert parse(as_cloudformation_sends(inline), "Setup") == load(ROOT / "setup" / "callcenter.yaml")
+    parsed = parse(as_cloudformation_sends(inline), "Setup", from_cloudformation=True)
+    assert parsed == load(ROOT / "setup" / "callcenter.yaml")
 
 
 def test_the_setup_function_is_python313_arm64_on_the_layer_built_by_its_makefile(translated):

@@ -1,11 +1,16 @@
 """What the custom resource does on Create and Update: read the setup file from its properties, converge
 the stack's AEP sandbox to it with the stack's credential, and return the chosen streaming connection's
-ids as the resource's attributes (``!GetAtt AepSetup.DatasetId``...).
+ids as the resource's attributes (``!GetAtt AepSetup.DatasetId``...), with the settings that follow from
+them (:func:`aep.setup.settings.function_settings`): the stream's identity field and namespace (its
+dataset's schema's primary identity) and the batch routes (the file's ``batch`` section, JSON).
 
-Properties (CloudFormation hands every scalar as a string; the setup model reads ``"true"`` and ``"0"``):
-``Setup``, the setup file inline (an object, or its JSON text), or ``SetupS3Uri``, ``s3://bucket/key`` of
-the setup file as JSON (it wins when given); ``Stream``, the streaming connection whose ids are the
-attributes (needed when the file has several); any other property (``Revision``, ``SandboxName``) only
+Properties (CloudFormation hands every scalar as a string: the inline object's enum values and bounds are
+coerced to their field's type where unambiguous, the model reads ``"true"``): ``Setup``, the setup file
+inline (an object, or its JSON text), or ``SetupS3Uri``, ``s3://bucket/key`` of the setup file as JSON
+with its own types (it wins when given); ``Stream``, the streaming connection whose ids are the
+attributes (needed when the file has several); ``IdentityField``, ``IdentityNamespace`` and ``BatchRoutes``,
+the hand-set parameters, returned where the file says nothing; ``DefaultPhoneRegion``, put in every
+batch route; any other property (``Revision``, ``SandboxName``) only
 makes CloudFormation send an Update, which runs setup again.
 """
 
@@ -16,11 +21,13 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from aep import strict_json
 from aep.errors import AepConfigError
 from aep.setup import SetupFile, apply, parse
 from aep.setup.__main__ import setup_api
 from aep.setup.model import SetupFileError
 from aep.setup.registry import chosen_stream
+from aep.setup.settings import function_settings
 from aep.tenants.model import SetupStream
 
 #: Every attribute the resource returns (all strings; empty while no credential is in the secret).
@@ -34,6 +41,9 @@ ATTRIBUTES = (
     "InletAuthenticated",
     "FlowId",
     "Stream",
+    "IdentityField",
+    "IdentityNamespace",
+    "BatchRoutes",
     "Changes",
     "Drift",
     "Status",
@@ -66,13 +76,13 @@ def setup_of(properties: Mapping[str, Any], client: Callable[[str], Any] = _boto
     if isinstance(inline, str):
         return parse(_json(inline, "Setup"), "Setup")
     if isinstance(inline, dict):
-        return parse(inline, "Setup")
+        return parse(inline, "Setup", from_cloudformation=True)  # every scalar a string
     raise SetupFileError("give the setup file as the Setup property (an object or JSON) or SetupS3Uri")
 
 
 def _json(text: str | bytes, source: str) -> Any:
     try:
-        return json.loads(text)
+        return strict_json.loads(text)
     except ValueError as exc:
         raise SetupFileError(f"{source}: not valid JSON ({exc})") from None
 
@@ -91,6 +101,16 @@ def credential_pending(environ: Mapping[str, str], client: Callable[[str], Any] 
         return False  # not JSON: loading it says so, without its content
 
 
+def fallbacks(properties: Mapping[str, Any]) -> dict[str, str]:
+    """The hand-set settings the template passes along (``IdentityField``, ``IdentityNamespace``,
+    ``BatchRoutes``): the attributes where the setup file says nothing (and while no credential is in)."""
+    return {
+        "IdentityField": str(properties.get("IdentityField") or ""),
+        "IdentityNamespace": str(properties.get("IdentityNamespace") or ""),
+        "BatchRoutes": str(properties.get("BatchRoutes") or "[]"),
+    }
+
+
 def converge(
     properties: Mapping[str, Any],
     environ: Mapping[str, str] | None = None,
@@ -104,7 +124,7 @@ def converge(
     if stream is None:
         raise SetupFileError("the setup file has no streaming connection: the functions need one")
     if credential_pending(env, client):
-        return {**dict.fromkeys(ATTRIBUTES, ""), "Stream": stream, "Status": PENDING}
+        return {**dict.fromkeys(ATTRIBUTES, ""), **fallbacks(properties), "Stream": stream, "Status": PENDING}
     report = apply(setup_api(env), setup)
     outputs = report.outputs
     made = outputs["streaming"].get(stream) or {}
@@ -123,6 +143,9 @@ def converge(
     except ValueError:
         drift = "; ".join(d.line() for d in report.drift) or "no drift reported"
         raise AepConfigError(f"streaming connection {stream!r} was not completed: {drift}") from None
+    region = str(properties.get("DefaultPhoneRegion") or "US")
+    settings = function_settings(setup, outputs, stream, default_phone_region=region)
+    given = fallbacks(properties)
     return {
         "TenantId": str(outputs.get("tenantId") or ""),
         "SchemaRef": str(schema.get("id") or ""),
@@ -133,6 +156,11 @@ def converge(
         "InletAuthenticated": "true" if spec.authenticated else "false",
         "FlowId": ids.flow_id,
         "Stream": stream,
+        "IdentityField": settings.identity_field or given["IdentityField"],
+        "IdentityNamespace": settings.identity_namespace
+        if settings.identity_field
+        else given["IdentityNamespace"],
+        "BatchRoutes": json.dumps(settings.batch_routes) if setup.batch else given["BatchRoutes"],
         "Changes": str(len(report.changes)),
         "Drift": str(len(report.drift)),
         "Status": "converged" if not report.drift else f"converged with {len(report.drift)} drift(s)",

@@ -21,6 +21,15 @@ MAX_REASON_CHARS = 1000
 #: PUT attempts (a failed PUT is not an answer: CloudFormation would wait for its own timeout).
 PUT_ATTEMPTS = 3
 PUT_TIMEOUT_SECONDS = 10.0
+#: The pauses between attempts (after the first and the second failed PUT).
+PUT_PAUSES = (0.5, 1.0)
+#: The longest an answer can take: every attempt timing out, and the pauses between them. An answer
+#: started this long before the Lambda deadline reaches CloudFormation before Lambda stops the function.
+WORST_ANSWER_SECONDS = PUT_ATTEMPTS * PUT_TIMEOUT_SECONDS + sum(PUT_PAUSES)
+#: Kept free of the time left when bounding an attempt (the runtime's own wind-down).
+SPARE_SECONDS = 0.5
+#: The shortest timeout an attempt is given (the first one is made even when no time seems left).
+MIN_PUT_TIMEOUT_SECONDS = 1.0
 
 
 def put(url: str, body: bytes, timeout: float) -> int:
@@ -71,8 +80,19 @@ class Responder:
             encoded = json.dumps(answer).encode()
         return encoded
 
-    def send(self, status: Status, reason: str, data: Mapping[str, str] | None = None) -> bool:
-        """Answer, unless this request was already answered; whether this call answered."""
+    def send(
+        self,
+        status: Status,
+        reason: str,
+        data: Mapping[str, str] | None = None,
+        *,
+        time_left: Callable[[], float] | None = None,
+    ) -> bool:
+        """Answer, unless this request was already answered; whether this call answered.
+
+        ``time_left`` (seconds until the Lambda deadline) bounds each attempt's timeout, and a further
+        attempt is made only when its pause and a short attempt still fit: a slow ResponseURL never keeps
+        the function past its deadline, where Lambda would stop it silently."""
         with self._lock:
             if self.sent is not None:
                 return False
@@ -80,8 +100,12 @@ class Responder:
         url = str(self._event.get("ResponseURL", ""))
         body = self.body(status, reason, data or {})
         for attempt in range(1, PUT_ATTEMPTS + 1):
+            timeout = PUT_TIMEOUT_SECONDS
+            if time_left is not None:
+                # the first attempt is always made (nothing is lost by trying), the others only in time
+                timeout = max(MIN_PUT_TIMEOUT_SECONDS, min(timeout, time_left() - SPARE_SECONDS))
             try:
-                code = self._sender(url, body, PUT_TIMEOUT_SECONDS)
+                code = self._sender(url, body, timeout)
             except (OSError, ValueError) as exc:
                 refused = exc.code if isinstance(exc, urllib.error.HTTPError) else None
                 logger.warning(
@@ -94,6 +118,10 @@ class Responder:
                 logger.info("answered CloudFormation", extra={"status": status, "http_status": code})
                 return True
             if attempt < PUT_ATTEMPTS:
-                self._sleep(0.5 * attempt)
+                pause = PUT_PAUSES[attempt - 1]
+                if time_left is not None and time_left() - SPARE_SECONDS < pause + MIN_PUT_TIMEOUT_SECONDS:
+                    logger.error("no time left to answer CloudFormation again", extra={"attempt": attempt})
+                    break
+                self._sleep(pause)
         logger.error("CloudFormation was not answered", extra={"status": status})
         return True
