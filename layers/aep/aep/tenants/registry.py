@@ -190,13 +190,12 @@ class TenantRegistry:
                     self._refreshing.discard(name)
 
         try:
-            if self._background is not None:
-                self._background(refresh)
-                return
-        except Exception:  # noqa: S110 - the runner refused the work (shutting down): a later resolve asks again
-            pass
-        with self._lock:
-            self._refreshing.discard(name)
+            if self._background is None:
+                raise RuntimeError("no background runner")
+            self._background(refresh)
+        except Exception:  # the runner refused the work (shutting down): a later resolve asks again
+            with self._lock:
+                self._refreshing.discard(name)
 
     def cached(self) -> list[str]:
         """The names held in the cache, least recently used first."""
