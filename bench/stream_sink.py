@@ -9,7 +9,10 @@ against it measures the client, not the server (the emulator validates every mes
 
 ``GET /_sink/counters`` answers the counts (requests by route, messages, body bytes, and each streaming
 request's arrival on the system's monotonic clock, to line up with a client's ``time.monotonic()``) as
-JSON; ``POST /_sink/reset`` zeroes them. Run it in its own process:
+JSON; ``POST /_sink/reset`` zeroes them. ``GET /data/foundation/schemaregistry/tenant/schemas/{id}``
+answers the call-event schema of the emulator's default sandbox (``xed-full``, resolved once at start): the
+functions check records against it before sending, as they do with AEP's Schema Registry.
+Run it in its own process:
 ``python bench/stream_sink.py PORT [LATENCY_MS]``; it prints ``ready PORT``.
 """
 
@@ -23,8 +26,29 @@ import time
 from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import unquote
 
 ENTITY = b'"xdmEntity"'
+SCHEMAS = "/data/foundation/schemaregistry/tenant/schemas/"
+#: The dataset of the benchmarks' call events in the emulator's default sandbox (bench/streamkit.py).
+CALL_EVENTS_DATASET = "65f0c0a1e4b0c1d2e3f40002"
+
+
+def call_event_schema() -> tuple[frozenset[str], bytes]:
+    """The call-event schema's ``$id`` and ``meta:altId``, and its ``xed-full`` body, from the emulator's
+    default sandbox (resolved as the emulator's Schema Registry serves it)."""
+    from aep_emulator import load_config  # noqa: PLC0415 - the sink needs it once, at start
+    from aep_emulator.schema_registry import render  # noqa: PLC0415
+    from aep_emulator.xdm import Registry  # noqa: PLC0415
+
+    config = load_config()
+    registry = Registry(config, "prod")
+    dataset = config.dataset(CALL_EVENTS_DATASET)
+    schema = registry.find(dataset.schema_ref) if dataset is not None else None
+    if schema is None:
+        raise RuntimeError("the default sandbox has no call-event schema")
+    body = render(registry, schema, "xed-full")
+    return frozenset({body["$id"], body["meta:altId"]}), json.dumps(body).encode()
 
 
 @lru_cache(maxsize=4096)
@@ -88,8 +112,12 @@ class SinkHandler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self) -> None:
-        if self.path.split("?")[0] == "/_sink/counters":
+        path = self.path.split("?")[0]
+        if path == "/_sink/counters":
             self._answer(200, json.dumps(self.server.counters.view()).encode())
+        elif path.startswith(SCHEMAS) and unquote(path[len(SCHEMAS) :]) in self.server.schema_ids:
+            self.server.counters.count("schema")
+            self._answer(200, self.server.schema)
         else:
             self._answer(404, b'{"title":"Not found"}')
 
@@ -125,6 +153,7 @@ class SinkServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", port), SinkHandler)
         self.counters = Counters()
         self.latency = latency_ms / 1000
+        self.schema_ids, self.schema = call_event_schema()
 
 
 def main() -> int:

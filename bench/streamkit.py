@@ -22,7 +22,8 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 INLET = "bench-inlet"
 DATASET = "65f0c0a1e4b0c1d2e3f40002"
-SCHEMA = "https://ns.adobe.com/acme/schemas/callevent"
+#: the default sandbox's call-event schema (bench/stream_sink.py serves it to the function's schema check)
+SCHEMA = "https://ns.adobe.com/acme/schemas/ivr-call-event"
 FLOW = "bench-flow"
 ORG = "BENCHORG@AdobeOrg"
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:aep-connector-stream"

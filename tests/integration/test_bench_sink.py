@@ -51,3 +51,24 @@ def test_the_sink_resets_its_counters(sink):
     requests.post(f"{sink}/_sink/reset", timeout=5)
 
     assert requests.get(f"{sink}/_sink/counters", timeout=5).json()["requests"] == {}
+
+
+def test_the_sink_serves_the_call_event_schema_the_function_checks_records_against(sink):
+    from urllib.parse import quote
+
+    from aep.validation import compile_schema
+    from bench import streamkit
+
+    found = requests.get(
+        f"{sink}/data/foundation/schemaregistry/tenant/schemas/{quote(streamkit.SCHEMA, safe='')}",
+        headers={"Accept": "application/vnd.adobe.xed-full+json; version=1"},
+        timeout=5,
+    )
+    other = requests.get(f"{sink}/data/foundation/schemaregistry/tenant/schemas/nope", timeout=5)
+
+    assert (found.status_code, other.status_code) == (200, 404)
+    schema = found.json()
+    assert schema["$id"] == streamkit.SCHEMA
+    check = compile_schema(schema)
+    for body in streamkit.call_events(20):
+        check({**json.loads(body), "_id": "bench-1"})  # raises RecordRefused (the function adds the _id)
