@@ -6,6 +6,11 @@ in 1 MB blocks, counts its bytes and newlines and throws them away. Nothing is p
 benchmark against it measures the uploader, not the server (the emulator parses every file on COMPLETE).
 As AEP does, a single PUT over 256 MB is answered 413 (after the body is drained, so the client reads it).
 
+It also answers what the batch function asks before it reads a file: the dataset (``GET
+/data/foundation/catalog/dataSets/{id}``, its ``schemaRef``) and that schema (``GET
+/data/foundation/schemaregistry/tenant/schemas/{id}``, ``xed-full``: the emulator's call-event schema with the
+benchmark's call fields, bench/batch_data.py), so the function checks every record as it does against AEP.
+
 ``GET /_sink/counters`` answers the counts as JSON; ``POST /_sink/reset`` zeroes them. Any other request is
 answered 404 and counted as ``unexpected``. Run it in its own process: ``python bench/batch_sink.py PORT``.
 """
@@ -19,7 +24,7 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 BLOCK = 1024 * 1024
 SINGLE_PUT_LIMIT = 256 * 1024 * 1024
@@ -27,6 +32,47 @@ IMPORT = "/data/foundation/import/batches"
 FILE_PATH = re.compile(rf"^{IMPORT}/(?P<batch>[^/]+)/datasets/(?P<dataset>[^/]+)/files/(?P<path>.+)$")
 BATCH_PATH = re.compile(rf"^{IMPORT}/(?P<batch>[^/]+)$")
 CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
+DATASETS = "/data/foundation/catalog/dataSets/"
+SCHEMAS = "/data/foundation/schemaregistry/tenant/schemas/"
+#: The benchmark's dataset (bench/batch_runs.py) and the schema the sink gives it.
+BENCH_DATASET = "5c8c3c555033b814b69f947f"
+BENCH_SCHEMA = "https://ns.adobe.com/acme/schemas/bench-call-event"
+#: The call fields of bench/batch_data.py's records.
+CALL_FIELDS: dict[str, Any] = {
+    "callId": {"type": "string"},
+    "direction": {"type": "string", "enum": ["inbound", "outbound"]},
+    "queue": {"type": "string"},
+    "intent": {"type": "string"},
+    "outcome": {"type": "string"},
+    "durationSeconds": {"type": "integer", "minimum": 0},
+    "holdSeconds": {"type": "integer", "minimum": 0},
+    "agentId": {"type": "string"},
+    "transfers": {"type": "integer", "minimum": 0},
+    "ivrPath": {"type": "array", "items": {"type": "string"}},
+    "sentiment": {"type": "number"},
+    "recordingConsent": {"type": "boolean"},
+    "notes": {"type": "string"},
+    "wrapUpCode": {"type": "string"},
+}
+
+
+def bench_schema() -> dict[str, Any]:
+    """The emulator's call-event schema (``xed-full``, as its Schema Registry serves it) with the benchmark
+    records' call fields."""
+    from aep_emulator import load_config  # noqa: PLC0415 - once, at start
+    from aep_emulator.schema_registry import render  # noqa: PLC0415
+    from aep_emulator.xdm import Registry  # noqa: PLC0415
+
+    config = load_config()
+    registry = Registry(config, "prod")
+    dataset = config.dataset("65f0c0a1e4b0c1d2e3f40002")  # the default sandbox's call events
+    schema = registry.find(dataset.schema_ref) if dataset is not None else None
+    if schema is None:
+        raise RuntimeError("the default sandbox has no call-event schema")
+    body = render(registry, schema, "xed-full")
+    body["$id"], body["meta:altId"], body["title"] = BENCH_SCHEMA, "_acme.schemas.bench-call-event", "Bench"
+    body["properties"]["_acme"]["properties"]["call"]["properties"] = CALL_FIELDS
+    return body
 
 
 def parse_content_range(value: str) -> tuple[int, int, int] | None:
@@ -150,7 +196,17 @@ class SinkHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self._drain()
-        if urlsplit(self.path).path == "/_sink/counters":
+        path = urlsplit(self.path).path
+        if path == DATASETS + BENCH_DATASET:
+            self._count("dataset")
+            reference = {"id": BENCH_SCHEMA, "contentType": "application/vnd.adobe.xed-full+json;version=1"}
+            self._answer(200, {BENCH_DATASET: {"name": "bench calls", "schemaRef": reference}})
+            return
+        if path.startswith(SCHEMAS) and unquote(path[len(SCHEMAS) :]) == BENCH_SCHEMA:
+            self._count("schema")
+            self._answer(200, self.server.schema)
+            return
+        if path == "/_sink/counters":
             counters = self.server.counters
             with counters.lock:
                 view = counters.view()
@@ -266,6 +322,7 @@ class SinkServer(ThreadingHTTPServer):
     def __init__(self, port: int) -> None:
         super().__init__(("127.0.0.1", port), SinkHandler)
         self.counters = Counters()
+        self.schema = bench_schema()
 
 
 def main() -> int:
