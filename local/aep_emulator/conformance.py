@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import rfc3986_validator
+import rfc3986_validator  # type: ignore[import-untyped] # no stubs
 from jsonschema import Draft6Validator, FormatChecker, ValidationError, validators
 from jsonschema.protocols import Validator
 
