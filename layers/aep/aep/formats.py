@@ -63,6 +63,8 @@ _URI = re.compile(f"{_SCHEME}:{_HIER_PART}{_TAIL}")
 _RELATIVE_REF = re.compile(f"{_RELATIVE_PART}{_TAIL}")
 # A reference that starts with what looks like a scheme and a colon can only be a URI.
 _SCHEME_PREFIX = re.compile(f"{_SCHEME}:")
+# Unreserved characters only (a record's ``_id`` as the connector makes it): one path segment, always valid.
+_PLAIN = re.compile(f"[{_UNRESERVED}]*")
 
 _ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~\-"
 _LOCAL_PART = rf"(?:[{_ATEXT}]+(?:\.[{_ATEXT}]+)*|\"(?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\[\x20-\x7e])*\")"
@@ -79,6 +81,8 @@ def is_uri(text: str) -> bool:
 
 def is_uri_reference(text: str) -> bool:
     """True when ``text`` is a URI or a relative reference (RFC 3986 ``URI-reference``; ``""`` is one)."""
+    if _PLAIN.fullmatch(text) is not None:
+        return True
     if _SCHEME_PREFIX.match(text) is not None:
         return _URI.fullmatch(text) is not None
     return _RELATIVE_REF.fullmatch(text) is not None
