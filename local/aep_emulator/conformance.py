@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import rfc3986_validator  # type: ignore[import-untyped] # no stubs
 from jsonschema import Draft6Validator, FormatChecker, ValidationError, validators
 from jsonschema.protocols import Validator
 
@@ -33,8 +34,63 @@ Channel = Literal["streaming", "batch"]
 
 # Formats whose checker comes from an optional package: without it ``jsonschema`` silently passes them.
 _NEEDED = {"date-time": "rfc3339-validator", "uri": "rfc3986-validator", "uri-reference": "rfc3986-validator"}
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-_EMAIL = re.compile(rf"[^@\s\"(),:;<>\[\]\\]+@(?:{_LABEL}\.)+[A-Za-z]{{2,}}")
+_ATEXT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~")
+_LDH = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
+
+
+def _rfc3986(pattern: str) -> re.Pattern[str]:
+    """``rfc3986-validator``'s grammar, matched as RFC 3986 reads it. The package anchors with ``^...$``
+    (which lets a trailing newline through), takes ``v`` of IPvFuture as lower case only (ABNF strings
+    are case-insensitive) and lets a dec-octet inside an IPv6 address have leading zeros (``01``)."""
+    loose = "(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)"
+    if loose not in pattern:
+        raise RuntimeError("aep_emulator: rfc3986-validator changed, review conformance._rfc3986")
+    strict = pattern.replace(loose, "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])")
+    return re.compile(strict, re.VERBOSE | re.ASCII | re.IGNORECASE)
+
+
+_URI = _rfc3986(rfc3986_validator.URI_RE)
+_URI_REFERENCE = _rfc3986(f"(?:{rfc3986_validator.URI_RE}|{rfc3986_validator.RELATIVE_REF_RE})")
+
+
+def _is_uri(instance: object) -> bool:
+    return not isinstance(instance, str) or _URI.fullmatch(instance) is not None
+
+
+def _is_uri_reference(instance: object) -> bool:
+    return not isinstance(instance, str) or _URI_REFERENCE.fullmatch(instance) is not None
+
+
+def _is_email(instance: object) -> bool:
+    """RFC 5321's Mailbox (section 4.1.2) with a fully-qualified domain (at least one dot) and no address
+    literal; local part at most 64 characters, the address at most 254 (section 4.5.3.1)."""
+    if not isinstance(instance, str):
+        return True
+    local, at, domain = instance.rpartition("@")
+    if not at or len(instance) > 254 or len(local) > 64:
+        return False
+    if len(local) >= 2 and local[0] == local[-1] == '"':
+        inner = local[1:-1]
+        index = 0
+        while index < len(inner):
+            char = inner[index]
+            if char == "\\":
+                if index + 1 == len(inner) or not " " <= inner[index + 1] <= "~":
+                    return False
+                index += 2
+                continue
+            if char == '"' or not " " <= char <= "~":
+                return False
+            index += 1
+    elif not all(atom and set(atom) <= _ATEXT for atom in local.split(".")):
+        return False
+    labels = domain.split(".")
+    return len(labels) > 1 and all(
+        0 < len(label) <= 63 and set(label) <= _LDH and label[0] != "-" and label[-1] != "-"
+        for label in labels
+    )
+
+
 _DROPPED = ("$id", "$schema", "title", "description", "default", "examples")
 
 
@@ -54,10 +110,10 @@ def _format_checker(channel: Channel) -> FormatChecker:
     else:
         checker = FormatChecker()
 
-        # jsonschema's own email check only looks for an "@"; AEP's validator wants a domain too.
-        @checker.checks("email")
-        def _email(instance: object) -> bool:
-            return not isinstance(instance, str) or _EMAIL.fullmatch(instance) is not None
+        # jsonschema's own email check only looks for an "@"; its URI checks let a trailing newline through.
+        checker.checks("email")(_is_email)
+        checker.checks("uri")(_is_uri)
+        checker.checks("uri-reference")(_is_uri_reference)
 
     needed = _NEEDED if channel == "streaming" else {"date-time": _NEEDED["date-time"]}
     missing = [f"{fmt} ({package})" for fmt, package in needed.items() if fmt not in checker.checkers]

@@ -359,7 +359,8 @@ def test_sandbox_file_schemas_are_served_resolved_with_their_identity(reg):
 
     schema = m.FullSchema.model_validate(full.json())
     call = schema.properties["_acme"]["properties"]["call"]
-    assert call["properties"]["durationSeconds"] == {"type": "integer"}
+    assert call["properties"]["durationSeconds"] == {"type": "integer", "minimum": 0}
+    assert call["properties"]["direction"] == {"type": "string", "enum": ["inbound", "outbound"]}
     assert "direction" in call["required"]
     assert schema.klass == EVENT
     [descriptor] = loyalty.json()["xdm:descriptorIdentity"]

@@ -35,9 +35,9 @@ def streamed(emu: Emulator) -> int:
 
 def message_text(emu: Emulator, n: int, value: str) -> str:
     """One message as JSON text, with ``value`` (raw JSON text) as its satisfaction score."""
-    message = envelope(emu, CALL_EVENTS, call_event(PHONE, n, _acme={"call": {"direction": "in"}}))
+    message = envelope(emu, CALL_EVENTS, call_event(PHONE, n, _acme={"call": {"direction": "inbound"}}))
     text = json.dumps(message)
-    return text.replace('"direction": "in"', f'"direction": "in", "satisfaction": {value}')
+    return text.replace('"direction": "inbound"', f'"direction": "inbound", "satisfaction": {value}')
 
 
 # -- Item 19: strict JSON ------------------------------------------------------------------------------------

@@ -58,12 +58,12 @@ def test_revocation_with_two_live_tokens_costs_one_ims_call_in_all(emulator, adm
     assert admin.counters()["tokens_issued"] == 3
 
 
-def profile(tier: str) -> str:
+def profile(name: str) -> str:
     record = {
-        "_id": f"caller-{tier}",
+        "_id": f"caller-{name}",
         "identityMap": {"Phone": [{"id": PHONE, "primary": True}]},
-        "person": {"name": {"firstName": "first"}},
-        "_acme": {"tier": tier},
+        "person": {"name": {"firstName": name}},
+        "_acme": {"tier": "gold"},
     }
     return json.dumps(record)
 

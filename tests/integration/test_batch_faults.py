@@ -378,7 +378,7 @@ def test_a_csv_row_over_one_mb_is_refused_alone_and_the_next_row_ingested(invoke
         header
         + "c1,+14155550100,"
         + "x" * 1_200_000
-        + ",61,2024-05-01T10:00:00Z\nc2,+14155550101,in,61,2024-05-01T10:00:00Z\n"
+        + ",61,2024-05-01T10:00:00Z\nc2,+14155550101,inbound,61,2024-05-01T10:00:00Z\n"
     )
 
     assert invoke(sqs_of(put("calls-csv/bigrow.csv", body.encode()))) == {"batchItemFailures": []}

@@ -149,7 +149,7 @@ def test_gzip_json_array_and_csv_with_a_mapping_each_reach_aep(invoke, emulator,
         "\ufeffcall_id;phone;direction;duration;ended_at\r\n"
         "c-1;(415) 555-0100;inbound;61;2024-05-01T10:00:00Z\r\n"
         'c-2;+1 415 555 0101;"out\nbound";x;2024-05-01T11:00:00Z\r\n'
-        "c-3;+1 415 555 0102;=inbound;62;2024-05-01T12:00:00Z\r\n"
+        "=c-3;+1 415 555 0102;inbound;62;2024-05-01T12:00:00Z\r\n"
     )
 
     answer = invoke(

@@ -199,7 +199,8 @@ def test_off_sends_without_fetching_the_schema(stream, admin, inlet) -> None:
 def test_batch_rows_that_break_the_schema_are_in_the_files_refusals_and_never_uploaded(
     emulator, admin, aws, tmp_path
 ) -> None:
-    # Given the sandbox file's call events (direction required under _acme.call, satisfaction a number)
+    # Given the sandbox file's call events (direction required under _acme.call and inbound or outbound,
+    # durationSeconds at least 0, satisfaction a number: the constraints setup/callcenter.yaml declares)
     queue_url = create_resources()
     environ = {
         "BATCH_ROUTES": json.dumps([{"prefix": "calls/", "dataset_id": CALL_EVENTS}]),
@@ -217,7 +218,12 @@ def test_batch_rows_that_break_the_schema_are_in_the_files_refusals_and_never_up
     unknown = call_event(PHONE, 3, nickname="x")
     missing = call_event(PHONE, 4)
     del missing["_acme"]["call"]["direction"]
-    body = "".join(json.dumps(r) + "\n" for r in [*good, wrong_type, unknown, missing]).encode()
+    off_enum = call_event(PHONE, 5)
+    off_enum["_acme"]["call"]["direction"] = "in"
+    negative = call_event(PHONE, 6)
+    negative["_acme"]["call"]["durationSeconds"] = -1
+    rows = [*good, wrong_type, unknown, missing, off_enum, negative]
+    body = "".join(json.dumps(r) + "\n" for r in rows).encode()
     try:
         # When the file is dropped
         answer = load_app("batch_ingest").lambda_handler(
@@ -225,15 +231,17 @@ def test_batch_rows_that_break_the_schema_are_in_the_files_refusals_and_never_up
         )
     finally:
         batch_service.set_runtime(None)
-    # Then the three broken rows are the file's refusals, each with its line, field and reason
+    # Then the five broken rows are the file's refusals, each with its line, field and reason
     assert answer == {"batchItemFailures": []}
     (item,) = [i for pk, i in ledger_items().items() if pk.startswith("file#")]
-    assert (item["records_read"], item["records_sent"], item["records_refused"]) == (5, 2, 3)
+    assert (item["records_read"], item["records_sent"], item["records_refused"]) == (7, 2, 5)
     refusals = [(r["line"], r["field"], r["reason"]) for r in read_lines(item["refusals_key"])]
     assert refusals == [
         (3, "_acme.call.satisfaction", "_acme.call.satisfaction: must be a number"),
         (4, "nickname", "nickname: is not a field of the schema"),
         (5, "_acme.call.direction", "_acme.call.direction: is required"),
+        (6, "_acme.call.direction", "_acme.call.direction: must be one of inbound, outbound"),
+        (7, "_acme.call.durationSeconds", "_acme.call.durationSeconds: must be at least 0"),
     ]
     # and AEP's batch holds the two valid rows only
     (listed,) = admin.batches()

@@ -124,7 +124,7 @@ def test_a_valid_record_passes_and_is_left_unchanged() -> None:
         ("_acme.code", "abcd", "_acme.code", "must match the pattern ^[A-Z]{3}$"),
         ("timestamp", "2026-11-29T09:30:00", "timestamp", "must be an RFC 3339 date-time with a timezone"),
         ("timestamp", "2026-13-29T09:30:00Z", "timestamp", "must be an RFC 3339 date-time with a timezone"),
-        ("_id", "call 0001", "_id", "must be a URI reference (no spaces or control characters)"),
+        ("_id", "call 0001", "_id", "must be a URI reference (RFC 3986)"),
         ("_acme.tags", ["a", "b", "c"], "_acme.tags", "must hold at most 2 items"),
         ("_acme.tags.1", 7, "_acme.tags.1", "must be a string"),
         ("_acme.call", "inbound", "_acme.call", "must be an object"),

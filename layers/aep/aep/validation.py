@@ -8,8 +8,9 @@ fields, ``enum``, ``minLength``/``maxLength`` (code points), ``minimum``/``maxim
 forms; integers also within their XDM type's range), ``pattern`` (ECMA-262, searched, as JSON Schema
 reads it: :mod:`aep.ecma_regex`; one Python cannot match faithfully is skipped for its field only), array
 items and their count, the formats ``date-time`` (RFC 3339 with an offset), ``date``, ``email``, ``uri`` and
-``uri-reference`` (others are not checked), and fields the schema does not define (closed objects; maps are
-open: see :mod:`aep.xdm_schema`). A refusal for such a field is :class:`UnknownFieldRefused`.
+``uri-reference`` (the last three as :mod:`aep.formats` reads them; others are not checked), and fields the
+schema does not define (closed objects; maps are open: see :mod:`aep.xdm_schema`). A refusal for such a
+field is :class:`UnknownFieldRefused`.
 
 A failure is :class:`~aep.record_rules.RecordRefused` with the field's dotted path (array indexes as
 numbers, ``identityMap.Phone.0.id``) and a reason that never quotes the value: ``_acme.call.direction: must
@@ -29,6 +30,7 @@ from datetime import date, datetime
 from typing import Any
 
 from aep.ecma_regex import MAX_PATTERN_INPUT, PatternError, compile_pattern
+from aep.formats import is_email, is_uri, is_uri_reference
 from aep.normalize import is_namespace_code
 from aep.record_rules import RecordRefused
 from aep.xdm_schema import is_map
@@ -39,9 +41,6 @@ Check = Callable[[Any], None]
 
 _DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
-_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s\x00-\x1f\x7f]*")
-_URI_REFERENCE = re.compile(r"[^\s\x00-\x1f\x7f<>\"{}|\\^`]*")
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
 #: The reason of a key the schema does not define (see :class:`UnknownFieldRefused`).
 UNKNOWN_FIELD = "is not a field of the schema"
@@ -94,12 +93,9 @@ def _valid_date(text: str) -> bool:
 FORMATS: dict[str, tuple[Callable[[str], bool], str]] = {
     "date-time": (_valid_date_time, "must be an RFC 3339 date-time with a timezone (2026-11-29T09:30:00Z)"),
     "date": (_valid_date, "must be a date (YYYY-MM-DD)"),
-    "email": (lambda text: _EMAIL.fullmatch(text) is not None, "must be an e-mail address"),
-    "uri": (lambda text: _URI.fullmatch(text) is not None, "must be a URI with a scheme"),
-    "uri-reference": (
-        lambda text: _URI_REFERENCE.fullmatch(text) is not None,
-        "must be a URI reference (no spaces or control characters)",
-    ),
+    "email": (is_email, "must be an e-mail address"),
+    "uri": (is_uri, "must be a URI with a scheme"),
+    "uri-reference": (is_uri_reference, "must be a URI reference (RFC 3986)"),
 }
 
 
