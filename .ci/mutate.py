@@ -30,6 +30,7 @@ PACKAGES = {
     "batch_ingest": ROOT / "functions" / "batch_ingest" / "batch_ingest",
     "batch_follow": ROOT / "functions" / "batch_follow" / "batch_follow",
     "profile_lookup": ROOT / "functions" / "profile_lookup" / "profile_lookup",
+    "aep_setup": ROOT / "functions" / "aep_setup" / "aep_setup",
 }
 CORE = [
     "aep.retry",
