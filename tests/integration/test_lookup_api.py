@@ -3,6 +3,7 @@ real ingestion (profiles by batch, call events by streaming). Moto holds the tok
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 from urllib.parse import quote
@@ -349,6 +350,48 @@ def test_a_hostile_identity_answers_its_own_error_and_is_never_sent_to_aep(looku
 )
 def test_a_malformed_lookup_body_is_a_400(lookup, body):
     assert lookup(lookup_event(body))[0] == 400
+
+
+def lookup_body(phone: str) -> str:
+    return json.dumps({"identities": [{"namespace": "Phone", "id": phone}]})
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "application/x-www-form-urlencoded", "text/plain", "application/jsonx", "multipart/form-data"],
+)
+def test_a_body_not_declared_json_is_a_415_that_quotes_nothing_of_it(lookup, admin, content_type):
+    headers = {} if content_type is None else {"content-type": content_type}
+    event = rest_event(
+        "POST", "/profiles/lookup", resource="/profiles/lookup", headers=headers, body=lookup_body(PHONE)
+    )
+
+    status, body = lookup(event)
+
+    assert (status, body["error"]["code"]) == (415, "unsupported-media-type")
+    assert PHONE[1:] not in json.dumps(body)
+    assert aep_lookups(admin) == []
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "Application/JSON; charset=utf-8"])
+def test_a_json_body_may_carry_parameters_and_any_case(lookup, content_type):
+    event = rest_event(
+        "POST",
+        "/profiles/lookup",
+        resource="/profiles/lookup",
+        headers={"Content-Type": content_type},
+        body=lookup_body(PHONE),
+    )
+
+    assert lookup(event)[0] == 200
+
+
+def test_a_key_a_caller_wrote_is_never_quoted_in_a_400(lookup):
+    status, body = lookup(lookup_event({"identities": [], f"call {PHONE}": 1}))
+
+    assert status == 400
+    assert "(a key): Extra inputs are not permitted" in body["error"]["message"]
+    assert PHONE[1:] not in json.dumps(body)
 
 
 # -- events -------------------------------------------------------------------------------------------

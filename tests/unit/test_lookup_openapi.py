@@ -40,7 +40,7 @@ def test_it_lists_exactly_the_routes_and_their_methods():
 
 GET_ANSWERS = {"200", "400", "401", "403", "404", "413", "422", "429", "500", "502", "503", "504"}
 #: A multi-identity lookup answers AEP's 404, 422, 429, 5xx and the deadline per identity, inside its 200.
-POST_ANSWERS = {"200", "400", "401", "403", "413", "429", "500", "502", "503"}
+POST_ANSWERS = {"200", "400", "401", "403", "413", "415", "429", "500", "502", "503"}
 
 
 def test_every_route_documents_our_shape_and_every_error_in_one_shape():

@@ -89,6 +89,7 @@ _ANSWERS: dict[int, str] = {
     403: "The caller may not read this tenant (the function), or IAM refused the request (the gateway).",
     404: "No profile for this identity.",
     413: "The gateway: the request is larger than API Gateway accepts (REQUEST_TOO_LARGE).",
+    415: "The body is not declared JSON (Content-Type must be application/json).",
     422: "AEP cannot merge this identity's graph (more than 50 linked identities).",
     429: "AEP throttles beyond our retries, or the gateway throttles the caller: see Retry-After.",
     500: "The deployment's configuration is unusable (configuration), or the function failed (internal).",
@@ -105,7 +106,7 @@ _POST_ANSWERS = {
 #: The answers of each kind of route: a multi-identity lookup answers AEP's failures, its 404s and its
 #: 422s per identity (200), so it never gives 404, 422 or 504 as a whole.
 _PROFILE_STATUSES = (400, 401, 403, 404, 413, 422, 429, 500, 502, 503, 504)
-_LOOKUP_STATUSES = (400, 401, 403, 413, 429, 500, 502, 503)
+_LOOKUP_STATUSES = (400, 401, 403, 413, 415, 429, 500, 502, 503)
 
 
 def _responses(model: type[BaseModel], text: str, *, many: bool = False) -> dict[int, OpenAPIResponse]:
@@ -470,6 +471,11 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         except AepError as exc:
             logger.error("lookup configuration unusable", extra={"error": exc.message})
             return proxy_error(event, from_aep(exc))
+        if event.get("httpMethod") == "POST":
+            if not _json_body(event):
+                # Powertools would read any other body as a form, and its field names (the body) into errors
+                return proxy_error(event, ApiError(415, "unsupported-media-type", _ANSWERS[415]))
+            event = _plain_json_type(event)
         token = _scope.set(Scope(rt, tenant, deadline, request_usage()))
         try:
             return app.resolve(event, context)
@@ -477,6 +483,40 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
             _scope.reset(token)
     except Exception as exc:  # the last resort: our 500, the failure logged by type and place only
         return proxy_error(event, internal_error(exc))
+
+
+def _json_body(event: dict[str, Any]) -> bool:
+    """Whether the request declares a JSON body: ``Content-Type: application/json`` (any parameters, any
+    case), in ``headers`` or ``multiValueHeaders``."""
+    found: list[Any] = []
+    for key in ("headers", "multiValueHeaders"):
+        headers = event.get(key)
+        if isinstance(headers, dict):
+            for name, value in headers.items():
+                if isinstance(name, str) and name.lower() == "content-type":
+                    found.extend(value if isinstance(value, list) else [value])
+    return bool(found) and all(
+        isinstance(value, str) and value.split(";", 1)[0].strip().lower() == "application/json"
+        for value in found
+    )
+
+
+def _plain_json_type(event: dict[str, Any]) -> dict[str, Any]:
+    """The event with its Content-Type written ``application/json`` (Powertools reads the type as written:
+    ``Application/JSON; charset=utf-8`` would not be JSON to it)."""
+    plain = dict(event)
+    for key in ("headers", "multiValueHeaders"):
+        headers = event.get(key)
+        if isinstance(headers, dict):
+            plain[key] = {
+                name: (
+                    value
+                    if not (isinstance(name, str) and name.lower() == "content-type")
+                    else (["application/json"] if isinstance(value, list) else "application/json")
+                )
+                for name, value in headers.items()
+            }
+    return plain
 
 
 def _tenant_named(event: dict[str, Any]) -> Any:
@@ -601,9 +641,20 @@ def _invalid(exc: RequestValidationError) -> Response[str]:
         if problem.get("type") == "json_invalid":
             reason = (problem.get("ctx") or {}).get("error", "invalid")
             return error_response(bad_request(f"body: not valid JSON ({reason})"))
-        location = ".".join(str(part) for part in problem.get("loc", ()) if part != "body") or "request"
+        parts = [_field_name(part) for part in problem.get("loc", ()) if part != "body"]
+        location = ".".join(parts) or "request"
         problems.append(f"{location}: {problem.get('msg', 'invalid')}")
     return error_response(bad_request("; ".join(problems[:5])))
+
+
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}|[0-9]{1,6}")
+
+
+def _field_name(part: Any) -> str:
+    """A location part as it may be shown: a field name or an index, else a placeholder (a key a caller
+    wrote may hold anything, a phone number too)."""
+    text = str(part)
+    return text if _FIELD_NAME.fullmatch(text) else "(a key)"
 
 
 @app.not_found
