@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import socket
 import sys
 import threading
 from types import FrameType
@@ -72,6 +73,26 @@ def instructions(stack: LocalStack) -> list[str]:
     ]
 
 
+def ports_in_use(*wanted: tuple[str, int, str, str]) -> list[str]:
+    """One line per port (what, port, make variable, option) another program holds on 127.0.0.1; port 0
+    (any free one) is never in use. Checked before anything starts: moto's server waits forever on a port
+    it cannot bind."""
+    lines = []
+    for what, port, variable, option in wanted:
+        if not port:
+            continue
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: TIME_WAIT is fine
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                lines.append(
+                    f"port {port} ({what}) is in use by another program: stop it, or choose another port "
+                    f"({variable}=... make local, or {option} ...)"
+                )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     options = Options(
@@ -82,6 +103,15 @@ def main(argv: list[str] | None = None) -> int:
         schedule_seconds=args.schedule_seconds,
         function_logs=sys.stderr,
     )
+    taken = ports_in_use(
+        ("the lookup API", args.api_port, "LOCAL_API_PORT", "--api-port"),
+        ("moto's server", args.aws_port, "LOCAL_AWS_PORT", "--aws-port"),
+        ("the AEP emulator", args.aep_port, "LOCAL_AEP_PORT", "--aep-port"),
+    )
+    if taken:
+        for line in taken:
+            print(line, file=sys.stderr, flush=True)
+        return 2
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -46,6 +46,33 @@ SETUP_FILE = ROOT / "setup" / "callcenter.yaml"
 STACK_NAME = "aep-connector-local"
 
 
+#: AWS settings of the shell the stack removes from its environment (and so from its containers').
+SHELL_AWS = frozenset(
+    {
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_CA_BUNDLE",
+        "AWS_USE_FIPS_ENDPOINT",
+        "AWS_USE_DUALSTACK_ENDPOINT",
+        "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+    }
+)
+
+
+def drop_shell_aws(environ: Any) -> list[str]:
+    """Remove the shell's AWS settings that would override the stack's endpoint or credentials: a profile,
+    its files, a session token, and every service's own endpoint (``AWS_ENDPOINT_URL_S3`` ...). Returns
+    their names."""
+    names = sorted(n for n in environ if n in SHELL_AWS or n.startswith("AWS_ENDPOINT_URL_"))
+    for name in names:
+        del environ[name]
+    return names
+
+
 @dataclass
 class Options:
     """How the stack runs. ``parameters`` override the template's (after setup's); ``schedule_seconds``
@@ -138,7 +165,10 @@ class LocalStack:
         self.moto = moto
         host, port = moto.get_host_and_port()
         self.aws_endpoint = f"http://{host}:{port}"
-        # boto3 in this process (resources, pollers) and in every container talks to moto's server.
+        # boto3 in this process (resources, pollers) and in every container talks to moto's server, and to
+        # nothing else: a profile or a service's own endpoint (AWS_ENDPOINT_URL_S3 ...) set in the shell
+        # would win over AWS_ENDPOINT_URL and could send requests off the machine.
+        drop_shell_aws(os.environ)
         os.environ.update(self.aws_environment())
         emulator = Emulator(load_orgs(*self.options.sandbox_files), port=self.options.aep_port).start()
         self._exit.callback(emulator.stop)
