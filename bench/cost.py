@@ -54,7 +54,11 @@ def batch(batch_results: dict[str, Any], deployed: dict[str, Any]) -> list[dict[
     """Per GB of NDJSON files, for the largest size the batch benchmark ran, beside one invocation per
     record of the same files."""
     runs = batch_results.get("runs", {})
-    sizes = [label for label in batch_results.get("sizes", []) if "function" in runs.get(label, {})]
+    sizes = [  # sizes whose function run succeeded (a failed run holds only its error)
+        label
+        for label in batch_results.get("sizes", [])
+        if "wall_s" in runs.get(label, {}).get("function", {})
+    ]
     if not sizes:
         return []
     label = sizes[-1]
