@@ -18,7 +18,8 @@ from profile_lookup.api import handle  # noqa: E402 - after the check
 from profile_lookup.telemetry import observe  # noqa: E402
 
 protect_logs()
-logger = Logger(service="profile-lookup")
+# name: the module that logged, kept by every invocation's clear_state (aep.logs.structured_logs)
+logger = Logger(service="profile-lookup", name="%(name)s")
 #: Every logger of the layer and of profile_lookup/ writes through ``logger``: JSON, extra fields, context.
 STRUCTURED = structured_logs(logger, "profile_lookup")
 metrics = Metrics()
