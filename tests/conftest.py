@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -36,6 +37,23 @@ def _aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("AEP_"):
             monkeypatch.delenv(name)
+
+
+#: The loggers a function's app.py hands to its Powertools logger (aep.logs.structured_logs).
+PACKAGE_LOGGERS = ("aep", "stream_ingest", "batch_ingest", "batch_follow", "profile_lookup", "aep_setup")
+
+
+@pytest.fixture(autouse=True)
+def _package_loggers() -> Iterator[None]:
+    """A function imported by one test (its app.py stops its package loggers propagating, as in Lambda)
+    leaves them as they were for the next: caplog, on the root logger, sees their records."""
+    loggers = [logging.getLogger(name) for name in PACKAGE_LOGGERS]
+    saved = [(lg, lg.level, lg.propagate, list(lg.handlers)) for lg in loggers]
+    yield
+    for lg, level, propagate, handlers in saved:
+        lg.setLevel(level)
+        lg.propagate = propagate
+        lg.handlers = handlers
 
 
 @pytest.fixture

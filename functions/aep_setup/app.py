@@ -7,10 +7,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from aep.logs import protect_logs
+from aep.logs import protect_logs, structured_logs
 from aep_setup.resource import handle, logger
 
 protect_logs()
+#: Every logger of the layer and of aep_setup/ logs JSON via the Powertools logger
+STRUCTURED = structured_logs(logger, "aep_setup")
 
 
 @logger.inject_lambda_context(clear_state=True)

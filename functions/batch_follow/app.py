@@ -7,10 +7,12 @@ from typing import Any
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from aep.logs import protect_logs
+from aep.logs import protect_logs, structured_logs
 from batch_follow.service import handle, logger
 
 protect_logs()
+#: Every logger of the layer and of batch_follow/ logs JSON via the Powertools logger
+STRUCTURED = structured_logs(logger, "batch_follow")
 metrics = Metrics()
 
 

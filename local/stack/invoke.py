@@ -1,5 +1,7 @@
 """``python -m stack.invoke FUNCTION EVENT_FILE`` (``make invoke``): one event through one function's
-handler, offline, as ``sam local invoke`` does without Docker. The stack is stood up as for ``make local``
+handler, offline, as ``sam local invoke`` does without Docker. The sample's resource names (queue ARN,
+bucket, API stage: a deployed stack's) are rewritten to the local stack's first, each rewrite said on stderr.
+The stack is stood up as for ``make local``
 (empty sandbox, setup, the template's resources), without its pollers, timers or API; the function is
 named by its logical id (``StreamIngestFunction``) or its code folder (``stream_ingest``). The handler's
 result is printed as JSON on stdout, its logs go to stderr. Exit status 0: the handler returned; 1: it
@@ -14,6 +16,7 @@ import sys
 from pathlib import Path
 
 from stack.lambdas import InvocationError
+from stack.samples import localise
 from stack.stack import LocalStack, Options
 from stack.template import ROOT
 
@@ -41,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         except KeyError as exc:
             print(f"invoke: {exc.args[0]}", file=sys.stderr)
             return 2
+        event, changes = localise(event, container.spec, _drop_bucket(stack))
+        for change in changes:
+            progress(f"the sample names the deployed stack's resources: {change} (the local stack's)")
         progress(f"invoking {container.spec.logical_id} with {args.event}")
         try:
             result = container.invoke(event)
@@ -49,6 +55,13 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     print(json.dumps(result, indent=2))
     return 0
+
+
+def _drop_bucket(stack: LocalStack) -> str | None:
+    try:
+        return str(stack.output("BatchDropBucketName"))
+    except KeyError:
+        return None
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ from aep.errors import AepError
 from aep_setup.converge import REPORT_KEY, converge
 from aep_setup.response import MAX_BODY_BYTES, WORST_ANSWER_SECONDS, Responder
 
-logger = Logger(service="aep-setup")
+# name: the module that logged, kept by every invocation's clear_state (aep.logs.structured_logs)
+logger = Logger(service="aep-setup", name="%(name)s")
 
 #: Seconds before the Lambda deadline at which an unfinished Create / Update is answered FAILED: the
 #: longest an answer can take, and some spare.

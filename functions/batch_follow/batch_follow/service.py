@@ -21,7 +21,8 @@ from batch_follow.reports import ReportStore
 from batch_follow.settings import FollowSettings
 from batch_follow.targets import registry_tenants, stream_targets
 
-logger = Logger(service="batch-follow")
+# name: the module that logged, kept by every invocation's clear_state (aep.logs.structured_logs)
+logger = Logger(service="batch-follow", name="%(name)s")
 
 
 @dataclass

@@ -141,9 +141,7 @@ class Files:
                 failed.add(job.message_id)
                 continue
             except Exception as error:
-                logger.warning(
-                    "file failed, retried later", extra={"file": job.pk, "error": type(error).__name__}
-                )
+                logger.warning("file failed, retried later", extra=failure_fields(job, error))
                 ctx.tally.files_failed += 1
                 failed.add(job.message_id)
                 continue
@@ -318,3 +316,18 @@ def _unexpected(what: str, name: str, error: Exception) -> None:
     logger.warning(
         "unexpected failure, retried", extra={"unit": what, "item": name, "error": type(error).__name__}
     )
+
+
+def failure_fields(job: FileJob, error: Exception) -> dict[str, Any]:
+    """Which file failed and why, for its log line: the object, the error's type and, from AEP, its status,
+    code and request id. Never the error's text: it may quote a record (an identity value)."""
+    fields: dict[str, Any] = {
+        "file": job.pk,
+        "bucket": job.ref.bucket,
+        "key": job.key,
+        "version": job.ref.version,
+        "error": type(error).__name__,
+    }
+    if isinstance(error, AepError):
+        fields.update(status=error.status, code=error.code, request_id=error.request_id)
+    return fields

@@ -29,7 +29,8 @@ from batch_ingest.notifications import parse_message
 from batch_ingest.reports import Reports
 from batch_ingest.settings import BatchSettings
 
-logger = Logger(service="batch-ingest")
+# name: the module that logged, kept by every invocation's clear_state (aep.logs.structured_logs)
+logger = Logger(service="batch-ingest", name="%(name)s")
 
 
 def _s3_client() -> Any:
