@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from typing import Any
 
 import pytest
 
@@ -82,19 +83,17 @@ def test_batch_cost_per_gb_counts_one_invocation_per_file_at_the_batch_functions
 
 
 def test_a_failed_batch_run_costs_nothing_instead_of_breaking_the_summary():
-    results = {
+    failed = {"function": {"error": "exit 1: the function asked for a redelivery"}}
+    results: dict[str, Any] = {
         "sizes": ["10MB", "100MB"],
         "inputs": {"10MB": {"bytes": 10**7}, "100MB": {"bytes": 10**8}},
-        "runs": {
-            "10MB": {"function": {"wall_s": 1.0, "records_read": 20_000}},
-            "100MB": {"function": {"error": "exit 1: the function asked for a redelivery"}},
-        },
+        "runs": {"10MB": {"function": {"wall_s": 1.0, "records_read": 20_000}}, "100MB": failed},
     }
 
     (per_file, _) = cost.batch(results, deployed())
 
     assert per_file["requests"] == 100  # the 10 MB run's figures: the failed 100 MB run is left out
-    assert cost.batch({**results, "runs": {"100MB": results["runs"]["100MB"]}}, deployed()) == []
+    assert cost.batch({**results, "runs": {"100MB": failed}}, deployed()) == []
 
 
 def test_the_summary_says_missed_for_a_target_missed(tmp_path, monkeypatch):
