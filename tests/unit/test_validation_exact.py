@@ -102,3 +102,16 @@ def test_a_pattern_of_array_items_that_is_not_checked_is_logged_under_the_items_
         compile_schema(schema)
     (logged,) = [r for r in caplog.records if r.name == "aep.validation"]
     assert logged.__dict__["field"] == "_acme.tags[]"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-29T09:30:00Z",
+        "2026-11-29t09:30:00z",
+        "2026-11-29T09:30:00.125+01:00",
+        "2026-11-29T09:30:00-05:00",
+    ],
+)
+def test_an_rfc_3339_date_time_passes_in_either_case_with_z_or_an_offset(text: str) -> None:
+    assert refusal({"type": "string", "format": "date-time"}, text) is None
