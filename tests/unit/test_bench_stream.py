@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from typing import Any
 
 import pytest
 
@@ -82,7 +83,7 @@ def test_batch_cost_per_gb_counts_one_invocation_per_file_at_the_batch_functions
 
 
 def test_a_failed_batch_run_costs_nothing_instead_of_breaking_the_summary():
-    results = {
+    results: dict[str, Any] = {
         "sizes": ["10MB", "100MB"],
         "inputs": {"10MB": {"bytes": 10**7}, "100MB": {"bytes": 10**8}},
         "runs": {

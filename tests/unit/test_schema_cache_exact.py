@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from aep.record_rules import RecordRefused
 from aep.schema_cache import SchemaUnavailableError, SchemaValidators, ValidationSettings
 from tests.conftest import make_client, token_reply
 from tests.support.recorder import Recorded, Recorder, Reply
@@ -72,15 +71,16 @@ def test_a_failed_recheck_says_how_old_the_schema_is_and_is_tried_again_exactly_
     # Then the error names the dataset, the schema's age and AEP's status
     assert caught.value.status == 503
     assert caught.value.message.startswith(
-        "a field is not in the schema of dataset ds1 fetched 120 s ago, and a newer copy could not be fetched: "
+        "a field is not in the schema of dataset ds1 fetched 120 s ago, "
+        "and a newer copy could not be fetched: "
     )
     # and one warning says so, with the dataset and the error as fields
     (warning,) = warnings_logged(caplog)
     assert warning.getMessage() == (
         "schema refresh for an unknown field failed; such records go back to be retried"
     )
-    assert warning.dataset == "ds1"
-    assert "status=503" in warning.error
+    assert warning.__dict__["dataset"] == "ds1"
+    assert "status=503" in warning.__dict__["error"]
     # and within the bound the answer comes at once, saying the same
     ticks.now += 59
     with pytest.raises(SchemaUnavailableError) as again:
@@ -119,8 +119,8 @@ def test_a_first_fetch_that_fails_is_logged_and_its_error_keeps_aeps_status(
     assert caught.value.message.startswith("the schema of dataset ds1 could not be fetched: ")
     (warning,) = warnings_logged(caplog)
     assert warning.getMessage() == "schema unavailable; records go back to be retried"
-    assert warning.dataset == "ds1"
-    assert "status=503" in warning.error
+    assert warning.__dict__["dataset"] == "ds1"
+    assert "status=503" in warning.__dict__["error"]
     # Within 30 s, the same answer at once, saying when it is tried
     ticks.now += 10
     with pytest.raises(SchemaUnavailableError) as again:
@@ -139,8 +139,8 @@ def test_best_effort_logs_the_unchecked_sending_and_keeps_sending_unchecked_for_
         assert cache.validator(aep, "ds1") is None
     (warning,) = warnings_logged(caplog)
     assert warning.getMessage() == "schema unavailable; records are sent unchecked (best_effort)"
-    assert warning.dataset == "ds1"
-    assert "status=503" in warning.error
+    assert warning.__dict__["dataset"] == "ds1"
+    assert "status=503" in warning.__dict__["error"]
     ticks.now += 10
     assert cache.validator(aep, "ds1") is None
     assert len(registry_gets(recorder)) == 1
@@ -158,8 +158,8 @@ def test_a_failed_refresh_of_a_schema_in_use_is_logged(
         assert cache.validator(aep, "ds1") is first
     (warning,) = warnings_logged(caplog)
     assert warning.getMessage() == "schema refresh failed; the schema fetched before stays in use"
-    assert warning.dataset == "ds1"
-    assert "status=500" in warning.error
+    assert warning.__dict__["dataset"] == "ds1"
+    assert "status=500" in warning.__dict__["error"]
 
 
 class WatchedLock:
