@@ -395,3 +395,20 @@ def test_a_csv_row_over_one_mb_is_refused_alone_and_the_next_row_ingested(invoke
     assert "AEP accepts at most 1 MB per record" in refusal["reason"]
     ((found),) = batches(client, admin)
     assert (found["status"], found["metrics"].output_record_count) == ("success", 1)
+
+
+def test_a_refused_file_s_report_has_the_layout_of_every_report(invoke):  # noqa: F811
+    note = put("calls/layout.ndjson", ndjson([call_event(PHONE, 1)]))
+    boto3.client("s3").delete_object(
+        Bucket=BUCKET, Key="calls/layout.ndjson", VersionId=note["s3"]["object"]["versionId"]
+    )
+    invoke(sqs_of(note))
+
+    raw = boto3.client("s3").get_object(Bucket=BUCKET, Key="_reports/calls/layout.ndjson.report.json")["Body"]
+    text = raw.read().decode()
+    report = json.loads(text)
+
+    assert text == json.dumps(report, ensure_ascii=False, indent=2, sort_keys=True)  # as batch_follow writes
+    assert report["status"] == "refused"
+    assert report["reportedAt"].endswith("Z")
+    assert "." not in report["reportedAt"]  # whole seconds, as the follow-up's

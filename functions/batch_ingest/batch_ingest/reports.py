@@ -39,7 +39,7 @@ def refused_key_report(prefix: str, ref: ObjectRef) -> str:
 
 
 def rfc3339(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def file_report(
@@ -93,7 +93,8 @@ class Reports:
         return self.bucket or source_bucket
 
     def put_report(self, source_bucket: str, object_key: str, report: dict[str, Any]) -> None:
-        body = json.dumps(report, ensure_ascii=False, indent=1).encode()
+        # the same layout as the follow-up's reports (batch_follow.reports): one style for every report
+        body = json.dumps(report, ensure_ascii=False, indent=2, sort_keys=True).encode()
         self.s3.put_object(
             Bucket=self.where(source_bucket), Key=object_key, Body=body, ContentType="application/json"
         )
