@@ -119,6 +119,8 @@ validate: $(SAM) install
 AEPP_VENV := .aepp-venv
 $(AEPP_VENV)/bin/python:
 	@echo "Installing aepp 0.6.0 into $(AEPP_VENV) for the side-by-side benchmarks (first use only)..."
+	@echo "(aepp goes in without its dependencies, then only those the benchmarks call: pip's ERROR line about"
+	@echo " aepp requiring matplotlib and others is expected)"
 	$(PYTHON) -m venv $(AEPP_VENV)
 	$(AEPP_VENV)/bin/python -m pip install -q --no-deps aepp==0.6.0
 	$(AEPP_VENV)/bin/python -m pip install -q requests==2.34.2 deprecation==2.1.0 tenacity==9.2.1 \
