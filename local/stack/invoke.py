@@ -44,29 +44,38 @@ def main(argv: list[str] | None = None) -> int:
 
     with LocalStack(Options(triggers=False, function_logs=sys.stderr), say=progress) as stack:
         try:
-            container = stack.container(args.function)
+            status, answer = invoke_sample(stack, args.function, event, args.event, progress)
         except KeyError as exc:
             print(f"invoke: {exc.args[0]}", file=sys.stderr)
             return 2
-        bucket = _drop_bucket(stack)
-        event, changes = localise(event, container.spec, bucket, _stream(stack))
-        for change in changes:
-            progress(f"the sample names the deployed stack's resources: {change} (the local stack's)")
-        if bucket is not None:
-            event, puts = stage_objects(event, bucket, _putter(stack))
-            for put in puts:
-                progress(f"the sample's object is not in the local bucket: {put}")
-        caller = lookup_caller(event)
-        if caller is not None and not _ingest_caller(stack, caller, progress):
-            return 1
-        progress(f"invoking {container.spec.logical_id} with {args.event}")
-        try:
-            result = container.invoke(event)
-        except InvocationError as exc:
-            print(json.dumps({"errorType": exc.error_type, "errorMessage": exc.message}, indent=2))
-            return 1
-    print(json.dumps(result, indent=2))
-    return 0
+    print(json.dumps(answer, indent=2))
+    return status
+
+
+def invoke_sample(
+    stack: LocalStack, function: str, event: dict[str, Any], label: str, say: Callable[[str], None]
+) -> tuple[int, Any]:
+    """``event`` (a sample, named ``label``) through ``function`` of the running ``stack``, its resource
+    names the local stack's and what it needs in place first (the S3 object, the looked-up caller), each
+    step said: (0, the handler's answer) or (1, the error as Lambda reports it).
+    KeyError: no such function."""
+    container = stack.container(function)
+    bucket = _drop_bucket(stack)
+    event, changes = localise(event, container.spec, bucket, _stream(stack))
+    for change in changes:
+        say(f"the sample names the deployed stack's resources: {change} (the local stack's)")
+    if bucket is not None:
+        event, puts = stage_objects(event, bucket, _putter(stack))
+        for put in puts:
+            say(f"the sample's object is not in the local bucket: {put}")
+    caller = lookup_caller(event)
+    if caller is not None and not _ingest_caller(stack, caller, say):
+        return 1, {"errorType": "SampleSetup", "errorMessage": "the sample's caller could not be streamed"}
+    say(f"invoking {container.spec.logical_id} with {label}")
+    try:
+        return 0, container.invoke(event)
+    except InvocationError as exc:
+        return 1, {"errorType": exc.error_type, "errorMessage": exc.message}
 
 
 def _drop_bucket(stack: LocalStack) -> str | None:
