@@ -117,7 +117,7 @@ def _ingest_caller(stack: LocalStack, phone: str, say: Callable[[str], None]) ->
     """Stream one call of ``phone`` through the streaming function, so that the lookup finds a profile
     (setup leaves the sandbox without any); False (said) if the call was not accepted."""
     streaming = stack.container("StreamIngestFunction")
-    say("the sandbox has no profile yet: one call of the sample's caller goes through StreamIngestFunction")
+    say("setup leaves no profile: one call of the sample's caller goes through StreamIngestFunction first")
     answer = streaming.invoke(call_event(phone, streaming.spec.sqs[0].queue_arn))
     if answer.get("batchItemFailures"):
         say(f"invoke: the caller's call was not accepted: {answer}")
