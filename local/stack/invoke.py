@@ -13,10 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
+
+import boto3
 
 from stack.lambdas import InvocationError
-from stack.samples import localise
+from stack.samples import Put, call_event, localise, lookup_caller, stage_objects
 from stack.stack import LocalStack, Options
 from stack.template import ROOT
 
@@ -40,21 +44,38 @@ def main(argv: list[str] | None = None) -> int:
 
     with LocalStack(Options(triggers=False, function_logs=sys.stderr), say=progress) as stack:
         try:
-            container = stack.container(args.function)
+            status, answer = invoke_sample(stack, args.function, event, args.event, progress)
         except KeyError as exc:
             print(f"invoke: {exc.args[0]}", file=sys.stderr)
             return 2
-        event, changes = localise(event, container.spec, _drop_bucket(stack))
-        for change in changes:
-            progress(f"the sample names the deployed stack's resources: {change} (the local stack's)")
-        progress(f"invoking {container.spec.logical_id} with {args.event}")
-        try:
-            result = container.invoke(event)
-        except InvocationError as exc:
-            print(json.dumps({"errorType": exc.error_type, "errorMessage": exc.message}, indent=2))
-            return 1
-    print(json.dumps(result, indent=2))
-    return 0
+    print(json.dumps(answer, indent=2))
+    return status
+
+
+def invoke_sample(
+    stack: LocalStack, function: str, event: dict[str, Any], label: str, say: Callable[[str], None]
+) -> tuple[int, Any]:
+    """``event`` (a sample, named ``label``) through ``function`` of the running ``stack``, its resource
+    names the local stack's and what it needs in place first (the S3 object, the looked-up caller), each
+    step said: (0, the handler's answer) or (1, the error as Lambda reports it).
+    KeyError: no such function."""
+    container = stack.container(function)
+    bucket = _drop_bucket(stack)
+    event, changes = localise(event, container.spec, bucket, _stream(stack))
+    for change in changes:
+        say(f"the sample names the deployed stack's resources: {change} (the local stack's)")
+    if bucket is not None:
+        event, puts = stage_objects(event, bucket, _putter(stack))
+        for put in puts:
+            say(f"the sample's object is not in the local bucket: {put}")
+    caller = lookup_caller(event)
+    if caller is not None and not _ingest_caller(stack, caller, say):
+        return 1, {"errorType": "SampleSetup", "errorMessage": "the sample's caller could not be streamed"}
+    say(f"invoking {container.spec.logical_id} with {label}")
+    try:
+        return 0, container.invoke(event)
+    except InvocationError as exc:
+        return 1, {"errorType": exc.error_type, "errorMessage": exc.message}
 
 
 def _drop_bucket(stack: LocalStack) -> str | None:
@@ -62,6 +83,46 @@ def _drop_bucket(stack: LocalStack) -> str | None:
         return str(stack.output("BatchDropBucketName"))
     except KeyError:
         return None
+
+
+def _stream(stack: LocalStack) -> dict[str, str]:
+    """The XDM envelope's header on the local stack: the setup's inlet dataset, flow, schema, the org."""
+    parameters = stack.parameters
+    return {
+        "imsOrgId": stack.credentials()["org_id"],
+        "datasetId": parameters["StreamDatasetId"],
+        "flowId": parameters["StreamFlowId"],
+        "schemaRef": parameters["StreamSchemaRef"],
+    }
+
+
+def _putter(stack: LocalStack) -> Put:
+    env = stack.aws_environment()
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name=env["AWS_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
+
+    def put(bucket: str, key: str, data: bytes) -> Mapping[str, Any]:
+        answer: Mapping[str, Any] = s3.put_object(Bucket=bucket, Key=key, Body=data)
+        return answer
+
+    return put
+
+
+def _ingest_caller(stack: LocalStack, phone: str, say: Callable[[str], None]) -> bool:
+    """Stream one call of ``phone`` through the streaming function, so that the lookup finds a profile
+    (setup leaves the sandbox without any); False (said) if the call was not accepted."""
+    streaming = stack.container("StreamIngestFunction")
+    say("setup leaves no profile: one call of the sample's caller goes through StreamIngestFunction first")
+    answer = streaming.invoke(call_event(phone, streaming.spec.sqs[0].queue_arn))
+    if answer.get("batchItemFailures"):
+        say(f"invoke: the caller's call was not accepted: {answer}")
+        return False
+    return True
 
 
 if __name__ == "__main__":
