@@ -374,3 +374,74 @@ def test_the_default_cache_holds_1024_names():
     assert registry.cache_size == DEFAULT_CACHE_SIZE == 1024
     with pytest.raises(ValueError, match="cache_size must be at least 1"):
         TenantRegistry("t", cache_size=0)
+
+
+def test_a_failed_read_is_answered_for_a_second_without_asking_the_table_again(table, clock):
+    calls = {"n": 0}
+
+    class Throttled:
+        def batch_get_item(self, **kwargs: Any) -> Any:
+            calls["n"] += 1
+            raise RuntimeError("ProvisionedThroughputExceededException")
+
+    registry = TenantRegistry(TABLE, clock=clock, dynamodb_client=Throttled)
+    errors = []
+    for _ in range(5):  # the requests or records of one moment
+        with pytest.raises(TenantLookupError) as caught:
+            registry.get("brand-a")
+        errors.append(caught.value)
+
+    assert calls["n"] == 1
+    assert {str(e) for e in errors} == {"cannot read tenant 'brand-a' from the registry: RuntimeError"}
+    assert all(e.retryable for e in errors)
+    clock.advance(0.999)
+    with pytest.raises(TenantLookupError):
+        registry.get("brand-a")
+    assert calls["n"] == 1
+    clock.advance(0.001)  # a second after the failure: the table is asked again
+    with pytest.raises(TenantLookupError):
+        registry.get("brand-a")
+    assert calls["n"] == 2
+
+
+def test_a_read_that_works_again_ends_the_hold(table, clock):
+    table.put_item(Item=brand_a().to_item())
+    down = {"on": True}
+    real = boto3.client("dynamodb")
+
+    class Flaky:
+        def batch_get_item(self, **kwargs: Any) -> Any:
+            if down["on"]:
+                raise RuntimeError("unreachable")
+            return real.batch_get_item(**kwargs)
+
+    registry = TenantRegistry(TABLE, clock=clock, dynamodb_client=Flaky)
+    with pytest.raises(TenantLookupError):
+        registry.get("brand-a")
+    down["on"] = False
+    clock.advance(1.0)
+
+    assert registry.get("brand-a") == brand_a()  # read: the hold ended with its second
+    with pytest.raises(UnknownTenantError):  # and a name never read before is read at once
+        registry.get("brand-z")
+
+
+def test_a_stale_entry_whose_refresh_failed_is_not_read_again_within_the_hold(table, clock):
+    table.put_item(Item=brand_a().to_item())
+    runs: list[Any] = []
+    registry = TenantRegistry(TABLE, clock=clock, ttl=60, background=runs.append)
+    registry.get("brand-a")
+
+    class Down:
+        def batch_get_item(self, **kwargs: Any) -> Any:
+            raise RuntimeError("unreachable")
+
+    registry._client = Down()
+    clock.advance(61)
+    assert registry.get("brand-a") == brand_a()  # stale, a refresh scheduled
+    runs.pop()()  # the refresh runs and fails
+    assert registry.get("brand-a") == brand_a()
+    assert runs == []  # not scheduled again within the hold
+    clock.advance(1.0)
+    assert registry.get("brand-a") == brand_a()
+    assert len(runs) == 1  # after it, it is

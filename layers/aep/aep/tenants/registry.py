@@ -10,7 +10,8 @@ Reads are cached for ``ttl`` seconds, unknown names too, in a least-recently-use
 ``cache_size`` names (1024 by default): a flood of made-up names costs a few reads and never grows the
 container's memory. When the table cannot be read, a cached item is used even past its time; with none,
 the name fails as a transient :class:`TenantLookupError` (records go back to the queue, never to the DLQ:
-the registry being down is not the record's fault). An item that cannot be used (an unknown attribute, a
+the registry being down is not the record's fault), and that failure is answered for FAILURE_HOLD_SECONDS
+without another read. An item that cannot be used (an unknown attribute, a
 value of the wrong type) is an :class:`InvalidTenantError`: a fault of that tenant's configuration, never
 hidden behind an older cached version of the item, and transient for its records.
 
@@ -42,6 +43,9 @@ BATCH_KEYS = 100
 #: doubled each time.
 UNPROCESSED_RETRIES = 3
 UNPROCESSED_WAIT_SECONDS = 0.05
+#: A name whose read failed (nothing cached for it) answers that failure for this long without another read:
+#: a throttled or unreachable table is not asked again by every request or record of the moment.
+FAILURE_HOLD_SECONDS = 1.0
 
 
 class TenantLookupError(AepError):
@@ -122,6 +126,7 @@ class TenantRegistry:
         self._lock = threading.Lock()
         self._background = background
         self._refreshing: set[str] = set()  # names read again in the background right now
+        self._failed: dict[str, tuple[str, float]] = {}  # name -> why its last read failed, and when
         self.reads = 0  # table calls made (for tests)
 
     @classmethod
@@ -156,9 +161,12 @@ class TenantRegistry:
                 elif cached is not None and (now - cached[1] < self._ttl or self._background is not None):
                     self._cache.move_to_end(name)
                     entries[name] = cached[0]
-                    if now - cached[1] >= self._ttl and name not in self._refreshing:
+                    due = now - cached[1] >= self._ttl and not self._held(name, now)
+                    if due and name not in self._refreshing:
                         self._refreshing.add(name)
                         stale.append(name)
+                elif cached is None and self._held(name, now):
+                    entries[name] = _unreadable(name, self._failed[name][0])
                 else:
                     missing.append(name)
         for name in stale:
@@ -197,6 +205,11 @@ class TenantRegistry:
             with self._lock:
                 self._refreshing.discard(name)
 
+    def _held(self, name: str, now: float) -> bool:
+        """Whether ``name``'s last read failed less than FAILURE_HOLD_SECONDS ago (call with the lock)."""
+        failed = self._failed.get(name)
+        return failed is not None and now - failed[1] < FAILURE_HOLD_SECONDS
+
     def cached(self) -> list[str]:
         """The names held in the cache, least recently used first."""
         with self._lock:
@@ -213,11 +226,14 @@ class TenantRegistry:
                 cached = self._cache.get(name)
                 if name in read:
                     self._cache[name] = (read[name], now)
+                    self._failed.pop(name, None)
                     found[name] = read[name]
-                elif cached is not None:  # stale beats nothing: the registry changes rarely
-                    found[name] = cached[0]
                 else:
-                    found[name] = TenantLookupError(f"cannot read tenant {name!r} from the registry: {why}")
+                    if len(self._failed) >= self.cache_size:
+                        self._failed.clear()
+                    self._failed[name] = (why, now)
+                    # stale beats nothing: the registry changes rarely
+                    found[name] = cached[0] if cached is not None else _unreadable(name, why)
                 if name in self._cache:
                     self._cache.move_to_end(name)
             while len(self._cache) > self.cache_size:
@@ -246,6 +262,10 @@ class TenantRegistry:
             if not keys:
                 break
         return items, {key["tenant_id"]["S"] for key in keys}, why
+
+
+def _unreadable(name: str, why: str) -> TenantLookupError:
+    return TenantLookupError(f"cannot read tenant {name!r} from the registry: {why}")
 
 
 def _parsed(item: dict[str, Any]) -> Tenant | _Invalid:
