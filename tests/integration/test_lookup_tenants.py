@@ -345,3 +345,18 @@ def test_a_registry_entry_past_its_ttl_is_served_while_it_is_read_again(brands):
     wait_until(lambda: not lookup.rt.access.registry._refreshing)
     assert lookup(event)[0] == 200
     assert dynamodb.calls == 2  # once for the three requests past the ttl; fresh again after it
+
+
+def test_a_cache_hit_of_a_tenant_whose_client_was_evicted_builds_no_client(brands):
+    lookup = brands()
+    event = profile_event("Phone", B_PHONE, tenant="brand-b", principal=B_SESSION)
+    assert lookup(event)[0] == 200
+    gate = threading.Event()  # never set: a secret read would hang
+    secrets = Gated(boto3.client("secretsmanager"), "get_secret_value", gate)
+    lookup.rt.clients = ClientCache(lookup.rt.clients.base, secrets_client=lambda: secrets)  # evicted
+
+    status, body = lookup(event)
+
+    assert (status, body["cached"]) == (200, True)
+    assert secrets.calls == 0
+    gate.set()

@@ -323,9 +323,13 @@ def _profile(
     scope = _current()
     identity = _identity(scope, namespace, from_path(value))
     read = _read(scope.rt, split_list(fields) if fields is not None else None, merge_policy_id)
+    bypass = _bypass(cache_control)
+    held = None if bypass else scope.rt.service.held(scope.tenant, identity, read, scope.usage)
+    if held is not None:  # a cache hit needs no client (one evicted would be built for nothing)
+        return held
     client = _client(scope)
     return scope.rt.service.profile(
-        client, scope.tenant, identity, read, scope.deadline, bypass=_bypass(cache_control), usage=scope.usage
+        client, scope.tenant, identity, read, scope.deadline, bypass=bypass, usage=scope.usage
     )
 
 

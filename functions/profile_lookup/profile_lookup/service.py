@@ -108,6 +108,18 @@ class LookupService:
 
     # -- one profile ------------------------------------------------------------------------------------
 
+    def held(
+        self, tenant: Tenant, identity: Identity, query: Query, usage: Usage | None = None
+    ) -> Profile | None:
+        """The cached answer, if any (counted as a hit); None when the cache holds nothing for it. Raises
+        ApiError 404 for a cached "no profile"."""
+        entry = self.cache.get(self._key(tenant, identity, query))
+        if entry is None:
+            return None
+        if usage is not None:
+            usage.cache_hits += 1
+        return _answer(entry, cached=True)
+
     def profile(
         self,
         client: AepClient,
