@@ -96,6 +96,9 @@ class Container:
             stdout=self.logs,
             stderr=self.logs,
             pass_fds=(to_child_r, from_child_w),
+            # Out of the terminal's process group: Ctrl-C goes to the stack, which stops its containers by
+            # closing their pipe (a container still importing would print KeyboardInterrupt tracebacks).
+            start_new_session=True,
         )
         os.close(to_child_r)
         os.close(from_child_w)
