@@ -115,7 +115,8 @@ markers = [
 [tool.mutmut]
 source_paths = ["src"]
 also_copy = {COPY!r}
-# tests/e2e run local/ in child processes, on the layer's own path: no mutant reaches it there.
+# tests/e2e and the benchmark's function run (test_bench_function_run) run code in child processes, on the
+# layer's own path: no mutant reaches it there.
 # The fault suites (marker "fault": 10,000 records each) take minutes per mutant; the unit and integration
 # tests pin the same behaviour in seconds.
 # test_python_dash_m_runs_the_cli and the lookup's start-up checks (finding 13) run code in a child process
@@ -123,6 +124,7 @@ also_copy = {COPY!r}
 # OpenAPI and template-block tests read files beside the package (openapi.json, template.yaml).
 pytest_add_cli_args = [
     "--ignore=tests/e2e",
+    "--ignore=tests/integration/test_bench_function_run.py",
     "--deselect=tests/unit/test_tenant_cli.py::test_python_dash_m_runs_the_cli",
     "--deselect=tests/integration/test_lookup_findings.py::test_finding_13_the_function_starts_with_them_off",
     "--deselect=tests/integration/test_lookup_findings.py::test_finding_13_the_function_refuses_to_start_when_events_would_be_logged",
