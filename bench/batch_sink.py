@@ -59,17 +59,9 @@ CALL_FIELDS: dict[str, Any] = {
 def bench_schema() -> dict[str, Any]:
     """The emulator's call-event schema (``xed-full``, as its Schema Registry serves it) with the benchmark
     records' call fields."""
-    from aep_emulator import load_config  # noqa: PLC0415 - once, at start
-    from aep_emulator.schema_registry import render  # noqa: PLC0415
-    from aep_emulator.xdm import Registry  # noqa: PLC0415
+    from bench.stream_sink import emulator_call_event_schema  # noqa: PLC0415 - once, at start
 
-    config = load_config()
-    registry = Registry(config, "prod")
-    dataset = config.dataset("65f0c0a1e4b0c1d2e3f40002")  # the default sandbox's call events
-    schema = registry.find(dataset.schema_ref) if dataset is not None else None
-    if schema is None:
-        raise RuntimeError("the default sandbox has no call-event schema")
-    body = render(registry, schema, "xed-full")
+    body = emulator_call_event_schema()
     body["$id"], body["meta:altId"], body["title"] = BENCH_SCHEMA, "_acme.schemas.bench-call-event", "Bench"
     body["properties"]["_acme"]["properties"]["call"]["properties"] = CALL_FIELDS
     return body

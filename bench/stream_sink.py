@@ -34,10 +34,10 @@ SCHEMAS = "/data/foundation/schemaregistry/tenant/schemas/"
 CALL_EVENTS_DATASET = "65f0c0a1e4b0c1d2e3f40002"
 
 
-def call_event_schema() -> tuple[frozenset[str], bytes]:
-    """The call-event schema's ``$id`` and ``meta:altId``, and its ``xed-full`` body, from the emulator's
-    default sandbox (resolved as the emulator's Schema Registry serves it)."""
-    from aep_emulator import load_config  # noqa: PLC0415 - the sink needs it once, at start
+def emulator_call_event_schema() -> dict[str, Any]:
+    """The call-event schema of the emulator's default sandbox, ``xed-full``, as its Schema Registry serves
+    it (the batch sink serves it too, with the batch benchmark's call fields)."""
+    from aep_emulator import load_config  # noqa: PLC0415 - the sinks need it once, at start
     from aep_emulator.schema_registry import render  # noqa: PLC0415
     from aep_emulator.xdm import Registry  # noqa: PLC0415
 
@@ -47,7 +47,12 @@ def call_event_schema() -> tuple[frozenset[str], bytes]:
     schema = registry.find(dataset.schema_ref) if dataset is not None else None
     if schema is None:
         raise RuntimeError("the default sandbox has no call-event schema")
-    body = render(registry, schema, "xed-full")
+    return render(registry, schema, "xed-full")
+
+
+def call_event_schema() -> tuple[frozenset[str], bytes]:
+    """The call-event schema's ``$id`` and ``meta:altId``, and its ``xed-full`` body."""
+    body = emulator_call_event_schema()
     return frozenset({body["$id"], body["meta:altId"]}), json.dumps(body).encode()
 
 
