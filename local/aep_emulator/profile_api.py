@@ -48,7 +48,7 @@ def _profile_entry(
         "tags": [],
         "identityGraph": [found["xid"]],
         "entity": entity,
-        "lastModifiedAt": "1970-01-01T00:00:00Z",
+        "lastModifiedAt": found["modified"],
     }
 
 

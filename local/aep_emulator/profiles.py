@@ -16,6 +16,10 @@ from aep_emulator.records import IDENTITY_MAP, identities, parse_time
 Identity = tuple[str, str]  # (namespace code lowercased, id)
 
 
+#: lastModifiedAt of a profile nothing was ingested into (AEP's "no profile" entries carry it too).
+EPOCH = "1970-01-01T00:00:00Z"
+
+
 def _key(namespace: str, value: str) -> Identity:
     return namespace.lower(), value
 
@@ -35,6 +39,7 @@ class _Fragment:
     identity: Identity
     dataset_id: str
     order: int
+    modified: str = ""
 
 
 @dataclass
@@ -81,7 +86,7 @@ class ProfileStore:
             if dataset.klass == "profile":
                 self._order += 1
                 entity = {k: v for k, v in record.items() if k != IDENTITY_MAP}
-                self._fragments.append(_Fragment(entity, keys[0], dataset.id, self._order))
+                self._fragments.append(_Fragment(entity, keys[0], dataset.id, self._order, now))
             else:
                 stamp = parse_time(record.get("timestamp"))
                 millis = int(stamp.timestamp() * 1000) if stamp else 0
@@ -126,7 +131,11 @@ class ProfileStore:
             entity[IDENTITY_MAP] = identity_map
             sources = sorted(set().union(*(self._sources.get(m, set()) for m in cluster)))
             xid = _xid(self._find(key))
-        return {"xid": xid, "entity": entity, "sources": sources, "identities": cluster}
+            # when a fragment or an event of the profile last arrived (ISO 8601 UTC strings sort by time)
+            stamps = [f.modified for f in self._fragments if f.identity in members]
+            stamps += [e.modified for e in self._events.values() if e.identity in members]
+            modified = max(stamps, default=EPOCH)
+        return {"xid": xid, "entity": entity, "sources": sources, "identities": cluster, "modified": modified}
 
     def events(self, namespace: str, value: str) -> list[_Event]:
         key = _key(namespace, value)

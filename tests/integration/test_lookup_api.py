@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -74,6 +75,9 @@ def test_a_caller_ingested_by_batch_is_found_in_our_own_shape(lookup):
     assert body["attributes"]["_acme"] == {"tier": "gold"}
     assert "identityMap" not in body["attributes"]
     assert body["cached"] is False
+    # when AEP last changed it: the latest of its fragments and events, ingested moments ago
+    changed = datetime.fromisoformat(body["lastModified"].replace("Z", "+00:00"))
+    assert timedelta(0) <= datetime.now(UTC) - changed < timedelta(minutes=5)
 
 
 @pytest.mark.parametrize("written", ["(415) 555-0100", "415.555.0100", "+1 415-555-0100", "+14155550100"])
