@@ -19,7 +19,6 @@ import contextlib
 import io
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from moto import mock_aws
 
 from aep import AepClient, AepCredentials, AepSettings, RetryPolicy, SystemClock
 from aep_emulator import load_config
+from bench import streamkit
 from profile_lookup import runtime as lookup_runtime
 from tests.support.apigw import profile_event
 from tests.support.lambdas import load_app
@@ -48,12 +48,6 @@ ROLE = "arn:aws:iam::123456789012:role/ivr-backend"
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "AepConnectorBench")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "profile-lookup")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def percentiles(samples_ms: list[float]) -> dict[str, float]:
@@ -106,19 +100,10 @@ def main() -> int:  # noqa: PLR0915 - a benchmark script, step by step
     imports = cold_import_ms(LOOKUP_IMPORT)
     naive = cold_import_ms(NAIVE_IMPORT)
     config = load_config()
-    port = free_port()
+    port = streamkit.free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(["layers/aep", "local"])}
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "aep_emulator", "--port", str(port)], env=env, stdout=subprocess.DEVNULL
-    )
+    emulator = streamkit.start_emulator(port)
     try:
-        for _ in range(100):
-            try:
-                requests.get(f"{url}/_admin/counters", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
         with mock_aws():
             secrets = boto3.client("secretsmanager")
             secrets.create_secret(Name="aep/token", SecretString="{}")

@@ -12,9 +12,7 @@ from __future__ import annotations
 import gc
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +26,7 @@ from moto import mock_aws
 from aep import AepClient, AepCredentials, AepSettings, RetryPolicy
 from aep.streaming import encode, pack, request_body
 from aep_emulator import load_config
+from bench import streamkit
 from bench.report import publish
 from stream_ingest import service
 from stream_ingest.records import Prepared, Target, prepare
@@ -43,12 +42,6 @@ MAX_MESSAGES = int(os.environ.get("BENCH_MAX_MESSAGES", "2000"))
 class Context:
     def get_remaining_time_in_millis(self) -> int:
         return 900_000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def records(count: int) -> list[str]:
@@ -80,21 +73,10 @@ def records(count: int) -> list[str]:
 
 def main() -> int:  # noqa: PLR0915 - a benchmark script, step by step
     config = load_config()
-    port = free_port()
+    port = streamkit.free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(["layers/aep", "local"])}
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "aep_emulator", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
+    emulator = streamkit.start_emulator(port)
     try:
-        for _ in range(100):
-            try:
-                requests.get(f"{url}/_admin/counters", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
         requests.post(
             f"{url}/_admin/faults",
             timeout=5,

@@ -7,6 +7,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -112,6 +113,29 @@ def template_settings() -> TemplateSettings:
         stream_memory_mb=int(stream.get("MemorySize", memory)),
         batch_memory_mb=int(batch.get("MemorySize", memory)),
     )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_emulator(port: int) -> subprocess.Popen[bytes]:
+    """The AEP emulator in its own process on ``port`` (so the benchmark's CPU is not the emulator's),
+    returned once it answers; the caller terminates it."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(["layers/aep", "local"])}
+    emulator = subprocess.Popen(
+        [sys.executable, "-m", "aep_emulator", "--port", str(port)], env=env, stdout=subprocess.DEVNULL
+    )
+    for _ in range(100):
+        try:
+            requests.get(f"http://127.0.0.1:{port}/_admin/counters", timeout=1)
+            return emulator
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    emulator.terminate()
+    raise RuntimeError(f"the emulator did not answer on port {port}")
 
 
 @contextlib.contextmanager

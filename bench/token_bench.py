@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import os
 import random
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -26,6 +24,7 @@ from moto import mock_aws
 
 from aep import AepClient, AepCredentials, AepSettings, RetryPolicy
 from aep_emulator import load_config
+from bench import streamkit
 from bench.report import publish
 
 WORKERS = int(os.environ.get("BENCH_TOKEN_WORKERS", "50"))
@@ -50,27 +49,12 @@ class JumpingClock:
             time.sleep(seconds)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def main() -> int:  # noqa: PLR0915 - a benchmark script, step by step
+def main() -> int:
     config = load_config()
-    port = free_port()
+    port = streamkit.free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(["layers/aep", "local"])}
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "aep_emulator", "--port", str(port)], env=env, stdout=subprocess.DEVNULL
-    )
+    emulator = streamkit.start_emulator(port)
     try:
-        for _ in range(100):
-            try:
-                requests.get(f"{url}/_admin/counters", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
         clock = JumpingClock()
         with mock_aws():
             secrets = boto3.client("secretsmanager", region_name="us-east-1")

@@ -136,10 +136,9 @@ class LookupService:
         usage = usage if usage is not None else Usage()
         key = self._key(tenant, identity, query)
         if not bypass:
-            held = self.cache.get(key)
+            held = self.held(tenant, identity, query, usage)
             if held is not None:
-                usage.cache_hits += 1
-                return _answer(held, cached=True)
+                return held
         usage.cache_misses += 1
 
         def fetch() -> _Entry:

@@ -169,8 +169,10 @@ class TenantRegistry:
                     entries[name] = _unreadable(name, self._failed[name][0])
                 else:
                     missing.append(name)
-        for name in stale:
-            self._refresh_later(name)
+        background = self._background
+        if background is not None:  # stale entries are answered only when there is one
+            for name in stale:
+                self._refresh_later(name, background)
         for start in range(0, len(missing), BATCH_KEYS):
             entries.update(self._read(missing[start : start + BATCH_KEYS], now))
         return {name: _verdict(name, entries[name]) for name in wanted}
@@ -187,7 +189,7 @@ class TenantRegistry:
             return False
         return self._background is not None or self._clock.monotonic() - cached[1] < self._ttl
 
-    def _refresh_later(self, name: str) -> None:
+    def _refresh_later(self, name: str, background: Callable[[Callable[[], None]], None]) -> None:
         """Read ``name`` again through ``background``; the cache keeps answering the old read meanwhile."""
 
         def refresh() -> None:
@@ -198,9 +200,7 @@ class TenantRegistry:
                     self._refreshing.discard(name)
 
         try:
-            if self._background is None:
-                raise RuntimeError("no background runner")
-            self._background(refresh)
+            background(refresh)
         except Exception:  # the runner refused the work (shutting down): a later resolve asks again
             with self._lock:
                 self._refreshing.discard(name)
