@@ -10,13 +10,11 @@ The emulator runs in its own process with 50 ms added to every streaming request
 from __future__ import annotations
 
 import gc
-import json
 import os
 import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -44,33 +42,6 @@ class Context:
         return 900_000
 
 
-def records(count: int) -> list[str]:
-    now = datetime.now(UTC)
-    out = []
-    for n in range(count):
-        stamp = (now - timedelta(seconds=count - n)).isoformat(timespec="seconds").replace("+00:00", "Z")
-        out.append(
-            json.dumps(
-                {
-                    "timestamp": stamp,
-                    "eventType": "ivr.call",
-                    "identityMap": {"Phone": [{"id": f"(415) 555-{n % 10000:04d}", "primary": True}]},
-                    "_acme": {
-                        "call": {
-                            "direction": "inbound",
-                            "durationSeconds": 30 + n % 600,
-                            "queue": "billing",
-                            "intent": "billing",
-                            "outcome": "resolved",
-                            "agentId": f"agent-{n % 97}",
-                        }
-                    },
-                }
-            )
-        )
-    return out
-
-
 def main() -> int:  # noqa: PLR0915 - a benchmark script, step by step
     config = load_config()
     port = streamkit.free_port()
@@ -85,7 +56,7 @@ def main() -> int:  # noqa: PLR0915 - a benchmark script, step by step
         inlet = config.inlets[0]
         dataset = config.dataset(inlet.dataset_id)
         assert dataset is not None
-        bodies = records(RECORDS)
+        bodies = streamkit.call_events(RECORDS, "national")  # as an IVR writes numbers
         with mock_aws():
             secrets = boto3.client("secretsmanager", region_name="us-east-1")
             secrets.create_secret(Name="aep/token", SecretString="{}")
